@@ -1,0 +1,115 @@
+"""Goodwill's settings: one object, read once, from the environment (prefix ``GOODWILL_``).
+
+Nothing else in Goodwill reads ``os.environ``. Secrets are ``SecretStr`` and have no
+defaults; they never reach a log line or a page.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from goodwill.errors import ConfigError
+
+__all__ = ["Settings", "get_settings", "load_settings"]
+
+_ENV_PREFIX = "GOODWILL_"
+
+
+class Settings(BaseSettings):
+    """Every knob of a Goodwill process.
+
+    ``mongodb_uri`` left unset means "the embedded database": Goodwill starts its own
+    SecantusDB server on ``127.0.0.1:db_port`` with its data under ``data_dir/db``.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=_ENV_PREFIX,
+        env_file=None,
+        extra="ignore",
+        secrets_dir=None,
+    )
+
+    mongodb_uri: str | None = Field(
+        default=None,
+        description="MongoDB connection string; unset = the embedded database server.",
+    )
+    database: str = Field(default="goodwill", pattern=r"^[A-Za-z0-9_-]{1,63}$")
+    data_dir: Path = Field(default=Path.home() / ".goodwill")
+    db_port: int = Field(default=27027, ge=1, le=65535)
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = Field(default=8501, ge=1, le=65535)
+    slack_webhook_url: SecretStr | None = None
+    model: str = Field(
+        default="goodwill-sentiment",
+        description="'goodwill-sentiment' (the bundled fine-tuned model) or a model directory.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    score_batch_size: int = Field(default=32, ge=1, le=1024)
+    replay_interval_seconds: float = Field(default=300.0, gt=0)
+
+    @field_validator("mongodb_uri")
+    @classmethod
+    def _check_uri(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        if not value.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("must start with mongodb:// or mongodb+srv://")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def embedded(self) -> bool:
+        """True when Goodwill runs its own database server."""
+        return self.mongodb_uri is None
+
+    @property
+    def effective_mongodb_uri(self) -> str:
+        """The URI to connect to: the configured one, or the embedded server's."""
+        if self.mongodb_uri is not None:
+            return self.mongodb_uri
+        return f"mongodb://127.0.0.1:{self.db_port}/?directConnection=true"
+
+    @property
+    def db_dir(self) -> Path:
+        """Where the embedded server keeps its data."""
+        return self.data_dir / "db"
+
+    @property
+    def run_dir(self) -> Path:
+        """Where pid files and logs of running Goodwill processes live."""
+        return self.data_dir / "run"
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else "?"
+        given = item.get("input")
+        shown = "" if field.endswith(("url", "uri")) else f" (got {given!r})"
+        lines.append(f"{_ENV_PREFIX}{field.upper()}: {item['msg']}{shown}")
+    return "Invalid setting:\n  " + "\n  ".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, raising ``ConfigError`` that names the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        first = error.errors()[0]["loc"]
+        key = f"{_ENV_PREFIX}{str(first[0]).upper()}" if first else None
+        raise ConfigError(_describe(error), key=key) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

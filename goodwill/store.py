@@ -1,0 +1,391 @@
+"""All of Goodwill's MongoDB access: collections, indexes and every query.
+
+Nothing else talks to MongoDB. The driver is PyMongo's async client (the official
+successor of motor). One ``Store`` per process, opened at start-up and closed at
+shutdown; closing twice is harmless.
+
+The embedded server (SecantusDB) lacks text indexes, ``$where``/``$function`` and
+index-served sorts; the queries here avoid them, so they run the same on MongoDB.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, PyMongoError
+
+from goodwill.errors import StoreError
+from goodwill.models import Mention, Sentiment, utcnow
+
+__all__ = ["Claim", "CursorState", "Store", "UpsertResult"]
+
+Document = dict[str, Any]
+
+# Score states of a mention: collected, not yet scored -> claimed by a worker -> scored.
+PENDING = "pending"
+CLAIMED = "claimed"
+SCORED = "scored"
+
+_INDEXES: dict[str, list[IndexModel]] = {
+    "mentions": [
+        IndexModel([("source", ASCENDING), ("external_id", ASCENDING)], unique=True, name="natural_key"),
+        IndexModel([("brand", ASCENDING), ("created_at", DESCENDING)], name="brand_time"),
+        IndexModel([("score_state", ASCENDING), ("claim.expires", ASCENDING)], name="score_queue"),
+        IndexModel([("fingerprint", ASCENDING), ("sentiment.model_version", ASCENDING)], name="fingerprint"),
+        IndexModel([("author.id", ASCENDING), ("source", ASCENDING)], name="author"),
+    ],
+    "profiles": [
+        IndexModel([("identities.key", ASCENDING)], name="identity"),
+    ],
+    "cursors": [
+        IndexModel([("brand", ASCENDING), ("source", ASCENDING)], unique=True, name="brand_source"),
+    ],
+    "alerts": [
+        IndexModel([("dedupe_key", ASCENDING)], unique=True, name="dedupe_key"),
+        IndexModel([("created_at", DESCENDING)], name="created"),
+    ],
+    "dead_letters": [
+        IndexModel([("source", ASCENDING), ("received_at", DESCENDING)], name="source_time"),
+    ],
+    "rollups": [
+        IndexModel(
+            [("brand", ASCENDING), ("day", ASCENDING), ("source", ASCENDING)],
+            unique=True,
+            name="brand_day_source",
+        ),
+    ],
+}
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    """What a bulk upsert of mentions did."""
+
+    inserted: int
+    updated: int
+    unchanged: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A batch of mentions claimed for scoring by one worker until ``expires``."""
+
+    token: str
+    expires: datetime
+    mentions: list[Document]
+
+
+@dataclass(frozen=True)
+class CursorState:
+    """Where collection of one brand x source stands."""
+
+    brand: str
+    source: str
+    cursor: Any
+    last_success: datetime | None
+    last_error: str | None
+    collected: int
+
+
+def _day(moment: datetime) -> datetime:
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+class Store:
+    """The MongoDB store. Create with ``Store.open(uri, database)``."""
+
+    def __init__(self, client: AsyncMongoClient[Document], database: str) -> None:
+        self._client = client
+        self._db: AsyncDatabase[Document] = client[database]
+        self._closed = False
+
+    @classmethod
+    async def open(cls, uri: str, database: str, *, timeout_ms: int = 5000) -> Store:
+        """Connect, check the server answers, and create indexes (idempotent)."""
+        client: AsyncMongoClient[Document] = AsyncMongoClient(
+            uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, tz_aware=True
+        )
+        store = cls(client, database)
+        try:
+            await store.ping()
+            await store.ensure_indexes()
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        """Close the client; harmless when already closed."""
+        if not self._closed:
+            self._closed = True
+            await self._client.close()
+
+    def collection(self, name: str) -> AsyncCollection[Document]:
+        """One of Goodwill's collections, by name (for the store's own modules and tests)."""
+        return self._db[name]
+
+    async def ping(self) -> None:
+        """Raise ``StoreError`` unless the server answers."""
+        try:
+            await self._client.admin.command("ping")
+        except PyMongoError as error:
+            raise StoreError(
+                f"The database at {_redact(self._client)} does not answer ({error.__class__.__name__}). "
+                "Start it with `goodwill db start`, or check GOODWILL_MONGODB_URI."
+            ) from error
+
+    async def ensure_indexes(self) -> None:
+        """Create every collection's indexes; running it again changes nothing."""
+        try:
+            for name, indexes in _INDEXES.items():
+                await self._db[name].create_indexes(indexes)
+        except PyMongoError as error:
+            raise StoreError(f"Could not create indexes: {error}") from error
+
+    # -- mentions ----------------------------------------------------------------------
+
+    async def upsert_mentions(self, mentions: Sequence[Mention]) -> UpsertResult:
+        """Insert new mentions, refresh engagement of known ones; never duplicates.
+
+        A mention's text, author and score are kept as first collected; what changes
+        on a re-collection is its engagement, title and raw payload.
+        """
+        if not mentions:
+            return UpsertResult(0, 0, 0)
+        now = utcnow()
+        ops = []
+        for mention in mentions:
+            doc = mention.model_dump(mode="python")
+            key = {"source": doc.pop("source"), "external_id": doc.pop("external_id")}
+            refreshed = {name: doc.pop(name) for name in ("engagement", "title", "raw")}
+            doc.update(
+                fingerprint=mention.fingerprint,
+                collected_at=now,
+                score_state=PENDING,
+            )
+            ops.append(
+                UpdateOne(key, {"$setOnInsert": doc, "$set": refreshed}, upsert=True)
+            )
+        try:
+            result = await self._db.mentions.bulk_write(ops, ordered=False)
+        except BulkWriteError as error:
+            raise StoreError(f"Bulk upsert of mentions failed: {error.details}") from error
+        except PyMongoError as error:
+            raise StoreError(f"Bulk upsert of mentions failed: {error}") from error
+        inserted = result.upserted_count
+        updated = result.modified_count
+        return UpsertResult(inserted, updated, len(mentions) - inserted - updated)
+
+    async def count_mentions(self, query: Document | None = None) -> int:
+        """How many mentions match ``query`` (all by default)."""
+        return await self._db.mentions.count_documents(query or {})
+
+    async def recent_mentions(
+        self,
+        *,
+        brand: str | None = None,
+        source: str | None = None,
+        sentiment: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+        skip: int = 0,
+    ) -> list[Document]:
+        """The newest mentions matching the filters, one page at a time.
+
+        Filter values are compared as literal values, never as operators.
+        """
+        query: Document = {}
+        for field, value in (("brand", brand), ("source", source), ("sentiment.label", sentiment)):
+            if value is not None:
+                query[field] = {"$eq": str(value)}
+        if since is not None:
+            query["created_at"] = {"$gte": since}
+        cursor = (
+            self._db.mentions.find(query, {"raw": 0})
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .skip(skip)
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
+
+    async def brands(self) -> list[str]:
+        """Every brand with at least one mention or roll-up."""
+        names = set(await self._db.rollups.distinct("brand"))
+        names.update(await self._db.mentions.distinct("brand"))
+        return sorted(names)
+
+    # -- scoring queue ------------------------------------------------------------------
+
+    async def claim_unscored(self, owner: str, *, limit: int, lease: timedelta) -> Claim:
+        """Atomically claim up to ``limit`` mentions that are unscored or whose lease expired.
+
+        Each document is taken by a conditional update, so two workers racing for the
+        same mention never both get it; a crashed worker's claim expires and is taken again.
+        """
+        now = utcnow()
+        claimable: Document = {
+            "$or": [
+                {"score_state": PENDING},
+                {"score_state": CLAIMED, "claim.expires": {"$lt": now}},
+            ]
+        }
+        candidates = [
+            doc["_id"] async for doc in self._db.mentions.find(claimable, {"_id": 1}).limit(limit)
+        ]
+        token = f"{owner}:{secrets.token_hex(6)}"
+        expires = now + lease
+        if candidates:
+            await self._db.mentions.update_many(
+                {"_id": {"$in": candidates}, **claimable},
+                {"$set": {"score_state": CLAIMED, "claim": {"token": token, "expires": expires}}},
+            )
+        claimed = [doc async for doc in self._db.mentions.find({"claim.token": token})]
+        return Claim(token=token, expires=expires, mentions=claimed)
+
+    async def known_scores(self, fingerprints: Iterable[str], model_version: str) -> dict[str, Document]:
+        """Sentiments already given by ``model_version`` to texts with these fingerprints."""
+        found: dict[str, Document] = {}
+        cursor = self._db.mentions.find(
+            {
+                "fingerprint": {"$in": list(set(fingerprints))},
+                "sentiment.model_version": model_version,
+            },
+            {"fingerprint": 1, "sentiment": 1},
+        )
+        async for doc in cursor:
+            found.setdefault(doc["fingerprint"], doc["sentiment"])
+        return found
+
+    async def save_scores(self, claim: Claim, scores: dict[Any, Sentiment]) -> int:
+        """Write the sentiments of a claimed batch and update the daily roll-ups.
+
+        Only mentions still held by this claim are written, so a worker whose lease
+        expired (and whose batch another worker took) writes nothing twice.
+        """
+        now = utcnow()
+        by_id = {doc["_id"]: doc for doc in claim.mentions}
+        ops = [
+            UpdateOne(
+                {"_id": mention_id, "claim.token": claim.token},
+                {
+                    "$set": {
+                        "score_state": SCORED,
+                        "sentiment": sentiment.model_dump(mode="python"),
+                        "scored_at": now,
+                        "scored_by": claim.token,
+                    },
+                    "$unset": {"claim": ""},
+                },
+            )
+            for mention_id, sentiment in scores.items()
+        ]
+        if not ops:
+            return 0
+        await self._db.mentions.bulk_write(ops, ordered=False)
+        written = [
+            doc["_id"]
+            async for doc in self._db.mentions.find(
+                {"_id": {"$in": list(scores)}, "scored_by": claim.token}, {"_id": 1}
+            )
+        ]
+        await self._roll_up(
+            [(by_id[mention_id], by_id[mention_id].get("sentiment"), scores[mention_id]) for mention_id in written]
+        )
+        return len(written)
+
+    async def _roll_up(self, changes: list[tuple[Document, Document | None, Sentiment]]) -> None:
+        increments: dict[tuple[str, datetime, str], dict[str, int]] = {}
+        for doc, old, new in changes:
+            key = (doc["brand"], _day(doc["created_at"]), doc["source"])
+            counts = increments.setdefault(key, {})
+            if old is None:
+                counts["total"] = counts.get("total", 0) + 1
+            else:
+                counts[old["label"]] = counts.get(old["label"], 0) - 1
+            counts[new.label.value] = counts.get(new.label.value, 0) + 1
+        ops = [
+            UpdateOne(
+                {"brand": brand, "day": day, "source": source},
+                {"$inc": {name: value for name, value in counts.items() if value}},
+                upsert=True,
+            )
+            for (brand, day, source), counts in increments.items()
+        ]
+        if ops:
+            await self._db.rollups.bulk_write(ops, ordered=False)
+
+    async def daily_rollups(self, brand: str, since: datetime) -> list[Document]:
+        """Daily counts per source and sentiment for one brand since a day."""
+        cursor = self._db.rollups.find({"brand": {"$eq": brand}, "day": {"$gte": _day(since)}}, {"_id": 0})
+        return sorted([doc async for doc in cursor], key=lambda doc: (doc["day"], doc["source"]))
+
+    # -- cursors ------------------------------------------------------------------------
+
+    async def get_cursor(self, brand: str, source: str) -> CursorState:
+        """Where collection of ``brand`` x ``source`` stands (empty before the first run)."""
+        doc = await self._db.cursors.find_one({"brand": brand, "source": source})
+        if doc is None:
+            return CursorState(brand, source, None, None, None, 0)
+        return CursorState(
+            brand,
+            source,
+            doc.get("cursor"),
+            doc.get("last_success"),
+            doc.get("last_error"),
+            int(doc.get("collected", 0)),
+        )
+
+    async def record_success(self, brand: str, source: str, cursor: Any, collected: int) -> None:
+        """Save the new cursor after a page was stored, with the count it brought."""
+        await self._db.cursors.update_one(
+            {"brand": brand, "source": source},
+            {
+                "$set": {"cursor": cursor, "last_success": utcnow(), "last_error": None},
+                "$inc": {"collected": collected},
+            },
+            upsert=True,
+        )
+
+    async def record_error(self, brand: str, source: str, message: str) -> None:
+        """Remember the last error of ``brand`` x ``source``, keeping its cursor."""
+        await self._db.cursors.update_one(
+            {"brand": brand, "source": source},
+            {"$set": {"last_error": message, "last_error_at": utcnow()}},
+            upsert=True,
+        )
+
+    async def cursors(self) -> list[CursorState]:
+        """Every brand x source that has run."""
+        states = []
+        async for doc in self._db.cursors.find({}).sort([("brand", ASCENDING), ("source", ASCENDING)]):
+            states.append(
+                CursorState(
+                    doc["brand"],
+                    doc["source"],
+                    doc.get("cursor"),
+                    doc.get("last_success"),
+                    doc.get("last_error"),
+                    int(doc.get("collected", 0)),
+                )
+            )
+        return states
+
+    # -- dead letters -------------------------------------------------------------------
+
+    async def dead_letter(self, source: str, reason: str, payload: Any, *, brand: str | None = None) -> None:
+        """Keep a payload that could not be parsed, with why, for a later re-parse."""
+        await self._db.dead_letters.insert_one(
+            {"source": source, "brand": brand, "reason": reason, "payload": payload, "received_at": utcnow()}
+        )
+
+
+def _redact(client: AsyncMongoClient[Document]) -> str:
+    """host:port of the client's seeds, never its credentials."""
+    return ", ".join(f"{host}:{port}" for host, port in client.topology_description.server_descriptions())

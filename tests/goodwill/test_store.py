@@ -1,0 +1,85 @@
+"""The store against a real MongoDB-protocol server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from goodwill.models import Author, Mention, Sentiment, SentimentLabel
+from goodwill.store import Store
+
+
+def _mention(external_id: str, text: str = "Lost my bag again @united", **extra: object) -> Mention:
+    return Mention(
+        source="replay",
+        external_id=external_id,
+        brand="United Airlines",
+        text=text,
+        author=Author(id="u1", handle="someone"),
+        created_at=datetime(2026, 11, 20, 10, 0, tzinfo=UTC),
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def _sentiment(label: SentimentLabel) -> Sentiment:
+    return Sentiment(label=label, score=0.9, probabilities={label: 0.9}, model_version="test-1")
+
+
+async def test_upserting_the_same_mentions_twice_never_duplicates(store: Store) -> None:
+    first = await store.upsert_mentions([_mention("1"), _mention("2")])
+    second = await store.upsert_mentions([_mention("1", engagement={"likes": 3}), _mention("2")])
+    assert (first.inserted, first.updated) == (2, 0)
+    assert (second.inserted, second.updated, second.unchanged) == (0, 1, 1)
+    assert await store.count_mentions() == 2
+    doc = await store.collection("mentions").find_one({"external_id": "1"})
+    assert doc is not None and doc["engagement"] == {"likes": 3}
+
+
+async def test_indexes_are_created_idempotently(store: Store) -> None:
+    await store.ensure_indexes()
+    await store.ensure_indexes()
+    names = {index["name"] async for index in await store.collection("mentions").list_indexes()}
+    assert {"natural_key", "brand_time", "score_queue"} <= names
+
+
+async def test_two_claims_never_share_a_mention_and_expired_claims_are_retaken(store: Store) -> None:
+    await store.upsert_mentions([_mention(str(i)) for i in range(10)])
+    a = await store.claim_unscored("a", limit=6, lease=timedelta(minutes=5))
+    b = await store.claim_unscored("b", limit=6, lease=timedelta(minutes=5))
+    ids_a = {doc["_id"] for doc in a.mentions}
+    ids_b = {doc["_id"] for doc in b.mentions}
+    assert len(ids_a) == 6 and len(ids_b) == 4 and not ids_a & ids_b
+    # A worker that crashed: its lease is already over, so the next claim takes its batch.
+    crashed = await store.claim_unscored("c", limit=10, lease=timedelta(seconds=-1))
+    assert crashed.mentions == []
+    await store.collection("mentions").update_many(
+        {"claim.token": a.token}, {"$set": {"claim.expires": datetime.now(UTC) - timedelta(seconds=1)}}
+    )
+    retaken = await store.claim_unscored("d", limit=10, lease=timedelta(minutes=5))
+    assert {doc["_id"] for doc in retaken.mentions} == ids_a
+
+
+async def test_scores_of_a_stolen_claim_are_not_written_twice(store: Store) -> None:
+    await store.upsert_mentions([_mention("1")])
+    slow = await store.claim_unscored("slow", limit=1, lease=timedelta(seconds=-1))
+    fast = await store.claim_unscored("fast", limit=1, lease=timedelta(minutes=5))
+    assert [d["_id"] for d in slow.mentions] == [d["_id"] for d in fast.mentions]
+    mention_id = fast.mentions[0]["_id"]
+    assert await store.save_scores(fast, {mention_id: _sentiment(SentimentLabel.NEGATIVE)}) == 1
+    assert await store.save_scores(slow, {mention_id: _sentiment(SentimentLabel.POSITIVE)}) == 0
+    rollups = await store.daily_rollups("United Airlines", datetime(2026, 11, 1, tzinfo=UTC))
+    assert [(r["total"], r.get("negative"), r.get("positive")) for r in rollups] == [(1, 1, None)]
+
+
+async def test_recent_mentions_treats_filter_values_as_literals(store: Store) -> None:
+    await store.upsert_mentions([_mention("1")])
+    assert await store.recent_mentions(brand='{"$ne": null}') == []
+    assert len(await store.recent_mentions(brand="United Airlines")) == 1
+
+
+async def test_cursor_survives_and_counts(store: Store) -> None:
+    assert (await store.get_cursor("b", "replay")).cursor is None
+    await store.record_success("b", "replay", {"offset": 5}, 5)
+    await store.record_error("b", "replay", "boom")
+    await store.record_success("b", "replay", {"offset": 9}, 4)
+    state = await store.get_cursor("b", "replay")
+    assert state.cursor == {"offset": 9} and state.collected == 9 and state.last_error is None
