@@ -10,11 +10,13 @@ index-served sorts; the queries here avoid them, so they run the same on MongoDB
 
 from __future__ import annotations
 
+import functools
+import inspect
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
@@ -27,6 +29,9 @@ from goodwill.models import Mention, Sentiment, utcnow
 __all__ = ["Claim", "CursorState", "Store", "UpsertResult"]
 
 Document = dict[str, Any]
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_S = TypeVar("_S")
 
 # Score states of a mention: collected, not yet scored -> claimed by a worker -> scored.
 PENDING = "pending"
@@ -98,8 +103,41 @@ def _day(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def _translating_errors(cls: type[_S]) -> type[_S]:
+    """Make every public coroutine of ``cls`` raise ``StoreError`` instead of driver errors.
+
+    Callers then handle one error type ("the database is unreachable or refused"),
+    and the driver stays an implementation detail of this module.
+    """
+    for name, method in list(vars(cls).items()):
+        if name.startswith("_") or not inspect.iscoroutinefunction(method):
+            continue
+        setattr(cls, name, _translated(method))
+    return cls
+
+
+def _translated(method: Callable[_P, Awaitable[_T]]) -> Callable[_P, Awaitable[_T]]:
+    @functools.wraps(method)
+    async def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return await method(*args, **kwargs)
+        except StoreError:
+            raise
+        except PyMongoError as error:
+            raise StoreError(
+                f"Database operation {method.__name__} failed: {error.__class__.__name__}: {error}"
+            ) from error
+
+    return wrapper
+
+
+@_translating_errors
 class Store:
-    """The MongoDB store. Create with ``Store.open(uri, database)``."""
+    """The MongoDB store. Create with ``Store.open(uri, database)``.
+
+    Every public method raises ``StoreError`` (never a driver error) when the database
+    is unreachable or refuses the operation.
+    """
 
     def __init__(self, client: AsyncMongoClient[Document], database: str) -> None:
         self._client = client
@@ -384,6 +422,115 @@ class Store:
         await self._db.dead_letters.insert_one(
             {"source": source, "brand": brand, "reason": reason, "payload": payload, "received_at": utcnow()}
         )
+
+
+    # -- dashboard queries --
+
+    async def rollup_window(self, brand: str, since: datetime, until: datetime) -> list[Document]:
+        """One brand's daily roll-ups for the days in ``[since, until)``, oldest first.
+
+        One document per day x source, with the counts ``total``, ``negative``,
+        ``neutral`` and ``positive`` (a count the scorer never touched is absent).
+        """
+        query: Document = {"brand": {"$eq": brand}, "day": {"$gte": _day(since), "$lt": until}}
+        cursor = self._db.rollups.find(query, {"_id": 0})
+        return sorted([doc async for doc in cursor], key=lambda doc: (doc["day"], doc["source"]))
+
+    async def feed(
+        self,
+        *,
+        brand: str | None = None,
+        source: str | None = None,
+        sentiment: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        contains: str | None = None,
+        skip: int = 0,
+        limit: int = 25,
+    ) -> list[Document]:
+        """One page of mentions matching the filters, newest first (raw payloads left out).
+
+        ``sentiment`` is a label or ``"unscored"``; ``contains`` is a literal,
+        case-insensitive substring of the text. See ``_feed_query``.
+        """
+        query = self._feed_query(brand, source, sentiment, since, until, contains)
+        cursor = (
+            self._db.mentions.find(query, {"raw": 0, "claim": 0})
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .skip(max(skip, 0))
+            .limit(max(limit, 0))
+        )
+        return [doc async for doc in cursor]
+
+    async def feed_count(
+        self,
+        *,
+        brand: str | None = None,
+        source: str | None = None,
+        sentiment: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        contains: str | None = None,
+        cap: int | None = None,
+    ) -> int:
+        """How many mentions ``feed`` would page through, counting no further than ``cap``."""
+        query = self._feed_query(brand, source, sentiment, since, until, contains)
+        if cap is None:
+            return await self._db.mentions.count_documents(query)
+        return await self._db.mentions.count_documents(query, limit=cap)
+
+    async def sources_for(self, brand: str | None = None) -> list[str]:
+        """The sources a brand (or any brand) has been collected from or scored on.
+
+        Read from the small ``cursors`` and ``rollups`` collections, never a scan of mentions.
+        """
+        query: Document = {} if brand is None else {"brand": {"$eq": brand}}
+        names = set(await self._db.cursors.distinct("source", query))
+        names.update(await self._db.rollups.distinct("source", query))
+        return sorted(name for name in names if isinstance(name, str))
+
+    async def unscored_count(self, brand: str | None = None) -> int:
+        """How many mentions (of a brand, or of all) wait for the scorer."""
+        query: Document = {"score_state": {"$in": [PENDING, CLAIMED]}}
+        if brand is not None:
+            query["brand"] = {"$eq": brand}
+        return await self._db.mentions.count_documents(query)
+
+    @staticmethod
+    def _feed_query(
+        brand: str | None,
+        source: str | None,
+        sentiment: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        contains: str | None,
+    ) -> Document:
+        """The feed's filter; every value goes in as a literal, never as an operator.
+
+        The text search is an escaped, case-insensitive ``$regex`` (the embedded server
+        has no text indexes), so ``.*`` or ``{"$where": "1"}`` match only themselves.
+        """
+        import re  # here, not at the top: the dashboard's queries keep to their own section
+
+        query: Document = {}
+        if brand is not None:
+            query["brand"] = {"$eq": str(brand)}
+        if source is not None:
+            query["source"] = {"$eq": str(source)}
+        if sentiment == "unscored":
+            query["score_state"] = {"$in": [PENDING, CLAIMED]}
+        elif sentiment is not None:
+            query["sentiment.label"] = {"$eq": str(sentiment)}
+        window: Document = {}
+        if since is not None:
+            window["$gte"] = since
+        if until is not None:
+            window["$lt"] = until
+        if window:
+            query["created_at"] = window
+        if contains:
+            query["text"] = {"$regex": re.escape(str(contains)), "$options": "i"}
+        return query
 
 
 def _redact(client: AsyncMongoClient[Document]) -> str:
