@@ -34,15 +34,18 @@ class Settings(BaseSettings):
         secrets_dir=None,
     )
 
-    mongodb_uri: str | None = Field(
+    mongodb_uri: SecretStr | None = Field(
         default=None,
-        description="MongoDB connection string; unset = the embedded database server.",
+        description="MongoDB connection string (may hold a password); unset = the embedded server.",
     )
     database: str = Field(default="goodwill", pattern=r"^[A-Za-z0-9_-]{1,63}$")
     data_dir: Path = Field(default=Path.home() / ".goodwill")
     db_port: int = Field(default=27027, ge=1, le=65535)
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = Field(default=8501, ge=1, le=65535)
+    dashboard_password: SecretStr | None = Field(
+        default=None, description="When set, the dashboard asks for it before showing anything."
+    )
     slack_webhook_url: SecretStr | None = None
     model: str = Field(
         default="goodwill-sentiment",
@@ -54,10 +57,10 @@ class Settings(BaseSettings):
 
     @field_validator("mongodb_uri")
     @classmethod
-    def _check_uri(cls, value: str | None) -> str | None:
-        if value is None or value.strip() == "":
+    def _check_uri(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value().strip() == "":
             return None
-        if not value.startswith(("mongodb://", "mongodb+srv://")):
+        if not value.get_secret_value().startswith(("mongodb://", "mongodb+srv://")):
             raise ValueError("must start with mongodb:// or mongodb+srv://")
         return value
 
@@ -75,7 +78,7 @@ class Settings(BaseSettings):
     def effective_mongodb_uri(self) -> str:
         """The URI to connect to: the configured one, or the embedded server's."""
         if self.mongodb_uri is not None:
-            return self.mongodb_uri
+            return self.mongodb_uri.get_secret_value()
         return f"mongodb://127.0.0.1:{self.db_port}/?directConnection=true"
 
     @property
@@ -94,7 +97,8 @@ def _describe(error: ValidationError) -> str:
     for item in error.errors():
         field = str(item["loc"][0]) if item["loc"] else "?"
         given = item.get("input")
-        shown = "" if field.endswith(("url", "uri")) else f" (got {given!r})"
+        secret = field.endswith(("url", "uri", "password"))
+        shown = "" if secret else f" (got {given!r})"
         lines.append(f"{_ENV_PREFIX}{field.upper()}: {item['msg']}{shown}")
     return "Invalid setting:\n  " + "\n  ".join(lines)
 

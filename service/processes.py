@@ -1,0 +1,107 @@
+"""The long-running processes of Goodwill: the collector and the scorer.
+
+Each runs as its own OS process (``goodwill collect``, ``goodwill score``), so each can
+run as many copies, on as many machines, as its load needs; they meet only in MongoDB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
+
+import aiohttp
+
+from collector.runner import Job, JobResult, Runner, make_scheduler
+from collector.sources.replay import ReplaySource, replay_brands
+from config.settings import Settings
+from goodwill.store import Store
+
+if TYPE_CHECKING:
+    from scoring.worker import BatchResult
+
+__all__ = ["collect", "default_jobs", "open_store", "score", "wait_for_stop"]
+
+log = logging.getLogger(__name__)
+
+
+def default_jobs(settings: Settings) -> list[Job]:
+    """The jobs Goodwill runs out of the box: the replay of real airline tweets."""
+    replay = ReplaySource()
+    return [Job(brand, replay, settings.replay_interval_seconds) for brand in replay_brands()]
+
+
+@contextlib.asynccontextmanager
+async def open_store(settings: Settings) -> AsyncIterator[Store]:
+    """The process's one store, closed on the way out."""
+    store = await Store.open(settings.effective_mongodb_uri, settings.database)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def wait_for_stop() -> None:
+    """Return when the process is asked to stop (SIGTERM or SIGINT)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def collect(
+    settings: Settings, *, once: bool, report: Callable[[JobResult], None] | None = None
+) -> list[JobResult]:
+    """Run every job once (``once``), or on its schedule until asked to stop."""
+    timeout = aiohttp.ClientTimeout(total=60, connect=10)
+    async with open_store(settings) as store, aiohttp.ClientSession(timeout=timeout) as session:
+        runner = Runner(store, default_jobs(settings), session=session)
+        if once:
+            results = []
+            for job_id in runner.jobs:
+                result = await runner.run_job(job_id)
+                if report is not None:
+                    report(result)
+                results.append(result)
+            return results
+        scheduler, close_client = make_scheduler(settings.effective_mongodb_uri, settings.database, runner)
+        runner.schedule(scheduler)
+        scheduler.start()
+        log.info("collector running %d jobs; Ctrl-C or SIGTERM stops it", len(runner.jobs))
+        try:
+            await wait_for_stop()
+        finally:
+            scheduler.shutdown(wait=False)
+            close_client()
+        return []
+
+
+async def score(
+    settings: Settings, *, once: bool, report: Callable[[BatchResult], None] | None = None
+) -> int:
+    """Score what is waiting (``once``), or keep scoring as mentions arrive until asked to stop."""
+    from scoring.sentiment import SentimentModel  # torch loads only in processes that score
+    from scoring.worker import ScoringWorker
+
+    model = await asyncio.to_thread(SentimentModel.load, settings.model)
+    async with open_store(settings) as store:
+        worker = ScoringWorker(store, model, batch_size=settings.score_batch_size)
+        if once:
+            return await worker.drain(report)
+        log.info("scorer running with %s; Ctrl-C or SIGTERM stops it", model.version)
+        task = asyncio.create_task(worker.run_forever())
+        try:
+            await wait_for_stop()
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        return 0

@@ -1,0 +1,58 @@
+"""The ``goodwill`` command line, run as a user runs it (a real process, a real database)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.conftest import free_port
+
+
+def goodwill(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``goodwill ARGS`` as a separate process and capture what it prints."""
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_help_lists_every_command(goodwill_env: dict[str, str]) -> None:
+    """`goodwill --help` shows each subcommand, so they are discoverable."""
+    result = goodwill("--help", env=goodwill_env)
+    assert result.returncode == 0
+    for command in ("up", "collect", "score", "sources", "doctor", "db", "model"):
+        assert command in result.stdout
+
+
+def test_a_bad_setting_is_named_without_a_traceback(goodwill_env: dict[str, str]) -> None:
+    """An invalid GOODWILL_ variable stops the command with its name and what is expected."""
+    result = goodwill("sources", env={**goodwill_env, "GOODWILL_DB_PORT": "eighty"})
+    assert result.returncode == 1
+    assert "GOODWILL_DB_PORT" in result.stderr and "integer" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unreachable_database_is_reported_with_what_to_do(goodwill_env: dict[str, str]) -> None:
+    """A database that does not answer gives a message and exit 1, not a hang or a traceback."""
+    env = {**goodwill_env, "GOODWILL_MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/?directConnection=true"}
+    result = goodwill("sources", env=env, timeout=60)
+    assert result.returncode == 1
+    assert "does not answer" in result.stderr and "GOODWILL_MONGODB_URI" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_collect_once_then_sources_shows_each_job(goodwill_env: dict[str, str]) -> None:
+    """`collect --once` runs every replay job; `sources` then lists them with their counts."""
+    collected = goodwill("collect", "--once", env=goodwill_env)
+    assert collected.returncode == 0, collected.stderr
+    assert collected.stdout.count("new") == 6
+    listed = goodwill("sources", env=goodwill_env)
+    assert listed.returncode == 0
+    assert "JetBlue" in listed.stdout and "replay" in listed.stdout
+    again = goodwill("collect", "--once", env=goodwill_env)
+    # the second run only releases the few "live" tweets per brand
+    assert all(" 5 new" in line or " 0 new" in line for line in again.stdout.splitlines())

@@ -1,0 +1,103 @@
+"""`goodwill up` end to end: embedded database, collector, scorer and dashboard, started and stopped as one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pymongo import MongoClient
+
+from tests.conftest import free_port
+
+
+@pytest.fixture
+def up_env(tmp_path: Path) -> dict[str, str]:
+    """A private data directory and free ports, with the embedded database (no URI set)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GOODWILL_")}
+    env.update(
+        GOODWILL_DATA_DIR=str(tmp_path / "data"),
+        GOODWILL_DB_PORT=str(free_port()),
+        GOODWILL_DASHBOARD_PORT=str(free_port()),
+        GOODWILL_REPLAY_INTERVAL_SECONDS="3600",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _start(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@pytest.fixture
+def goodwill_up(up_env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    """A running `goodwill up`, and the lines it printed until it said it is up."""
+    process = _start(up_env)
+    assert process.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        lines.append(line.rstrip())
+        if "Goodwill is up" in line:
+            break
+    try:
+        yield process, lines
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        process.stdout.close()
+
+
+@pytest.mark.timeout(400)
+def test_up_runs_everything_and_ctrl_c_stops_everything(
+    goodwill_up: tuple[subprocess.Popen[str], list[str]], up_env: dict[str, str]
+) -> None:
+    """One command brings up the database and dashboard with scored real mentions; Ctrl-C stops it all."""
+    process, lines = goodwill_up
+    assert any("Goodwill is up" in line for line in lines), "\n".join(lines)
+    dashboard = f"http://127.0.0.1:{up_env['GOODWILL_DASHBOARD_PORT']}"
+    with urllib.request.urlopen(f"{dashboard}/_stcore/health", timeout=5) as response:
+        assert response.status == 200
+
+    uri = f"mongodb://127.0.0.1:{up_env['GOODWILL_DB_PORT']}/?directConnection=true"
+    with MongoClient(uri, serverSelectionTimeoutMS=3000) as client:
+        mentions = client["goodwill"]["mentions"]
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and mentions.count_documents({"score_state": "scored"}) < 50:
+            time.sleep(1)
+        assert mentions.count_documents({"score_state": "scored"}) >= 50
+        assert mentions.count_documents({"source": "replay"}) > 1000
+
+    second = subprocess.run(
+        [sys.executable, "-m", "service.cli", "up"], env=up_env, capture_output=True, text=True, timeout=60
+    )
+    assert second.returncode == 1
+    assert "already running" in second.stderr and dashboard in second.stderr
+
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 0
+    assert process.stdout is not None
+    assert "Goodwill stopped." in process.stdout.read()
+    with MongoClient(uri, serverSelectionTimeoutMS=1000) as client, pytest.raises(Exception, match="refused|Timeout"):
+        client.admin.command("ping")
+    assert not (Path(up_env["GOODWILL_DATA_DIR"]) / "run" / "up.json").exists()
