@@ -25,7 +25,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from pymongo import MongoClient
 
 from collector.base import CollectContext, Page, Source
-from goodwill.errors import BadPayload, RateLimited, SourceError, SourceUnavailable
+from goodwill.errors import RateLimited, SourceError, SourceUnavailable
 from goodwill.models import utcnow
 from goodwill.store import Store
 
@@ -66,7 +66,9 @@ class JobResult:
 class Runner:
     """Runs collection jobs against one store with one HTTP session."""
 
-    def __init__(self, store: Store, jobs: Sequence[Job], session: aiohttp.ClientSession | None = None) -> None:
+    def __init__(
+        self, store: Store, jobs: Sequence[Job], session: aiohttp.ClientSession | None = None
+    ) -> None:
         self.store = store
         self.jobs = {job.id: job for job in jobs}
         self.context = CollectContext(session=session)
@@ -97,7 +99,9 @@ class Runner:
             await self.store.record_error(job.brand, job.source.name, message)
             return JobResult(job.id, pages, inserted, updated, dead, message)
         if inserted or dead:
-            log.info("collect %s: %d new, %d updated, %d dead-lettered", job.id, inserted, updated, dead)
+            log.info(
+                "collect %s: %d new, %d updated, %d dead-lettered", job.id, inserted, updated, dead
+            )
         return JobResult(job.id, pages, inserted, updated, dead)
 
     async def _fetch(self, job: Job, cursor: object) -> Page:
@@ -149,11 +153,17 @@ async def _run_scheduled(job_id: str) -> None:
     await runner.run_job(job_id)
 
 
-def make_scheduler(mongodb_uri: str, database: str, runner: Runner) -> tuple[AsyncIOScheduler, Callable[[], None]]:
+def make_scheduler(
+    mongodb_uri: str, database: str, runner: Runner
+) -> tuple[AsyncIOScheduler, Callable[[], None]]:
     """An APScheduler with its jobs kept in MongoDB, holding ``runner``'s jobs; and its closer."""
     client: MongoClient[dict[str, object]] = MongoClient(mongodb_uri, serverSelectionTimeoutMS=5000)
     scheduler = AsyncIOScheduler(
-        jobstores={"default": MongoDBJobStore(database=database, collection="scheduler_jobs", client=client)},
+        jobstores={
+            "default": MongoDBJobStore(
+                database=database, collection="scheduler_jobs", client=client
+            )
+        },
         timezone="UTC",
     )
     return scheduler, client.close

@@ -1,0 +1,4 @@
+"""Goodwill's dashboard: a Streamlit multipage app over the store.
+
+Run it with ``streamlit run dashboard/app.py`` (``goodwill up`` does).
+"""

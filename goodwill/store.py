@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
@@ -40,10 +41,14 @@ SCORED = "scored"
 
 _INDEXES: dict[str, list[IndexModel]] = {
     "mentions": [
-        IndexModel([("source", ASCENDING), ("external_id", ASCENDING)], unique=True, name="natural_key"),
+        IndexModel(
+            [("source", ASCENDING), ("external_id", ASCENDING)], unique=True, name="natural_key"
+        ),
         IndexModel([("brand", ASCENDING), ("created_at", DESCENDING)], name="brand_time"),
         IndexModel([("score_state", ASCENDING), ("claim.expires", ASCENDING)], name="score_queue"),
-        IndexModel([("fingerprint", ASCENDING), ("sentiment.model_version", ASCENDING)], name="fingerprint"),
+        IndexModel(
+            [("fingerprint", ASCENDING), ("sentiment.model_version", ASCENDING)], name="fingerprint"
+        ),
         IndexModel([("author.id", ASCENDING), ("source", ASCENDING)], name="author"),
     ],
     "profiles": [
@@ -208,9 +213,7 @@ class Store:
                 collected_at=now,
                 score_state=PENDING,
             )
-            ops.append(
-                UpdateOne(key, {"$setOnInsert": doc, "$set": refreshed}, upsert=True)
-            )
+            ops.append(UpdateOne(key, {"$setOnInsert": doc, "$set": refreshed}, upsert=True))
         try:
             result = await self._db.mentions.bulk_write(ops, ordered=False)
         except BulkWriteError as error:
@@ -284,10 +287,18 @@ class Store:
                 {"_id": {"$in": candidates}, **claimable},
                 {"$set": {"score_state": CLAIMED, "claim": {"token": token, "expires": expires}}},
             )
-        claimed = [doc async for doc in self._db.mentions.find({"claim.token": token})]
+        # Looked up by _id (indexed), not by token: the embedded server scans for the latter.
+        claimed = [
+            doc
+            async for doc in self._db.mentions.find(
+                {"_id": {"$in": candidates}, "claim.token": token}
+            )
+        ]
         return Claim(token=token, expires=expires, mentions=claimed)
 
-    async def known_scores(self, fingerprints: Iterable[str], model_version: str) -> dict[str, Document]:
+    async def known_scores(
+        self, fingerprints: Iterable[str], model_version: str
+    ) -> dict[str, Document]:
         """Sentiments already given by ``model_version`` to texts with these fingerprints."""
         found: dict[str, Document] = {}
         cursor = self._db.mentions.find(
@@ -334,7 +345,10 @@ class Store:
             )
         ]
         await self._roll_up(
-            [(by_id[mention_id], by_id[mention_id].get("sentiment"), scores[mention_id]) for mention_id in written]
+            [
+                (by_id[mention_id], by_id[mention_id].get("sentiment"), scores[mention_id])
+                for mention_id in written
+            ]
         )
         return len(written)
 
@@ -361,7 +375,9 @@ class Store:
 
     async def daily_rollups(self, brand: str, since: datetime) -> list[Document]:
         """Daily counts per source and sentiment for one brand since a day."""
-        cursor = self._db.rollups.find({"brand": {"$eq": brand}, "day": {"$gte": _day(since)}}, {"_id": 0})
+        cursor = self._db.rollups.find(
+            {"brand": {"$eq": brand}, "day": {"$gte": _day(since)}}, {"_id": 0}
+        )
         return sorted([doc async for doc in cursor], key=lambda doc: (doc["day"], doc["source"]))
 
     # -- cursors ------------------------------------------------------------------------
@@ -402,7 +418,9 @@ class Store:
     async def cursors(self) -> list[CursorState]:
         """Every brand x source that has run."""
         states = []
-        async for doc in self._db.cursors.find({}).sort([("brand", ASCENDING), ("source", ASCENDING)]):
+        async for doc in self._db.cursors.find({}).sort(
+            [("brand", ASCENDING), ("source", ASCENDING)]
+        ):
             states.append(
                 CursorState(
                     doc["brand"],
@@ -417,12 +435,19 @@ class Store:
 
     # -- dead letters -------------------------------------------------------------------
 
-    async def dead_letter(self, source: str, reason: str, payload: Any, *, brand: str | None = None) -> None:
+    async def dead_letter(
+        self, source: str, reason: str, payload: Any, *, brand: str | None = None
+    ) -> None:
         """Keep a payload that could not be parsed, with why, for a later re-parse."""
         await self._db.dead_letters.insert_one(
-            {"source": source, "brand": brand, "reason": reason, "payload": payload, "received_at": utcnow()}
+            {
+                "source": source,
+                "brand": brand,
+                "reason": reason,
+                "payload": payload,
+                "received_at": utcnow(),
+            }
         )
-
 
     # -- dashboard queries --
 
@@ -510,7 +535,6 @@ class Store:
         The text search is an escaped, case-insensitive ``$regex`` (the embedded server
         has no text indexes), so ``.*`` or ``{"$where": "1"}`` match only themselves.
         """
-        import re  # here, not at the top: the dashboard's queries keep to their own section
 
         query: Document = {}
         if brand is not None:
@@ -535,4 +559,6 @@ class Store:
 
 def _redact(client: AsyncMongoClient[Document]) -> str:
     """host:port of the client's seeds, never its credentials."""
-    return ", ".join(f"{host}:{port}" for host, port in client.topology_description.server_descriptions())
+    return ", ".join(
+        f"{host}:{port}" for host, port in client.topology_description.server_descriptions()
+    )

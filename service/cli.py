@@ -73,7 +73,9 @@ def up() -> None:
 
 
 @app.command()
-def collect(once: Annotated[bool, typer.Option(help="Run every job once, then exit.")] = False) -> None:
+def collect(
+    once: Annotated[bool, typer.Option(help="Run every job once, then exit.")] = False,
+) -> None:
     """Collect mentions: every brand x source on its schedule (or once with --once)."""
     from service.processes import collect as run_collect
 
@@ -89,7 +91,9 @@ def collect(once: Annotated[bool, typer.Option(help="Run every job once, then ex
 
 
 @app.command()
-def score(once: Annotated[bool, typer.Option(help="Score what is waiting, then exit.")] = False) -> None:
+def score(
+    once: Annotated[bool, typer.Option(help="Score what is waiting, then exit.")] = False,
+) -> None:
     """Score collected mentions with the sentiment model (continuously, or once with --once)."""
     from service.processes import score as run_score
 
@@ -99,7 +103,9 @@ def score(once: Annotated[bool, typer.Option(help="Score what is waiting, then e
     def report(result: Any) -> None:
         nonlocal done
         done += result.written
-        typer.echo(f"scored {done} mentions ({result.reused} reused from identical texts in the last batch)")
+        typer.echo(
+            f"scored {done} mentions ({result.reused} reused from identical texts in the last batch)"
+        )
 
     written = _run(lambda: run_score(settings, once=once, report=report))
     if once:
@@ -124,7 +130,9 @@ def sources() -> None:
     typer.echo(f"{'source':10} {'brand':22} {'collected':>9}  {'last success':25} last error")
     for row in rows:
         success = row.last_success.isoformat(timespec="seconds") if row.last_success else "never"
-        typer.echo(f"{row.source:10} {row.brand:22} {row.collected:>9}  {success:25} {row.last_error or '-'}")
+        typer.echo(
+            f"{row.source:10} {row.brand:22} {row.collected:>9}  {success:25} {row.last_error or '-'}"
+        )
 
 
 @app.command()
@@ -134,7 +142,11 @@ def doctor() -> None:
 
     ok = True
     for check in run_checks():
-        mark = typer.style("ok  ", fg=typer.colors.GREEN) if check.ok else typer.style("FAIL", fg=typer.colors.RED)
+        mark = (
+            typer.style("ok  ", fg=typer.colors.GREEN)
+            if check.ok
+            else typer.style("FAIL", fg=typer.colors.RED)
+        )
         typer.echo(f"[{mark}] {check.name}: {check.detail}")
         ok &= check.ok
     if not ok:
@@ -143,7 +155,9 @@ def doctor() -> None:
 
 @model_app.command("train")
 def model_train(
-    output: Annotated[Path, typer.Option(help="Directory to write the model to.")] = Path("scoring/model"),
+    output: Annotated[Path, typer.Option(help="Directory to write the model to.")] = Path(
+        "scoring/model"
+    ),
     epochs: Annotated[int, typer.Option(min=1)] = 3,
     seed: Annotated[int, typer.Option()] = 13,
 ) -> None:

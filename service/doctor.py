@@ -32,7 +32,11 @@ def run_checks() -> Iterator[Check]:
         yield Check("configuration", False, str(error))
         return
     where = "embedded server" if settings.embedded else "GOODWILL_MONGODB_URI"
-    yield Check("configuration", True, f"data in {settings.data_dir}; database '{settings.database}' on the {where}")
+    yield Check(
+        "configuration",
+        True,
+        f"data in {settings.data_dir}; database '{settings.database}' on the {where}",
+    )
     yield _check_database(settings)
     yield _check_corpus()
     yield _check_model(settings)

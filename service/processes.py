@@ -72,7 +72,9 @@ async def collect(
                     report(result)
                 results.append(result)
             return results
-        scheduler, close_client = make_scheduler(settings.effective_mongodb_uri, settings.database, runner)
+        scheduler, close_client = make_scheduler(
+            settings.effective_mongodb_uri, settings.database, runner
+        )
         runner.schedule(scheduler)
         scheduler.start()
         log.info("collector running %d jobs; Ctrl-C or SIGTERM stops it", len(runner.jobs))

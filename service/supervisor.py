@@ -90,6 +90,7 @@ class Supervisor:
                     "--server.address", settings.dashboard_host,
                     "--server.port", str(settings.dashboard_port),
                     "--browser.gatherUsageStats", "false",
+                    "--client.toolbarMode", "minimal",
                 ],
             ),
         ]  # fmt: skip
@@ -146,7 +147,9 @@ class Supervisor:
         info = dbserver.ensure_running(self.settings)
         self._started_db = not info.already_running
         state = "already running" if info.already_running else "started"
-        self.echo(f"Embedded database {state} on 127.0.0.1:{info.port} (data in {self.settings.db_dir}).")
+        self.echo(
+            f"Embedded database {state} on 127.0.0.1:{info.port} (data in {self.settings.db_dir})."
+        )
 
     def _spawn(self, child: _Child) -> None:
         # Each child gets its own session: Ctrl-C reaches only this supervisor, which
@@ -164,7 +167,9 @@ class Supervisor:
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.5)
-        raise GoodwillError(f"The dashboard did not answer at {self.url} within {timeout:.0f} s; see its output above.")
+        raise GoodwillError(
+            f"The dashboard did not answer at {self.url} within {timeout:.0f} s; see its output above."
+        )
 
     def _watch(self) -> None:
         while True:
@@ -184,7 +189,9 @@ class Supervisor:
                     f"(last exit code {process.returncode}); see its messages above. Goodwill stops."
                 )
             delay = 2.0 ** len(child.restarts)
-            self.echo(f"The {child.name} exited with code {process.returncode}; restarting in {delay:.0f} s.")
+            self.echo(
+                f"The {child.name} exited with code {process.returncode}; restarting in {delay:.0f} s."
+            )
             time.sleep(delay)
             child.restarts.append(now)
             self._spawn(child)

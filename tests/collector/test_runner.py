@@ -123,7 +123,11 @@ async def test_unparseable_items_are_dead_lettered_with_their_reason(store: Stor
     result = await Runner(store, [Job(BRAND, HalfBroken(1), 60)]).run_job(f"pages:{BRAND}")
     assert (result.inserted, result.dead_lettered) == (2, 1)
     letter = await store.collection("dead_letters").find_one({})
-    assert letter is not None and letter["reason"] == "missing 'id'" and letter["payload"] == {"text": "??"}
+    assert (
+        letter is not None
+        and letter["reason"] == "missing 'id'"
+        and letter["payload"] == {"text": "??"}
+    )
 
 
 async def test_the_scheduler_keeps_jobs_in_mongodb_and_runs_them(

@@ -41,7 +41,9 @@ async def test_indexes_are_created_idempotently(store: Store) -> None:
     assert {"natural_key", "brand_time", "score_queue"} <= names
 
 
-async def test_two_claims_never_share_a_mention_and_expired_claims_are_retaken(store: Store) -> None:
+async def test_two_claims_never_share_a_mention_and_expired_claims_are_retaken(
+    store: Store,
+) -> None:
     await store.upsert_mentions([_mention(str(i)) for i in range(10)])
     a = await store.claim_unscored("a", limit=6, lease=timedelta(minutes=5))
     b = await store.claim_unscored("b", limit=6, lease=timedelta(minutes=5))
@@ -52,7 +54,8 @@ async def test_two_claims_never_share_a_mention_and_expired_claims_are_retaken(s
     crashed = await store.claim_unscored("c", limit=10, lease=timedelta(seconds=-1))
     assert crashed.mentions == []
     await store.collection("mentions").update_many(
-        {"claim.token": a.token}, {"$set": {"claim.expires": datetime.now(UTC) - timedelta(seconds=1)}}
+        {"claim.token": a.token},
+        {"$set": {"claim.expires": datetime.now(UTC) - timedelta(seconds=1)}},
     )
     retaken = await store.claim_unscored("d", limit=10, lease=timedelta(minutes=5))
     assert {doc["_id"] for doc in retaken.mentions} == ids_a

@@ -8,7 +8,9 @@ import sys
 from tests.conftest import free_port
 
 
-def goodwill(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def goodwill(
+    *args: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     """Run ``goodwill ARGS`` as a separate process and capture what it prints."""
     return subprocess.run(
         [sys.executable, "-m", "service.cli", *args],
@@ -38,7 +40,10 @@ def test_a_bad_setting_is_named_without_a_traceback(goodwill_env: dict[str, str]
 
 def test_an_unreachable_database_is_reported_with_what_to_do(goodwill_env: dict[str, str]) -> None:
     """A database that does not answer gives a message and exit 1, not a hang or a traceback."""
-    env = {**goodwill_env, "GOODWILL_MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/?directConnection=true"}
+    env = {
+        **goodwill_env,
+        "GOODWILL_MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/?directConnection=true",
+    }
     result = goodwill("sources", env=env, timeout=60)
     assert result.returncode == 1
     assert "does not answer" in result.stderr and "GOODWILL_MONGODB_URI" in result.stderr

@@ -83,13 +83,19 @@ def test_up_runs_everything_and_ctrl_c_stops_everything(
     with MongoClient(uri, serverSelectionTimeoutMS=3000) as client:
         mentions = client["goodwill"]["mentions"]
         deadline = time.monotonic() + 240
-        while time.monotonic() < deadline and mentions.count_documents({"score_state": "scored"}) < 50:
+        while (
+            time.monotonic() < deadline and mentions.count_documents({"score_state": "scored"}) < 50
+        ):
             time.sleep(1)
         assert mentions.count_documents({"score_state": "scored"}) >= 50
         assert mentions.count_documents({"source": "replay"}) > 1000
 
     second = subprocess.run(
-        [sys.executable, "-m", "service.cli", "up"], env=up_env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "service.cli", "up"],
+        env=up_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert second.returncode == 1
     assert "already running" in second.stderr and dashboard in second.stderr
@@ -98,6 +104,9 @@ def test_up_runs_everything_and_ctrl_c_stops_everything(
     assert process.wait(timeout=60) == 0
     assert process.stdout is not None
     assert "Goodwill stopped." in process.stdout.read()
-    with MongoClient(uri, serverSelectionTimeoutMS=1000) as client, pytest.raises(Exception, match="refused|Timeout"):
+    with (
+        MongoClient(uri, serverSelectionTimeoutMS=1000) as client,
+        pytest.raises(Exception, match=r"refused|Timeout"),
+    ):
         client.admin.command("ping")
     assert not (Path(up_env["GOODWILL_DATA_DIR"]) / "run" / "up.json").exists()

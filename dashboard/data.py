@@ -1,0 +1,319 @@
+"""The dashboard's bridge from synchronous Streamlit to the asynchronous store.
+
+Streamlit runs each page script in its own thread, without an event loop; the store
+is async. So each dashboard process keeps one event loop running in a background
+thread and one ``Store`` living on that loop (both made once, by a
+``st.cache_resource`` function), and page code hands coroutines over with ``run``.
+
+Queries are cached with ``st.cache_data``: roll-ups and lists for 30 s, the feed for
+a few seconds, so a page re-run (every widget change) rarely reaches the database.
+Their results are plain values (dataclasses, data frames), never driver documents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, TypeVar
+
+import pandas as pd
+import streamlit as st
+
+from config.settings import Settings, get_settings
+from goodwill.errors import StoreError
+from goodwill.store import Store
+
+__all__ = [
+    "FEED_PAGE_SIZE",
+    "SENTIMENTS",
+    "UNSCORED",
+    "FeedFilters",
+    "FeedItem",
+    "FeedPage",
+    "SourceState",
+    "backend",
+    "brands",
+    "clear_caches",
+    "cursor_states",
+    "feed_count",
+    "feed_page",
+    "rollups",
+    "run",
+    "settings",
+    "sources",
+    "unscored_count",
+]
+
+_T = TypeVar("_T")
+
+FEED_PAGE_SIZE = 25
+SENTIMENTS = ("negative", "neutral", "positive")
+UNSCORED = "unscored"
+# How long the dashboard waits: for the server when connecting, and for any one query.
+_CONNECT_TIMEOUT_MS = 3000
+_QUERY_TIMEOUT_S = 20.0
+# The feed counts at most this many matches (a count is a scan; the pages need none).
+FEED_COUNT_CAP = 10_000
+_ROLLUP_COLUMNS = ["day", "source", "total", *SENTIMENTS]
+
+
+class _Backend:
+    """One event loop in a daemon thread, and the store that lives on that loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="goodwill-dashboard-loop", daemon=True
+        )
+        self.thread.start()
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise StoreError("The dashboard's database connection is closed; reload the page.")
+        return self._store
+
+    def open(self, settings: Settings) -> None:
+        """Connect to the database; raises ``StoreError`` that says what to do."""
+        self._store = self.run(
+            Store.open(
+                settings.effective_mongodb_uri, settings.database, timeout_ms=_CONNECT_TIMEOUT_MS
+            )
+        )
+
+    def run(self, coro: Coroutine[Any, Any, _T], timeout: float = _QUERY_TIMEOUT_S) -> _T:
+        """Run ``coro`` on the background loop and wait for its result."""
+        if self.loop.is_closed():
+            coro.close()
+            raise StoreError("The dashboard's database connection is closed; reload the page.")
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout=timeout)
+        except TimeoutError:
+            future.cancel()
+            raise StoreError(
+                f"The database did not answer within {timeout:.0f} s. Check that it is running "
+                "(`goodwill db start` or `goodwill up`) and reload the page."
+            ) from None
+
+    def close(self) -> None:
+        """Close the store, then stop and close the loop; harmless when already closed."""
+        if self.loop.is_closed():
+            return
+        try:
+            if self._store is not None:
+                store, self._store = self._store, None
+                self.run(store.close())
+            self.run(_drain())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=10)
+            if not self.thread.is_alive():
+                self.loop.close()
+
+
+async def _drain() -> None:
+    """Cancel what is still scheduled on the loop and shut its helpers down."""
+    current = asyncio.current_task()
+    pending = [task for task in asyncio.all_tasks() if task is not current]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
+    loop = asyncio.get_running_loop()
+    await loop.shutdown_asyncgens()
+    await loop.shutdown_default_executor()
+
+
+def _release(resource: _Backend) -> None:
+    resource.close()
+
+
+@st.cache_resource(show_spinner=False, on_release=_release)
+def backend() -> _Backend:
+    """The process's event loop and store, made on first use (and again after a failure).
+
+    A failed connection is not cached: the next page run tries again, so starting the
+    database fixes the dashboard without restarting it.
+    """
+    made = _Backend()
+    try:
+        made.open(settings())
+    except BaseException:
+        made.close()
+        raise
+    return made
+
+
+def settings() -> Settings:
+    """The process's settings (raises ``ConfigError`` naming a bad variable)."""
+    return get_settings()
+
+
+def run(coro: Coroutine[Any, Any, _T], timeout: float = _QUERY_TIMEOUT_S) -> _T:
+    """Run a store coroutine on the dashboard's loop and return its result."""
+    try:
+        resource = backend()
+    except BaseException:
+        coro.close()
+        raise
+    return resource.run(coro, timeout)
+
+
+def clear_caches() -> None:
+    """Forget cached query results, so the next page run reads fresh data."""
+    st.cache_data.clear()
+
+
+# -- queries ----------------------------------------------------------------------------
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def brands() -> list[str]:
+    """Every brand with mentions or roll-ups."""
+    return run(backend().store.brands())
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def sources(brand: str | None) -> list[str]:
+    """The sources a brand (or any brand, for ``None``) is collected from."""
+    return run(backend().store.sources_for(brand))
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def rollups(brand: str, first: date, last: date) -> pd.DataFrame:
+    """Daily counts of one brand's scored mentions per source, ``first`` to ``last`` inclusive.
+
+    Columns: ``day`` (a date, UTC), ``source``, ``total``, ``negative``, ``neutral``,
+    ``positive``; one row per day x source that has any.
+    """
+    docs = run(
+        backend().store.rollup_window(brand, _start_of(first), _start_of(last + timedelta(days=1)))
+    )
+    rows = [
+        {
+            "day": doc["day"].date(),
+            "source": str(doc["source"]),
+            **{name: int(doc.get(name, 0)) for name in ("total", *SENTIMENTS)},
+        }
+        for doc in docs
+    ]
+    return pd.DataFrame(rows, columns=_ROLLUP_COLUMNS)
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def unscored_count(brand: str | None) -> int:
+    """How many mentions of a brand (or of all brands) wait for the scorer."""
+    return run(backend().store.unscored_count(brand))
+
+
+@dataclass(frozen=True)
+class FeedFilters:
+    """What the feed shows; ``None`` means "any"."""
+
+    brand: str | None = None
+    source: str | None = None
+    sentiment: str | None = None
+    first: date | None = None
+    last: date | None = None
+    contains: str | None = None
+
+    def query(self) -> dict[str, Any]:
+        """The filters as ``Store.feed`` keyword arguments (dates as UTC day bounds)."""
+        return {
+            "brand": self.brand,
+            "source": self.source,
+            "sentiment": self.sentiment,
+            "since": None if self.first is None else _start_of(self.first),
+            "until": None if self.last is None else _start_of(self.last + timedelta(days=1)),
+            "contains": self.contains or None,
+        }
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One mention as the feed shows it."""
+
+    id: str
+    brand: str
+    source: str
+    text: str
+    title: str | None
+    url: str | None
+    created_at: datetime
+    author_handle: str | None
+    author_name: str | None
+    sentiment: str | None
+    confidence: float | None
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    """One page of the feed, and whether an older page follows."""
+
+    items: list[FeedItem]
+    has_next: bool
+
+
+def _item(doc: dict[str, Any]) -> FeedItem:
+    author = doc.get("author") or {}
+    sentiment = doc.get("sentiment") if doc.get("score_state") == "scored" else None
+    return FeedItem(
+        id=str(doc["_id"]),
+        brand=str(doc.get("brand", "")),
+        source=str(doc.get("source", "")),
+        text=str(doc.get("text", "")),
+        title=doc.get("title"),
+        url=doc.get("url"),
+        created_at=doc["created_at"],
+        author_handle=author.get("handle"),
+        author_name=author.get("display_name"),
+        sentiment=None if not sentiment else str(sentiment.get("label")),
+        confidence=None if not sentiment else float(sentiment.get("score", 0.0)),
+    )
+
+
+@st.cache_data(ttl=5, show_spinner=False, max_entries=200)
+def feed_page(filters: FeedFilters, page: int, page_size: int = FEED_PAGE_SIZE) -> FeedPage:
+    """Page ``page`` (0 = newest) of the feed: at most ``page_size`` mentions.
+
+    One more mention than a page is read, to know whether a next page exists
+    without counting.
+    """
+    docs = run(backend().store.feed(**filters.query(), skip=page * page_size, limit=page_size + 1))
+    return FeedPage(items=[_item(doc) for doc in docs[:page_size]], has_next=len(docs) > page_size)
+
+
+@st.cache_data(ttl=15, show_spinner=False, max_entries=200)
+def feed_count(filters: FeedFilters) -> int:
+    """How many mentions match, counting no further than ``FEED_COUNT_CAP``."""
+    return run(backend().store.feed_count(**filters.query(), cap=FEED_COUNT_CAP))
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """Where collection of one brand x source stands (its cursor value left out)."""
+
+    brand: str
+    source: str
+    last_success: datetime | None
+    last_error: str | None
+    collected: int
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def cursor_states() -> list[SourceState]:
+    """Every brand x source that has run."""
+    return [
+        SourceState(
+            state.brand, state.source, state.last_success, state.last_error, state.collected
+        )
+        for state in run(backend().store.cursors())
+    ]
