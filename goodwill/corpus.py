@@ -84,7 +84,9 @@ def _clean(text: str) -> str:
     return re.sub(r"\s+", " ", text.replace("\ufffd", "")).strip()
 
 
-def load_airline_tweets(split: Literal["train", "held_out", "all"] = "all") -> Iterator[LabelledText]:
+def load_airline_tweets(
+    split: Literal["train", "held_out", "all"] = "all",
+) -> Iterator[LabelledText]:
     """The labelled tweets that address one of the six airlines, from one side of the split.
 
     Texts repeated in the corpus are given once (the first label wins).

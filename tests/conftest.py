@@ -34,7 +34,15 @@ def mongodb_uri() -> Iterator[str]:
     server = Path(sys.executable).with_name("secantusd-py")
     log = (data / "server.log").open("wb")
     process = subprocess.Popen(
-        [str(server), "--host", "127.0.0.1", "--port", str(port), "--storage-path", str(data / "db")],
+        [
+            str(server),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--storage-path",
+            str(data / "db"),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=data,
