@@ -10,7 +10,6 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Coroutine
-from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -153,35 +152,33 @@ def doctor() -> None:
         raise typer.Exit(1)
 
 
-@model_app.command("train")
-def model_train(
-    output: Annotated[Path, typer.Option(help="Directory to write the model to.")] = Path(
-        "scoring/model"
-    ),
-    epochs: Annotated[int, typer.Option(min=1)] = 3,
-    seed: Annotated[int, typer.Option()] = 13,
-) -> None:
-    """Fine-tune the sentiment model on the training side of the airline tweets (minutes on a CPU)."""
-    from scoring.train import train
+_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+@model_app.command("train", context_settings=_PASS_THROUGH, add_help_option=False)
+def model_train(ctx: typer.Context) -> None:
+    """Fine-tune the sentiment model on the TRAIN tweets: `goodwill model train --output DIR` (--help for all options)."""
+    from scoring.train import main as train_main
 
     _settings()
     try:
-        report = train(output, epochs=epochs, seed=seed)
+        code = train_main(ctx.args)
     except GoodwillError as error:
         raise _fail(str(error)) from None
-    typer.echo(f"Model written to {output}: {report}")
+    raise typer.Exit(code)
 
 
-@model_app.command("evaluate")
-def model_evaluate() -> None:
-    """Accuracy and macro-F1 of the configured model on the held-out tweets, beside a baseline."""
+@model_app.command("evaluate", context_settings=_PASS_THROUGH, add_help_option=False)
+def model_evaluate(ctx: typer.Context) -> None:
+    """Accuracy and macro-F1 on the held-out tweets, beside baselines (--help for options)."""
     from scoring.evaluate import main as evaluate_main
 
-    settings = _settings()
+    _settings()
     try:
-        evaluate_main(settings.model)
+        code = evaluate_main(ctx.args)
     except GoodwillError as error:
         raise _fail(str(error)) from None
+    raise typer.Exit(code)
 
 
 def main() -> None:

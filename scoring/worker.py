@@ -1,0 +1,127 @@
+"""The scoring worker: claims unscored mentions in batches, scores them, writes them back.
+
+Any number of workers, on any number of machines, can run against one database: a
+batch is claimed atomically with a lease (``Store.claim_unscored``), and the scores
+of a batch whose lease ran out (and which another worker took) are not written.
+Texts already scored by the same model version (identical reposts) are not run
+through the model again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
+
+from goodwill.errors import StoreError
+from goodwill.models import Sentiment
+from goodwill.store import Store
+
+__all__ = ["BatchResult", "Predictor", "ScoringWorker"]
+
+log = logging.getLogger(__name__)
+
+
+class Predictor(Protocol):
+    """What the worker needs of a model."""
+
+    @property
+    def version(self) -> str:
+        """Names the model and its weights; stored with every score."""
+        ...
+
+    def predict(self, texts: list[str], batch_size: int = 32) -> list[Sentiment]:
+        """One sentiment per text, in order."""
+        ...
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What scoring one claimed batch did."""
+
+    claimed: int
+    inferred: int  # texts that went through the model
+    reused: int  # texts whose score was known from an identical text
+    written: int
+
+
+class ScoringWorker:
+    """Scores what the collectors stored, batch by batch."""
+
+    def __init__(
+        self,
+        store: Store,
+        model: Predictor,
+        *,
+        batch_size: int = 32,
+        claim_size: int = 256,
+        lease: timedelta = timedelta(minutes=5),
+        owner: str | None = None,
+    ) -> None:
+        self.store = store
+        self.model = model
+        self.batch_size = batch_size
+        # Claims are larger than inference batches: each claim costs a query whose price
+        # grows with the backlog on the embedded server (it does not push limits into
+        # index scans), while the model's batch size is what keeps inference fast.
+        self.claim_size = claim_size
+        self.lease = lease
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+
+    async def score_batch(self) -> BatchResult:
+        """Claim one batch, score it and write the scores. Claimed 0 means nothing was waiting."""
+        claim = await self.store.claim_unscored(self.owner, limit=self.claim_size, lease=self.lease)
+        if not claim.mentions:
+            return BatchResult(0, 0, 0, 0)
+        known = await self.store.known_scores(
+            (doc["fingerprint"] for doc in claim.mentions), self.model.version
+        )
+        scores: dict[Any, Sentiment] = {}
+        unknown: dict[str, list[Any]] = {}
+        for doc in claim.mentions:
+            if doc["fingerprint"] in known:
+                scores[doc["_id"]] = Sentiment.model_validate(known[doc["fingerprint"]])
+            else:
+                unknown.setdefault(doc["fingerprint"], []).append(doc)
+        texts = [docs[0]["text"] for docs in unknown.values()]
+        # The model is CPU-bound: run it in a thread so the event loop keeps its leases alive.
+        predictions = (
+            await asyncio.to_thread(self.model.predict, texts, self.batch_size) if texts else []
+        )
+        for docs, sentiment in zip(unknown.values(), predictions, strict=True):
+            for doc in docs:
+                scores[doc["_id"]] = sentiment
+        written = await self.store.save_scores(claim, scores)
+        reused = len(claim.mentions) - sum(len(docs) for docs in unknown.values())
+        return BatchResult(len(claim.mentions), len(texts), reused, written)
+
+    async def drain(self, progress: Callable[[BatchResult], None] | None = None) -> int:
+        """Score until nothing is waiting; returns how many mentions were written."""
+        total = 0
+        while True:
+            result = await self.score_batch()
+            if result.claimed == 0:
+                return total
+            total += result.written
+            if progress is not None:
+                progress(result)
+
+    async def run_forever(self, *, idle_seconds: float = 2.0, max_backoff: float = 60.0) -> None:
+        """Score as mentions arrive; when the database is unreachable, retry with back-off."""
+        backoff = 1.0
+        while True:
+            try:
+                written = await self.drain()
+                if written:
+                    log.info("scored %d mentions with %s", written, self.model.version)
+                backoff = 1.0
+                await asyncio.sleep(idle_seconds)
+            except StoreError as error:
+                log.warning("database unreachable (%s); retrying in %.0f s", error, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, max_backoff)

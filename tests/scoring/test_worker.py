@@ -1,0 +1,80 @@
+"""The scoring worker with the real model against a real MongoDB-protocol server."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from goodwill.models import Mention
+from goodwill.store import Store
+from scoring.sentiment import SentimentModel
+from scoring.worker import ScoringWorker
+
+TEXTS = [
+    "@united thank you so much, the crew was wonderful and we landed early!",
+    "@united lost my bag for the third time, worst airline ever",
+    "@united what time does the first flight to Denver leave tomorrow?",
+]
+
+
+def _mentions(texts: list[str], start: int = 0) -> list[Mention]:
+    return [
+        Mention(
+            source="replay",
+            external_id=str(start + i),
+            brand="United Airlines",
+            text=text,
+            created_at=datetime(2026, 11, 20, 12, tzinfo=UTC) + timedelta(minutes=i),
+        )
+        for i, text in enumerate(texts)
+    ]
+
+
+async def test_drain_scores_every_mention_and_rolls_up_the_day(
+    store: Store, sentiment_model: SentimentModel
+) -> None:
+    """Every waiting mention gets a sentiment with the model version, and the day's roll-up counts it."""
+    await store.upsert_mentions(_mentions(TEXTS))
+    written = await ScoringWorker(store, sentiment_model).drain()
+    assert written == 3
+    docs = {doc["text"]: doc async for doc in store.collection("mentions").find({})}
+    labels = [docs[text]["sentiment"]["label"] for text in TEXTS]
+    assert labels == ["positive", "negative", "neutral"]
+    assert all(
+        doc["sentiment"]["model_version"] == sentiment_model.version for doc in docs.values()
+    )
+    [rollup] = await store.daily_rollups("United Airlines", datetime(2026, 11, 20, tzinfo=UTC))
+    assert (rollup["total"], rollup["positive"], rollup["negative"], rollup["neutral"]) == (
+        3,
+        1,
+        1,
+        1,
+    )
+
+
+async def test_identical_texts_are_scored_once_per_model_version(
+    store: Store, sentiment_model: SentimentModel
+) -> None:
+    """A repost of text the model already scored reuses that score instead of running the model."""
+    worker = ScoringWorker(store, sentiment_model)
+    await store.upsert_mentions(_mentions(TEXTS[:1]))
+    await worker.drain()
+    reposts = _mentions([TEXTS[0], TEXTS[0].upper(), TEXTS[1]], start=100)
+    await store.upsert_mentions(reposts)
+    result = await worker.score_batch()
+    assert (result.claimed, result.inferred, result.reused, result.written) == (3, 1, 2, 3)
+
+
+async def test_two_workers_racing_never_score_a_mention_twice(
+    store: Store, sentiment_model: SentimentModel
+) -> None:
+    """Two workers draining one queue together score each mention exactly once."""
+    texts = [f"@united flight {i} was {'great' if i % 2 else 'late again'}" for i in range(120)]
+    await store.upsert_mentions(_mentions(texts))
+    first = ScoringWorker(store, sentiment_model, claim_size=16, owner="a")
+    second = ScoringWorker(store, sentiment_model, claim_size=16, owner="b")
+    written = await asyncio.gather(first.drain(), second.drain())
+    assert sum(written) == 120
+    assert await store.count_mentions({"score_state": "scored"}) == 120
+    [rollup] = await store.daily_rollups("United Airlines", datetime(2026, 11, 20, tzinfo=UTC))
+    assert rollup["total"] == 120
