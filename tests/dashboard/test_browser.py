@@ -16,22 +16,10 @@ import pytest
 from playwright.async_api import Page, async_playwright
 
 from goodwill.store import Store
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, ROOT, SCREENSHOTS
 from tests.conftest import free_port
 from tests.factories import mention, seed
 
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOTS = ROOT / "artifacts" / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SEEDED = "The crew found my lost bag within the hour, thank you Acme!"
 
 

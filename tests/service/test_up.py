@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
 from pymongo import MongoClient
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
 from tests.conftest import free_port
 
 
@@ -89,6 +91,13 @@ def test_up_runs_everything_and_ctrl_c_stops_everything(
             time.sleep(1)
         assert mentions.count_documents({"score_state": "scored"}) >= 50
         assert mentions.count_documents({"source": "replay"}) > 1000
+        newest = [
+            doc["text"]
+            for doc in mentions.find({}, {"text": 1})
+            .sort([("created_at", -1), ("_id", -1)])
+            .limit(25)
+        ]
+    _the_browser_shows_real_mentions(dashboard, newest)
 
     second = subprocess.run(
         [sys.executable, "-m", "service.cli", "up"],
@@ -110,3 +119,21 @@ def test_up_runs_everything_and_ctrl_c_stops_everything(
     ):
         client.admin.command("ping")
     assert not (Path(up_env["GOODWILL_DATA_DIR"]) / "run" / "up.json").exists()
+
+
+def _the_browser_shows_real_mentions(dashboard: str, newest: list[str]) -> None:
+    """The live dashboard's feed, in Chromium, shows the replayed tweets; screenshots are kept."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1500})
+            page.goto(f"{dashboard}/")
+            page.get_by_text("Net sentiment").wait_for(timeout=60_000)
+            page.screenshot(path=SCREENSHOTS / "up-overview.png", full_page=True)
+            page.goto(f"{dashboard}/mentions")
+            page.get_by_text(newest[0], exact=True).wait_for(timeout=60_000)
+            assert page.get_by_text("Traceback").count() == 0
+            page.screenshot(path=SCREENSHOTS / "up-mentions.png", full_page=True)
+        finally:
+            browser.close()
