@@ -25,7 +25,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from pymongo import MongoClient
 
 from collector.base import CollectContext, Page, Source
-from goodwill.errors import RateLimited, SourceError, SourceUnavailable
+from goodwill.errors import RateLimited, SourceError, SourceUnavailable, StoreError
 from goodwill.models import utcnow
 from goodwill.store import Store
 
@@ -150,7 +150,10 @@ async def _run_scheduled(job_id: str) -> None:
     if runner is None or job_id not in runner.jobs:
         log.warning("scheduled job %s has no runner in this process; skipped", job_id)
         return
-    await runner.run_job(job_id)
+    try:
+        await runner.run_job(job_id)
+    except StoreError as error:
+        log.warning("collect %s: %s; it runs again at its next interval", job_id, error)
 
 
 def make_scheduler(

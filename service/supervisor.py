@@ -76,8 +76,8 @@ class Supervisor:
         self.settings = settings
         self.echo = echo
         self.url = f"http://{settings.dashboard_host}:{settings.dashboard_port}"
-        self._started_db = False
-        self._stopping = False
+        self._started_db = False  # stop it on the way out
+        self._managing_db = False  # watch it and restart it if it dies
         python = sys.executable
         self.children = [
             _Child("collector", [python, "-m", "service.cli", "collect"]),
@@ -118,7 +118,6 @@ class Supervisor:
         except KeyboardInterrupt:
             pass
         finally:
-            self._stopping = True
             self.echo("Stopping Goodwill ...")
             self._stop_children()
             if self._started_db:
@@ -145,6 +144,7 @@ class Supervisor:
             self.echo("Using the database at GOODWILL_MONGODB_URI.")
             return
         info = dbserver.ensure_running(self.settings)
+        self._managing_db = True
         self._started_db = not info.already_running
         state = "already running" if info.already_running else "started"
         self.echo(
@@ -172,9 +172,21 @@ class Supervisor:
         )
 
     def _watch(self) -> None:
+        ticks = 0
         while True:
             self._check_children()
+            ticks += 1
+            if self._managing_db and ticks % 5 == 0:
+                self._check_database()
             time.sleep(1.0)
+
+    def _check_database(self) -> None:
+        # The collector and the scorer reconnect by themselves once the database is back.
+        if dbserver.status(self.settings) is not None:
+            return
+        self.echo("The embedded database stopped; starting it again.")
+        dbserver.ensure_running(self.settings)
+        self._started_db = True
 
     def _check_children(self) -> None:
         for child in self.children:

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import sync_playwright
 from pymongo import MongoClient
 
+from goodwill.models import Mention
+from goodwill.store import Store
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
 from tests.conftest import free_port
 
@@ -98,6 +105,7 @@ def test_up_runs_everything_and_ctrl_c_stops_everything(
             .limit(25)
         ]
     _the_browser_shows_real_mentions(dashboard, newest)
+    _a_killed_database_is_restarted_and_scoring_goes_on(up_env, uri)
 
     second = subprocess.run(
         [sys.executable, "-m", "service.cli", "up"],
@@ -137,3 +145,64 @@ def _the_browser_shows_real_mentions(dashboard: str, newest: list[str]) -> None:
             page.screenshot(path=SCREENSHOTS / "up-mentions.png", full_page=True)
         finally:
             browser.close()
+
+
+def _a_killed_database_is_restarted_and_scoring_goes_on(env: dict[str, str], uri: str) -> None:
+    """The embedded database dies (SIGKILL): `up` starts it again and the scorer reconnects."""
+    pid_file = Path(env["GOODWILL_DATA_DIR"]) / "run" / "db.json"
+    old_pid = json.loads(pid_file.read_text())["pid"]
+    os.kill(old_pid, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    new_pid = old_pid
+    while time.monotonic() < deadline and new_pid == old_pid:
+        time.sleep(0.5)
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            new_pid = json.loads(pid_file.read_text())["pid"]
+    assert new_pid != old_pid, "the database was not restarted"
+
+    async def add_mention() -> None:
+        store = await Store.open(uri, "goodwill", timeout_ms=20_000)
+        try:
+            await store.upsert_mentions(
+                [
+                    Mention(
+                        source="test",
+                        external_id="after-restart",
+                        brand="JetBlue",
+                        text="@JetBlue best crew ever, thank you!",
+                        created_at=datetime.now(UTC),
+                    )
+                ]
+            )
+        finally:
+            await store.close()
+
+    asyncio.run(add_mention())
+    with MongoClient(uri, serverSelectionTimeoutMS=20_000) as client:
+        mentions = client["goodwill"]["mentions"]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if mentions.count_documents({"external_id": "after-restart", "score_state": "scored"}):
+                break
+            time.sleep(1)
+        assert (
+            mentions.count_documents({"external_id": "after-restart", "score_state": "scored"}) == 1
+        )
+
+
+def test_up_refuses_a_taken_dashboard_port_and_starts_nothing(up_env: dict[str, str]) -> None:
+    """With the dashboard's port taken, `up` says which port and what to do, and exits 1."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", int(up_env["GOODWILL_DASHBOARD_PORT"])))
+        taken.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "service.cli", "up"],
+            env=up_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"Port {up_env['GOODWILL_DASHBOARD_PORT']}" in result.stderr
+    assert "GOODWILL_DASHBOARD_PORT" in result.stderr and "Traceback" not in result.stderr
+    assert not (Path(up_env["GOODWILL_DATA_DIR"]) / "run" / "db.json").exists()
