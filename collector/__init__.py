@@ -1,6 +1,15 @@
 """Collection: getting mentions of each brand from public sources into MongoDB."""
 
-from collector.base import CollectContext, Page, Source
+from collector.base import CollectContext, Page, Source, Target
 from collector.runner import Job, JobResult, Runner, make_scheduler
 
-__all__ = ["CollectContext", "Job", "JobResult", "Page", "Runner", "Source", "make_scheduler"]
+__all__ = [
+    "CollectContext",
+    "Job",
+    "JobResult",
+    "Page",
+    "Runner",
+    "Source",
+    "Target",
+    "make_scheduler",
+]

@@ -9,7 +9,20 @@ import aiohttp
 
 from goodwill.models import Mention
 
-__all__ = ["CollectContext", "Page", "Source"]
+__all__ = ["CollectContext", "Page", "Source", "Target"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a job collects: a brand, and the phrases to ask the source's search for.
+
+    ``terms`` are the positive phrases of the brand's query (``"acme"``, ``"acme corp"``);
+    sources' own search is fuzzy, so the runner checks every fetched item against the
+    brand's full query before storing it.
+    """
+
+    brand: str
+    terms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,10 @@ class Source(Protocol):
 
     name: str
 
-    async def fetch(self, ctx: CollectContext, brand: str, cursor: Any) -> Page:
-        """The next page of mentions of ``brand`` after ``cursor`` (None: the first run)."""
+    async def fetch(self, ctx: CollectContext, target: Target, cursor: Any) -> Page:
+        """The next page of mentions of ``target.brand`` after ``cursor`` (None: the first run).
+
+        Raises ``RateLimited``, ``SourceUnavailable`` (retried by the runner) or
+        ``BadPayload`` / ``SourceError`` (recorded on the job; the cursor stays).
+        """
         ...

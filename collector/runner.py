@@ -24,7 +24,7 @@ from apscheduler.jobstores.mongodb import MongoDBJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from pymongo import MongoClient
 
-from collector.base import CollectContext, Page, Source
+from collector.base import CollectContext, Page, Source, Target
 from goodwill.errors import RateLimited, SourceError, SourceUnavailable, StoreError
 from goodwill.models import utcnow
 from goodwill.store import Store
@@ -44,6 +44,7 @@ class Job:
     brand: str
     source: Source
     interval: float
+    terms: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -110,7 +111,9 @@ class Runner:
         async for attempt in stamina.retry_context(on=(SourceUnavailable, RateLimited), attempts=4):
             with attempt:
                 try:
-                    return await job.source.fetch(self.context, job.brand, cursor)
+                    return await job.source.fetch(
+                        self.context, Target(job.brand, job.terms), cursor
+                    )
                 except RateLimited as error:
                     await asyncio.sleep(min(error.retry_after, 300))
                     raise

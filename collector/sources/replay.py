@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from collector.base import CollectContext, Page
+from collector.base import CollectContext, Page, Target
 from goodwill.corpus import AIRLINES, LabelledText, load_airline_tweets
 from goodwill.models import Mention, utcnow
 
@@ -43,8 +43,9 @@ class ReplaySource:
         self.backfill_days = backfill_days
         self.per_run = per_run
 
-    async def fetch(self, ctx: CollectContext, brand: str, cursor: Any) -> Page:
-        """The next tweets of ``brand``: the back-fill on the first run, then ``per_run`` new."""
+    async def fetch(self, ctx: CollectContext, target: Target, cursor: Any) -> Page:
+        """The next tweets of the brand: the back-fill on the first run, then ``per_run`` new."""
+        brand = target.brand
         tweets = [tweet for tweet in _held_out() if tweet.brand == brand]
         now = utcnow()
         if cursor is None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import stamina
 
-from collector.base import CollectContext, Page
+from collector.base import CollectContext, Page, Target
 from collector.runner import Job, Runner, make_scheduler
 from collector.sources.replay import ReplaySource, replay_brands
 from goodwill.corpus import load_airline_tweets
@@ -48,7 +48,7 @@ class PagedSource:
         self.calls = 0
         self.cursors: list[Any] = []
 
-    async def fetch(self, ctx: CollectContext, brand: str, cursor: Any) -> Page:
+    async def fetch(self, ctx: CollectContext, target: Target, cursor: Any) -> Page:
         self.calls += 1
         self.cursors.append(cursor)
         failure = self.failures.pop(self.calls, None)
@@ -77,7 +77,7 @@ async def test_replay_backfills_real_held_out_tweets_then_releases_new_ones(stor
 async def test_replay_knows_every_airline() -> None:
     """Each of the six airlines gets its own replay job."""
     assert len(replay_brands()) == 6
-    page = await ReplaySource(backfill=0.1).fetch(CollectContext(), "JetBlue", None)
+    page = await ReplaySource(backfill=0.1).fetch(CollectContext(), Target("JetBlue"), None)
     assert page.mentions and all("jetblue" in m.text.lower() for m in page.mentions)
 
 
@@ -116,8 +116,8 @@ async def test_unparseable_items_are_dead_lettered_with_their_reason(store: Stor
     """Items a source cannot parse go to dead_letters; the rest of the page is stored."""
 
     class HalfBroken(PagedSource):
-        async def fetch(self, ctx: CollectContext, brand: str, cursor: Any) -> Page:
-            page = await super().fetch(ctx, brand, cursor)
+        async def fetch(self, ctx: CollectContext, target: Target, cursor: Any) -> Page:
+            page = await super().fetch(ctx, target, cursor)
             return Page(page.mentions, page.cursor, unparsed=[("missing 'id'", {"text": "??"})])
 
     result = await Runner(store, [Job(BRAND, HalfBroken(1), 60)]).run_job(f"pages:{BRAND}")

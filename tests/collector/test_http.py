@@ -1,0 +1,93 @@
+"""The sources' HTTP helper against a real aiohttp server on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from collector.base import CollectContext
+from collector.http import get_json, parse_retry_after
+from goodwill.errors import BadPayload, RateLimited, SourceError, SourceUnavailable
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[str]:
+    """A local server with one route per kind of answer."""
+
+    async def answer(request: web.Request) -> web.Response:
+        kind = request.match_info["kind"]
+        if kind == "ok":
+            return web.json_response({"q": request.query.get("q")})
+        if kind == "429":
+            return web.Response(status=429, headers={"Retry-After": "7"})
+        if kind == "503":
+            return web.Response(status=503, text="down for maintenance")
+        if kind == "401":
+            return web.Response(status=401, text="bad token")
+        if kind == "garbage":
+            return web.Response(text="<html>not json</html>")
+        return web.Response(status=404)
+
+    app = web.Application()
+    app.router.add_get("/{kind}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def ctx() -> AsyncIterator[CollectContext]:
+    """A context with one real client session."""
+    async with aiohttp.ClientSession() as session:
+        yield CollectContext(session=session)
+
+
+async def test_json_comes_back_with_the_query(server: str, ctx: CollectContext) -> None:
+    """A 200 JSON answer is parsed, parameters are sent."""
+    value, response = await get_json(ctx, "test", f"{server}/ok", params={"q": "acme"})
+    assert value == {"q": "acme"} and response.status == 200
+
+
+@pytest.mark.parametrize(
+    ("kind", "error", "words"),
+    [
+        ("429", RateLimited, "rate limited"),
+        ("503", SourceUnavailable, "HTTP 503"),
+        ("401", SourceError, "credentials"),
+        ("garbage", BadPayload, "not JSON"),
+        ("missing", SourceError, "HTTP 404"),
+    ],
+)
+async def test_each_failure_becomes_the_right_error(
+    server: str, ctx: CollectContext, kind: str, error: type[Exception], words: str
+) -> None:
+    """Status codes and bad bodies map to the errors the runner acts on."""
+    with pytest.raises(error, match=words) as caught:
+        await get_json(ctx, "test", f"{server}/{kind}")
+    if isinstance(caught.value, RateLimited):
+        assert caught.value.retry_after == 7
+
+
+async def test_an_unreachable_host_is_unavailable(ctx: CollectContext) -> None:
+    """A refused connection is a SourceUnavailable (retried), not a crash."""
+    from tests.conftest import free_port
+
+    with pytest.raises(SourceUnavailable, match="could not reach"):
+        await get_json(ctx, "test", f"http://127.0.0.1:{free_port()}/ok")
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    """Retry-After is either delta-seconds or an HTTP date."""
+    now = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
+    assert parse_retry_after("120") == 120
+    assert parse_retry_after("Tue, 24 Nov 2026 12:01:30 GMT", now=now) == 90
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
