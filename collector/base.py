@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 import aiohttp
@@ -23,6 +24,7 @@ class Target:
 
     brand: str
     terms: tuple[str, ...] = ()
+    since: datetime | None = None  # on a first run or a back-fill: collect nothing older
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,17 @@ class Settings(BaseSettings):
         default=None, description="When set, the dashboard asks for it before showing anything."
     )
     slack_webhook_url: SecretStr | None = None
+    watchlist: Path | None = Field(
+        default=None, description="The watch list (TOML); unset = the built-in demo (replay)."
+    )
+    # Credentials of sources that need or benefit from them (see the README for how to get each).
+    reddit_client_id: SecretStr | None = None
+    reddit_client_secret: SecretStr | None = None
+    bluesky_handle: str | None = None
+    bluesky_app_password: SecretStr | None = None
+    youtube_api_key: SecretStr | None = None
+    github_token: SecretStr | None = None
+    stackexchange_key: SecretStr | None = None
     model: str = Field(
         default="goodwill-sentiment",
         description="'goodwill-sentiment' (the bundled fine-tuned model) or a model directory.",
