@@ -13,10 +13,14 @@ process shares one schedule.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import os
+import secrets
+import socket
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol
 
 import aiohttp
 import stamina
@@ -26,25 +30,44 @@ from pymongo import MongoClient
 
 from collector.base import CollectContext, Page, Source, Target
 from goodwill.errors import RateLimited, SourceError, SourceUnavailable, StoreError
-from goodwill.models import utcnow
-from goodwill.store import Store
+from goodwill.models import Mention, utcnow
+from goodwill.store import Coverage, Store
 
-__all__ = ["Job", "JobResult", "Runner", "make_scheduler"]
+__all__ = ["Job", "JobResult", "Matcher", "Runner", "make_scheduler"]
 
 log = logging.getLogger(__name__)
 
 #: A job fetches at most this many pages per run, so one busy source cannot starve the rest.
 MAX_PAGES_PER_RUN = 50
+#: A rate limit shorter than this is waited out within the run; a longer one pauses the job.
+MAX_INLINE_WAIT = 60.0
+#: After this many failed runs in a row, a job pauses with an exponential back-off.
+PAUSE_AFTER_FAILURES = 3
+MAX_PAUSE = timedelta(hours=6)
+
+
+class Matcher(Protocol):
+    """A brand's query, as the runner uses it (see ``collector.query.Query``)."""
+
+    def matches(self, mention: Mention) -> bool:
+        """True when the mention really is about the brand."""
+        ...
 
 
 @dataclass(frozen=True)
 class Job:
-    """One brand x source to collect, every ``interval`` seconds."""
+    """One brand x source to collect, every ``interval`` seconds.
+
+    ``query`` decides locally whether a fetched item is a mention of the brand; a
+    source that lists only the brand's own items (``match_all = True``, e.g. app
+    reviews) is not filtered.
+    """
 
     brand: str
     source: Source
     interval: float
     terms: tuple[str, ...] = ()
+    query: Matcher | None = None
 
     @property
     def id(self) -> str:
@@ -62,65 +85,147 @@ class JobResult:
     updated: int
     dead_lettered: int
     error: str | None = None
+    coverage: Coverage = field(default_factory=Coverage)
+    skipped: str | None = None  # why the run did nothing (another runner holds it, paused)
+
+
+def _retry_hook(error: Exception) -> bool | float:
+    """Retry network failures with back-off; wait out short rate limits exactly as asked."""
+    if isinstance(error, RateLimited):
+        return error.retry_after if error.retry_after <= MAX_INLINE_WAIT else False
+    return isinstance(error, SourceUnavailable)
 
 
 class Runner:
-    """Runs collection jobs against one store with one HTTP session."""
+    """Runs collection jobs against one store with one HTTP session.
+
+    Several runner processes may share a database: each run of a job first takes the
+    job's lease in MongoDB, so a job is collected by one process at a time.
+    """
 
     def __init__(
-        self, store: Store, jobs: Sequence[Job], session: aiohttp.ClientSession | None = None
+        self,
+        store: Store,
+        jobs: Sequence[Job],
+        session: aiohttp.ClientSession | None = None,
+        *,
+        owner: str | None = None,
+        lease: timedelta = timedelta(minutes=10),
     ) -> None:
         self.store = store
         self.jobs = {job.id: job for job in jobs}
         self.context = CollectContext(session=session)
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.lease = lease
 
-    async def run_job(self, job_id: str) -> JobResult:
-        """Fetch and store pages of one job until its source has no more right now."""
+    async def run_job(
+        self,
+        job_id: str,
+        *,
+        since: datetime | None = None,
+        progress: Callable[[JobResult], None] | None = None,
+    ) -> JobResult:
+        """Fetch and store pages of one job until its source has no more right now.
+
+        With ``since``, this is a back-fill: it starts from scratch under its own cursor
+        (``SOURCE/backfill``, so it resumes where it stopped if interrupted) and collects
+        everything back to ``since``; the regular cursor is left alone.
+        """
         job = self.jobs[job_id]
-        pages = inserted = updated = dead = 0
-        state = await self.store.get_cursor(job.brand, job.source.name)
+        key = job.source.name if since is None else f"{job.source.name}/backfill"
+        if not await self.store.acquire_job(job.brand, key, self.owner, self.lease):
+            state = await self.store.get_cursor(job.brand, key)
+            reason = (
+                f"paused until {state.paused_until:%Y-%m-%d %H:%M} UTC after {state.failures} failures"
+                if state.state == "paused"
+                else "another runner holds it"
+            )
+            return JobResult(job.id, 0, 0, 0, 0, skipped=reason)
+        try:
+            return await self._collect(job, key, since, progress)
+        finally:
+            await self.store.release_job(job.brand, key, self.owner)
+
+    async def _collect(
+        self,
+        job: Job,
+        key: str,
+        since: datetime | None,
+        progress: Callable[[JobResult], None] | None,
+    ) -> JobResult:
+        state = await self.store.get_cursor(job.brand, key)
         cursor = state.cursor
+        target = Target(job.brand, job.terms, since)
+        query = None if getattr(job.source, "match_all", False) else job.query
+        pages = inserted = updated = 0
+        total = Coverage()
         try:
             while pages < MAX_PAGES_PER_RUN:
-                page = await self._fetch(job, cursor)
+                page = await self._fetch(job, target, cursor)
                 pages += 1
                 for reason, payload in page.unparsed:
                     await self.store.dead_letter(job.source.name, reason, payload, brand=job.brand)
-                    dead += 1
-                result = await self.store.upsert_mentions(page.mentions)
+                matched = [m for m in page.mentions if query is None or query.matches(m)]
+                result = await self.store.upsert_mentions(matched)
+                coverage = Coverage(
+                    fetched=len(page.mentions) + len(page.unparsed),
+                    matched=len(matched),
+                    dropped=len(page.mentions) - len(matched),
+                    stored=result.inserted,
+                    dead_lettered=len(page.unparsed),
+                )
+                total = _add(total, coverage)
                 inserted += result.inserted
                 updated += result.updated
                 cursor = page.cursor
-                await self.store.record_success(job.brand, job.source.name, cursor, result.inserted)
+                await self.store.record_success(job.brand, key, cursor, result.inserted, coverage)
+                if progress is not None:
+                    progress(
+                        JobResult(
+                            job.id, pages, inserted, updated, total.dead_lettered, coverage=total
+                        )
+                    )
                 if not page.more:
                     break
         except SourceError as error:
             message = f"{error.__class__.__name__}: {error}"
-            log.warning("collect %s failed: %s", job.id, message)
-            await self.store.record_error(job.brand, job.source.name, message)
-            return JobResult(job.id, pages, inserted, updated, dead, message)
-        if inserted or dead:
-            log.info(
-                "collect %s: %d new, %d updated, %d dead-lettered", job.id, inserted, updated, dead
+            failures = state.failures + 1
+            retry_in: timedelta | None = None
+            if isinstance(error, RateLimited):
+                retry_in = timedelta(seconds=error.retry_after)
+            elif failures >= PAUSE_AFTER_FAILURES:
+                retry_in = min(timedelta(minutes=2 ** (failures - PAUSE_AFTER_FAILURES)), MAX_PAUSE)
+            log.warning(
+                "collect %s failed (%d in a row): %s%s",
+                job.id,
+                failures,
+                message,
+                f"; paused for {retry_in}" if retry_in else "",
             )
-        return JobResult(job.id, pages, inserted, updated, dead)
+            gap_since = state.last_success or since
+            await self.store.record_error(
+                job.brand, key, message, retry_in=retry_in, gap_since=gap_since
+            )
+            return JobResult(job.id, pages, inserted, updated, total.dead_lettered, message, total)
+        if inserted or total.dead_lettered:
+            log.info(
+                "collect %s: %d fetched, %d matched, %d new, %d dead-lettered",
+                job.id,
+                total.fetched,
+                total.matched,
+                inserted,
+                total.dead_lettered,
+            )
+        return JobResult(job.id, pages, inserted, updated, total.dead_lettered, coverage=total)
 
-    async def _fetch(self, job: Job, cursor: object) -> Page:
-        # Network failures are retried with exponential back-off and jitter; a rate
-        # limit waits as long as the source asked before the next attempt.
-        async for attempt in stamina.retry_context(on=(SourceUnavailable, RateLimited), attempts=4):
+    async def _fetch(self, job: Job, target: Target, cursor: object) -> Page:
+        async for attempt in stamina.retry_context(on=_retry_hook, attempts=4, timeout=None):
             with attempt:
-                try:
-                    return await job.source.fetch(
-                        self.context, Target(job.brand, job.terms), cursor
-                    )
-                except RateLimited as error:
-                    await asyncio.sleep(min(error.retry_after, 300))
-                    raise
+                return await job.source.fetch(self.context, target, cursor)
         raise AssertionError("unreachable: stamina re-raises the last error")
 
     async def run_all(self) -> list[JobResult]:
-        """Run every job once, one after another (back-fills, tests, ``goodwill collect --once``)."""
+        """Run every job once, one after another (tests, ``goodwill collect --once``)."""
         return [await self.run_job(job_id) for job_id in self.jobs]
 
     def schedule(self, scheduler: AsyncIOScheduler) -> None:
@@ -173,3 +278,7 @@ def make_scheduler(
         timezone="UTC",
     )
     return scheduler, client.close
+
+
+def _add(a: Coverage, b: Coverage) -> Coverage:
+    return Coverage(**{name: getattr(a, name) + getattr(b, name) for name in vars(a)})

@@ -15,11 +15,11 @@ import inspect
 import re
 import secrets
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, UpdateOne
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
@@ -27,7 +27,7 @@ from pymongo.errors import BulkWriteError, PyMongoError
 from goodwill.errors import StoreError
 from goodwill.models import Mention, Sentiment, utcnow
 
-__all__ = ["Claim", "CursorState", "Store", "UpsertResult"]
+__all__ = ["Claim", "Coverage", "CursorState", "Store", "UpsertResult"]
 
 Document = dict[str, Any]
 _P = ParamSpec("_P")
@@ -93,6 +93,26 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Coverage:
+    """What one or more pages of a source brought: the honest account of a collection.
+
+    ``fetched`` items came from the source; ``matched`` passed the brand's query and
+    ``dropped`` did not; ``stored`` were new to the database; ``dead_lettered`` could
+    not be parsed.
+    """
+
+    fetched: int = 0
+    matched: int = 0
+    dropped: int = 0
+    stored: int = 0
+    dead_lettered: int = 0
+
+    def increments(self) -> dict[str, int]:
+        """The counters as ``$inc`` fields of a cursor document."""
+        return {f"coverage.{name}": value for name, value in vars(self).items() if value}
+
+
+@dataclass(frozen=True)
 class CursorState:
     """Where collection of one brand x source stands."""
 
@@ -102,6 +122,35 @@ class CursorState:
     last_success: datetime | None
     last_error: str | None
     collected: int
+    failures: int = 0
+    paused_until: datetime | None = None
+    coverage: Coverage = field(default_factory=Coverage)
+    gaps: tuple[Document, ...] = ()
+
+    @property
+    def state(self) -> str:
+        """``paused`` (after failures, until ``paused_until``), ``failing``, ``ok`` or ``new``."""
+        if self.paused_until is not None and self.paused_until > utcnow():
+            return "paused"
+        if self.last_error:
+            return "failing"
+        return "ok" if self.last_success else "new"
+
+
+def _cursor_state(doc: Document) -> CursorState:
+    coverage = doc.get("coverage") or {}
+    return CursorState(
+        brand=doc["brand"],
+        source=doc["source"],
+        cursor=doc.get("cursor"),
+        last_success=doc.get("last_success"),
+        last_error=doc.get("last_error"),
+        collected=int(doc.get("collected", 0)),
+        failures=int(doc.get("failures", 0)),
+        paused_until=doc.get("paused_until"),
+        coverage=Coverage(**{name: int(coverage.get(name, 0)) for name in vars(Coverage())}),
+        gaps=tuple(doc.get("gaps") or ()),
+    )
 
 
 def _day(moment: datetime) -> datetime:
@@ -227,34 +276,6 @@ class Store:
     async def count_mentions(self, query: Document | None = None) -> int:
         """How many mentions match ``query`` (all by default)."""
         return await self._db.mentions.count_documents(query or {})
-
-    async def recent_mentions(
-        self,
-        *,
-        brand: str | None = None,
-        source: str | None = None,
-        sentiment: str | None = None,
-        since: datetime | None = None,
-        limit: int = 50,
-        skip: int = 0,
-    ) -> list[Document]:
-        """The newest mentions matching the filters, one page at a time.
-
-        Filter values are compared as literal values, never as operators.
-        """
-        query: Document = {}
-        for field, value in (("brand", brand), ("source", source), ("sentiment.label", sentiment)):
-            if value is not None:
-                query[field] = {"$eq": str(value)}
-        if since is not None:
-            query["created_at"] = {"$gte": since}
-        cursor = (
-            self._db.mentions.find(query, {"raw": 0})
-            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
-            .skip(skip)
-            .limit(limit)
-        )
-        return [doc async for doc in cursor]
 
     async def brands(self) -> list[str]:
         """Every brand with at least one mention or roll-up."""
@@ -385,53 +406,104 @@ class Store:
     async def get_cursor(self, brand: str, source: str) -> CursorState:
         """Where collection of ``brand`` x ``source`` stands (empty before the first run)."""
         doc = await self._db.cursors.find_one({"brand": brand, "source": source})
-        if doc is None:
-            return CursorState(brand, source, None, None, None, 0)
-        return CursorState(
-            brand,
-            source,
-            doc.get("cursor"),
-            doc.get("last_success"),
-            doc.get("last_error"),
-            int(doc.get("collected", 0)),
-        )
+        return _cursor_state(doc or {"brand": brand, "source": source})
 
-    async def record_success(self, brand: str, source: str, cursor: Any, collected: int) -> None:
-        """Save the new cursor after a page was stored, with the count it brought."""
+    async def record_success(
+        self, brand: str, source: str, cursor: Any, collected: int, coverage: Coverage | None = None
+    ) -> None:
+        """Save the new cursor after a page was stored, with what the page brought."""
+        counts = coverage or Coverage(stored=collected)
         await self._db.cursors.update_one(
             {"brand": brand, "source": source},
             {
-                "$set": {"cursor": cursor, "last_success": utcnow(), "last_error": None},
-                "$inc": {"collected": collected},
+                "$set": {
+                    "cursor": cursor,
+                    "last_success": utcnow(),
+                    "last_error": None,
+                    "failures": 0,
+                    "paused_until": None,
+                },
+                "$inc": {"collected": collected, **counts.increments()},
             },
             upsert=True,
         )
 
-    async def record_error(self, brand: str, source: str, message: str) -> None:
-        """Remember the last error of ``brand`` x ``source``, keeping its cursor."""
-        await self._db.cursors.update_one(
+    async def record_error(
+        self,
+        brand: str,
+        source: str,
+        message: str,
+        *,
+        retry_in: timedelta | None = None,
+        gap_since: datetime | None = None,
+    ) -> CursorState:
+        """Remember a failed run of ``brand`` x ``source``, keeping its cursor.
+
+        ``retry_in`` pauses the job until then (a source that keeps failing is not
+        hammered). ``gap_since`` records a window that could not be read, so coverage
+        reports show it.
+        """
+        now = utcnow()
+        update: Document = {
+            "$set": {
+                "last_error": message,
+                "last_error_at": now,
+                "paused_until": now + retry_in if retry_in else None,
+            },
+            "$inc": {"failures": 1},
+        }
+        if gap_since is not None:
+            update["$push"] = {
+                "gaps": {
+                    "$each": [{"from": gap_since, "to": now, "reason": message[:300]}],
+                    "$slice": -50,
+                }
+            }
+        doc = await self._db.cursors.find_one_and_update(
             {"brand": brand, "source": source},
-            {"$set": {"last_error": message, "last_error_at": utcnow()}},
+            update,
             upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        return _cursor_state(doc or {"brand": brand, "source": source})
+
+    async def acquire_job(self, brand: str, source: str, owner: str, lease: timedelta) -> bool:
+        """Take the lease on ``brand`` x ``source`` so no other runner process runs it meanwhile.
+
+        True when this owner holds it now; False when another live owner does, or the
+        job is paused after failures.
+        """
+        now = utcnow()
+        key = {"brand": brand, "source": source}
+        await self._db.cursors.update_one(key, {"$setOnInsert": {"collected": 0}}, upsert=True)
+        result = await self._db.cursors.update_one(
+            {
+                **key,
+                "$and": [
+                    {
+                        "$or": [
+                            {"lease": None},
+                            {"lease.expires": {"$lt": now}},
+                            {"lease.owner": owner},
+                        ]
+                    },
+                    {"$or": [{"paused_until": None}, {"paused_until": {"$lte": now}}]},
+                ],
+            },
+            {"$set": {"lease": {"owner": owner, "expires": now + lease}}},
+        )
+        return result.modified_count == 1
+
+    async def release_job(self, brand: str, source: str, owner: str) -> None:
+        """Give up the lease on ``brand`` x ``source`` if this owner holds it."""
+        await self._db.cursors.update_one(
+            {"brand": brand, "source": source, "lease.owner": owner}, {"$set": {"lease": None}}
         )
 
     async def cursors(self) -> list[CursorState]:
         """Every brand x source that has run."""
-        states = []
-        async for doc in self._db.cursors.find({}).sort(
-            [("brand", ASCENDING), ("source", ASCENDING)]
-        ):
-            states.append(
-                CursorState(
-                    doc["brand"],
-                    doc["source"],
-                    doc.get("cursor"),
-                    doc.get("last_success"),
-                    doc.get("last_error"),
-                    int(doc.get("collected", 0)),
-                )
-            )
-        return states
+        cursor = self._db.cursors.find({}).sort([("brand", ASCENDING), ("source", ASCENDING)])
+        return [_cursor_state(doc) async for doc in cursor]
 
     # -- dead letters -------------------------------------------------------------------
 

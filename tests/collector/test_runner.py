@@ -13,7 +13,7 @@ from collector.base import CollectContext, Page, Target
 from collector.runner import Job, Runner, make_scheduler
 from collector.sources.replay import ReplaySource, replay_brands
 from goodwill.corpus import load_airline_tweets
-from goodwill.errors import BadPayload, SourceUnavailable
+from goodwill.errors import BadPayload, RateLimited, SourceError, SourceUnavailable
 from goodwill.models import Mention
 from goodwill.store import Store
 
@@ -64,7 +64,7 @@ async def test_replay_backfills_real_held_out_tweets_then_releases_new_ones(stor
     runner = Runner(store, [Job(BRAND, ReplaySource(backfill=0.5, per_run=3), 60)])
     first = await runner.run_job(f"replay:{BRAND}")
     held_out = {t.text for t in load_airline_tweets("held_out") if t.brand == BRAND}
-    stored = await store.recent_mentions(brand=BRAND, limit=10_000)
+    stored = await store.feed(brand=BRAND, limit=10_000)
     assert first.inserted == len(stored) == len(held_out) // 2
     assert {doc["text"] for doc in stored} <= held_out
     oldest = min(doc["created_at"] for doc in stored)
@@ -149,3 +149,93 @@ async def test_the_scheduler_keeps_jobs_in_mongodb_and_runs_them(
         close()
     assert await store.count_mentions() == 2
     assert stored is not None
+
+
+class OnlyEven:
+    """A stand-in brand query: even-numbered posts are about the brand."""
+
+    def matches(self, mention: Mention) -> bool:
+        return int(mention.external_id) % 2 == 0
+
+
+async def test_items_not_matching_the_query_are_dropped_and_counted(store: Store) -> None:
+    """Only mentions that match the brand's query are stored; coverage says what was dropped."""
+    runner = Runner(store, [Job(BRAND, PagedSource(2), 60, query=OnlyEven())])
+    result = await runner.run_job(f"pages:{BRAND}")
+    assert result.coverage.fetched == 4 and result.coverage.matched == 2
+    assert result.coverage.dropped == 2 and result.inserted == 2
+    state = await store.get_cursor(BRAND, "pages")
+    assert (state.coverage.fetched, state.coverage.dropped, state.coverage.stored) == (4, 2, 2)
+
+
+async def test_a_source_listing_only_the_brands_items_is_not_filtered(store: Store) -> None:
+    """A source with match_all (e.g. the brand's own app reviews) keeps every item."""
+    source = PagedSource(1)
+    source.match_all = True  # type: ignore[attr-defined]
+    result = await Runner(store, [Job(BRAND, source, 60, query=OnlyEven())]).run_job(
+        f"pages:{BRAND}"
+    )
+    assert result.inserted == 2
+
+
+async def test_a_job_runs_in_one_runner_at_a_time(store: Store) -> None:
+    """While one runner process holds a job's lease, another skips it."""
+    job = Job(BRAND, PagedSource(1), 60)
+    other = Runner(store, [job], owner="other")
+    assert await store.acquire_job(BRAND, "pages", "other", timedelta(minutes=5))
+    result = await Runner(store, [job], owner="me").run_job(job.id)
+    assert result.skipped == "another runner holds it" and result.inserted == 0
+    await store.release_job(BRAND, "pages", "other")
+    assert (await other.run_job(job.id)).inserted == 2
+
+
+async def test_a_source_that_keeps_failing_is_paused_with_its_error(store: Store) -> None:
+    """After repeated failures the job pauses (and says why) instead of hammering the source."""
+    failures = {n: SourceError(f"HTTP 404 number {n}", source="pages") for n in range(1, 10)}
+    runner = Runner(store, [Job(BRAND, PagedSource(1, failures), 60)])
+    for _ in range(3):
+        assert (await runner.run_job(f"pages:{BRAND}")).error is not None
+    state = await store.get_cursor(BRAND, "pages")
+    assert (
+        state.state == "paused" and state.failures == 3 and "number 3" in (state.last_error or "")
+    )
+    skipped = await runner.run_job(f"pages:{BRAND}")
+    assert skipped.skipped is not None and skipped.skipped.startswith("paused until")
+
+
+async def test_a_long_rate_limit_pauses_the_job_and_records_the_gap(store: Store) -> None:
+    """A rate limit longer than a minute is not slept through: the job pauses until then."""
+
+    source = PagedSource(1)
+    runner = Runner(store, [Job(BRAND, source, 60)])
+    await runner.run_job(f"pages:{BRAND}")
+    source.failures = {2: RateLimited("quota", source="pages", retry_after=3600)}
+    result = await runner.run_job(f"pages:{BRAND}")
+    assert result.error is not None and "quota" in result.error
+    state = await store.get_cursor(BRAND, "pages")
+    assert state.state == "paused"
+    assert state.paused_until is not None and state.paused_until > datetime.now(UTC) + timedelta(
+        minutes=55
+    )
+    assert len(state.gaps) == 1 and state.gaps[0]["reason"].startswith("RateLimited")
+
+
+async def test_a_backfill_keeps_its_own_cursor_and_passes_since(store: Store) -> None:
+    """A back-fill starts from scratch under SOURCE/backfill with `since`, leaving the live cursor alone."""
+    await store.record_success(BRAND, "pages", 7, 0)
+    seen: list[Any] = []
+
+    class Recording(PagedSource):
+        async def fetch(self, ctx: CollectContext, target: Target, cursor: Any) -> Page:
+            seen.append(target.since)
+            return await super().fetch(ctx, target, cursor)
+
+    runner = Runner(store, [Job(BRAND, Recording(2), 60)])
+    since = datetime(2026, 10, 1, tzinfo=UTC)
+    progress: list[int] = []
+    result = await runner.run_job(
+        f"pages:{BRAND}", since=since, progress=lambda r: progress.append(r.pages)
+    )
+    assert result.inserted == 4 and seen == [since, since] and progress == [1, 2]
+    assert (await store.get_cursor(BRAND, "pages")).cursor == 7
+    assert (await store.get_cursor(BRAND, "pages/backfill")).cursor == 2

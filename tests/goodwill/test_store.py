@@ -73,10 +73,10 @@ async def test_scores_of_a_stolen_claim_are_not_written_twice(store: Store) -> N
     assert [(r["total"], r.get("negative"), r.get("positive")) for r in rollups] == [(1, 1, None)]
 
 
-async def test_recent_mentions_treats_filter_values_as_literals(store: Store) -> None:
+async def test_feed_treats_filter_values_as_literals(store: Store) -> None:
     await store.upsert_mentions([_mention("1")])
-    assert await store.recent_mentions(brand='{"$ne": null}') == []
-    assert len(await store.recent_mentions(brand="United Airlines")) == 1
+    assert await store.feed(brand='{"$ne": null}') == []
+    assert len(await store.feed(brand="United Airlines")) == 1
 
 
 async def test_cursor_survives_and_counts(store: Store) -> None:
