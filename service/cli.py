@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sys
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -71,20 +73,79 @@ def up() -> None:
         raise _fail(str(error)) from None
 
 
+def _print_result(result: Any) -> None:
+    cov = result.coverage
+    if result.skipped:
+        typer.echo(f"{result.job_id}: skipped ({result.skipped})")
+        return
+    status = f"error: {result.error}" if result.error else "ok"
+    typer.echo(
+        f"{result.job_id}: {cov.fetched} fetched, {cov.matched} matched, {cov.dropped} dropped, "
+        f"{result.inserted} new, {result.updated} updated, {cov.dead_lettered} dead-lettered ({status})"
+    )
+
+
 @app.command()
 def collect(
-    once: Annotated[bool, typer.Option(help="Run every job once, then exit.")] = False,
+    once: Annotated[bool, typer.Option(help="Run each job once, then exit.")] = False,
+    brand: Annotated[str | None, typer.Option(help="Only this brand.")] = None,
+    source: Annotated[str | None, typer.Option(help="Only this source type.")] = None,
 ) -> None:
     """Collect mentions: every brand x source on its schedule (or once with --once)."""
     from service.processes import collect as run_collect
 
     settings = _settings()
+    results = _run(
+        lambda: run_collect(settings, once=once, brand=brand, source=source, report=_print_result)
+    )
+    if any(result.error for result in results):
+        raise typer.Exit(1)
 
-    def report(result: Any) -> None:
-        status = f"error: {result.error}" if result.error else "ok"
-        typer.echo(f"{result.job_id}: {result.inserted} new, {result.updated} updated ({status})")
 
-    results = _run(lambda: run_collect(settings, once=once, report=report))
+def _parse_age(value: str) -> timedelta:
+    match = re.fullmatch(r"\s*(\d+)\s*([hdw])\s*", value)
+    if match is None:
+        raise typer.BadParameter(f"{value!r}: expected an age like 12h, 30d or 8w")
+    number, unit = int(match.group(1)), match.group(2)
+    return {
+        "h": timedelta(hours=number),
+        "d": timedelta(days=number),
+        "w": timedelta(weeks=number),
+    }[unit]
+
+
+@app.command()
+def backfill(
+    since: Annotated[str, typer.Option(help="How far back: 12h, 30d, 8w.")] = "7d",
+    brand: Annotated[str | None, typer.Option(help="Only this brand.")] = None,
+    source: Annotated[str | None, typer.Option(help="Only this source type.")] = None,
+) -> None:
+    """Collect history back to --since; interrupted, it resumes where it stopped."""
+    from service.processes import collect as run_collect
+
+    start = datetime.now(UTC) - _parse_age(since)
+    settings = _settings()
+
+    def progress(result: Any) -> None:
+        cov = result.coverage
+        typer.echo(
+            f"  {result.job_id}: page {result.pages}, {cov.fetched} fetched, {cov.matched} matched, "
+            f"{result.inserted} new",
+            err=True,
+        )
+
+    typer.echo(f"Back-filling to {start:%Y-%m-%d %H:%M} UTC ...")
+    results = _run(
+        lambda: run_collect(
+            settings,
+            once=True,
+            brand=brand,
+            source=source,
+            since=start,
+            report=_print_result,
+            progress=progress,
+        )
+    )
     if any(result.error for result in results):
         raise typer.Exit(1)
 
@@ -113,7 +174,7 @@ def score(
 
 @app.command()
 def sources() -> None:
-    """List each brand x source: last success, last error, mentions collected."""
+    """Each brand x source: state, last success, last error, and what was fetched, matched, dropped."""
     from service.processes import open_store
 
     settings = _settings()
@@ -126,12 +187,27 @@ def sources() -> None:
     if not rows:
         typer.echo("No source has run yet. `goodwill up` or `goodwill collect --once` runs them.")
         return
-    typer.echo(f"{'source':10} {'brand':22} {'collected':>9}  {'last success':25} last error")
+    typer.echo(
+        f"{'source':18} {'brand':22} {'state':8} {'fetched':>8} {'matched':>8} {'dropped':>8} "
+        f"{'dead':>5} {'stored':>7}  last success"
+    )
     for row in rows:
-        success = row.last_success.isoformat(timespec="seconds") if row.last_success else "never"
+        cov = row.coverage
+        success = row.last_success.strftime("%Y-%m-%d %H:%M") if row.last_success else "never"
         typer.echo(
-            f"{row.source:10} {row.brand:22} {row.collected:>9}  {success:25} {row.last_error or '-'}"
+            f"{row.source:18} {row.brand:22} {row.state:8} {cov.fetched:>8} {cov.matched:>8} "
+            f"{cov.dropped:>8} {cov.dead_lettered:>5} {row.collected:>7}  {success}"
         )
+        if row.state == "paused" and row.paused_until is not None:
+            typer.echo(
+                f"    paused until {row.paused_until:%Y-%m-%d %H:%M} UTC after {row.failures} failures"
+            )
+        if row.last_error:
+            typer.echo(f"    last error: {row.last_error}")
+        for gap in row.gaps[-3:]:
+            typer.echo(
+                f"    not read: {gap['from']:%Y-%m-%d %H:%M} to {gap['to']:%Y-%m-%d %H:%M} ({gap['reason']})"
+            )
 
 
 @app.command()

@@ -11,6 +11,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -18,6 +19,7 @@ import aiohttp
 from collector.runner import Job, JobResult, Runner, make_scheduler
 from collector.sources.replay import ReplaySource, replay_brands
 from config.settings import Settings
+from goodwill.errors import ConfigError
 from goodwill.store import Store
 
 if TYPE_CHECKING:
@@ -57,17 +59,40 @@ async def wait_for_stop() -> None:
             loop.remove_signal_handler(sig)
 
 
+def _select(jobs: list[Job], brand: str | None, source: str | None) -> list[Job]:
+    chosen = [
+        job
+        for job in jobs
+        if (brand is None or job.brand.casefold() == brand.casefold())
+        and (source is None or job.source.name == source)
+    ]
+    if not chosen:
+        known = ", ".join(sorted({f"{job.source.name}:{job.brand}" for job in jobs}))
+        raise ConfigError(
+            f"No job matches brand={brand!r} source={source!r}. The watch list has: {known}."
+        )
+    return chosen
+
+
 async def collect(
-    settings: Settings, *, once: bool, report: Callable[[JobResult], None] | None = None
+    settings: Settings,
+    *,
+    once: bool,
+    brand: str | None = None,
+    source: str | None = None,
+    since: datetime | None = None,
+    report: Callable[[JobResult], None] | None = None,
+    progress: Callable[[JobResult], None] | None = None,
 ) -> list[JobResult]:
-    """Run every job once (``once``), or on its schedule until asked to stop."""
+    """Run the chosen jobs once (``once``; a back-fill to ``since`` if given), or on schedule."""
+    jobs = _select(default_jobs(settings), brand, source)
     timeout = aiohttp.ClientTimeout(total=60, connect=10)
     async with open_store(settings) as store, aiohttp.ClientSession(timeout=timeout) as session:
-        runner = Runner(store, default_jobs(settings), session=session)
-        if once:
+        runner = Runner(store, jobs, session=session)
+        if once or since is not None:
             results = []
             for job_id in runner.jobs:
-                result = await runner.run_job(job_id)
+                result = await runner.run_job(job_id, since=since, progress=progress)
                 if report is not None:
                     report(result)
                 results.append(result)

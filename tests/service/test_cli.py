@@ -61,3 +61,22 @@ def test_collect_once_then_sources_shows_each_job(goodwill_env: dict[str, str]) 
     again = goodwill("collect", "--once", env=goodwill_env)
     # the second run only releases the few "live" tweets per brand
     assert all(" 5 new" in line or " 0 new" in line for line in again.stdout.splitlines())
+
+
+def test_collect_names_the_jobs_when_a_filter_matches_none(goodwill_env: dict[str, str]) -> None:
+    """`collect --brand X` with an unknown brand lists the jobs there are, and exits 1."""
+    result = goodwill("collect", "--once", "--brand", "Nope", env=goodwill_env)
+    assert result.returncode == 1
+    assert "No job matches" in result.stderr and "replay:JetBlue" in result.stderr
+
+
+def test_backfill_reports_progress_and_sources_shows_coverage(goodwill_env: dict[str, str]) -> None:
+    """`backfill --since` runs under its own cursor with progress; `sources` shows state and counts."""
+    result = goodwill("backfill", "--since", "30d", "--brand", "JetBlue", env=goodwill_env)
+    assert result.returncode == 0, result.stderr
+    assert "Back-filling to" in result.stdout and "page 1" in result.stderr
+    listed = goodwill("sources", env=goodwill_env)
+    line = next(line for line in listed.stdout.splitlines() if line.startswith("replay/backfill"))
+    assert "JetBlue" in line and " ok " in line
+    bad = goodwill("backfill", "--since", "a while", env=goodwill_env)
+    assert bad.returncode == 2 and "expected an age like" in bad.stderr
