@@ -317,6 +317,23 @@ class Store:
         ]
         return Claim(token=token, expires=expires, mentions=claimed)
 
+    async def requeue_for_rescoring(
+        self, model_version: str, *, since: datetime | None = None
+    ) -> int:
+        """Put back in the queue every scored mention not scored by ``model_version``.
+
+        Their current scores stay until the new ones are written (the roll-ups then move
+        each mention from its old label to its new one). Returns how many were queued.
+        """
+        query: Document = {
+            "score_state": SCORED,
+            "sentiment.model_version": {"$ne": model_version},
+        }
+        if since is not None:
+            query["created_at"] = {"$gte": since}
+        result = await self._db.mentions.update_many(query, {"$set": {"score_state": PENDING}})
+        return result.modified_count
+
     async def known_scores(
         self, fingerprints: Iterable[str], model_version: str
     ) -> dict[str, Document]:

@@ -173,6 +173,44 @@ def score(
 
 
 @app.command()
+def rescore(
+    model: Annotated[
+        str | None, typer.Option(help="Model to score with: a directory, or the bundled one.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only mentions newer than this: 30d, 8w.")
+    ] = None,
+) -> None:
+    """Re-score mentions that another model version scored, with a progress bar."""
+    from service.processes import rescore as run_rescore
+
+    settings = _settings()
+    start = datetime.now(UTC) - _parse_age(since) if since else None
+    bar: Any = None
+
+    def started(version: str, queued: int) -> None:
+        nonlocal bar
+        typer.echo(f"Re-scoring {queued} mentions with {version} ...")
+        bar = typer.progressbar(length=queued, label="re-scoring", file=sys.stderr)
+        bar.__enter__()
+
+    def report(result: Any) -> None:
+        if bar is not None:
+            bar.update(result.claimed)
+
+    try:
+        written = _run(
+            lambda: run_rescore(
+                settings, model_name=model, since=start, started=started, report=report
+            )
+        )
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    typer.echo(f"Done: {written} mentions re-scored.")
+
+
+@app.command()
 def sources() -> None:
     """Each brand x source: state, last success, last error, and what was fetched, matched, dropped."""
     from service.processes import open_store

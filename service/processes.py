@@ -111,6 +111,27 @@ async def collect(
         return []
 
 
+async def rescore(
+    settings: Settings,
+    *,
+    model_name: str | None = None,
+    since: datetime | None = None,
+    started: Callable[[str, int], None] | None = None,
+    report: Callable[[BatchResult], None] | None = None,
+) -> int:
+    """Re-score mentions scored by another model version (since a date) with this one."""
+    from scoring.sentiment import SentimentModel
+    from scoring.worker import ScoringWorker
+
+    model = await asyncio.to_thread(SentimentModel.load, model_name or settings.model)
+    async with open_store(settings) as store:
+        queued = await store.requeue_for_rescoring(model.version, since=since)
+        if started is not None:
+            started(model.version, queued)
+        worker = ScoringWorker(store, model, batch_size=settings.score_batch_size)
+        return await worker.drain(report)
+
+
 async def score(
     settings: Settings, *, once: bool, report: Callable[[BatchResult], None] | None = None
 ) -> int:

@@ -78,3 +78,30 @@ async def test_two_workers_racing_never_score_a_mention_twice(
     assert await store.count_mentions({"score_state": "scored"}) == 120
     [rollup] = await store.daily_rollups("United Airlines", datetime(2026, 11, 20, tzinfo=UTC))
     assert rollup["total"] == 120
+
+
+async def test_rescoring_moves_each_mention_to_its_new_label_in_the_rollups(
+    store: Store, sentiment_model: SentimentModel
+) -> None:
+    """Mentions an older model scored are re-scored once; roll-ups move labels, totals stay."""
+    await store.upsert_mentions(_mentions(TEXTS))
+    await ScoringWorker(store, sentiment_model).drain()
+    # Pretend an older model scored them all as neutral.
+    mentions = store.collection("mentions")
+    await mentions.update_many(
+        {}, {"$set": {"sentiment.model_version": "old-1", "sentiment.label": "neutral"}}
+    )
+    await store.collection("rollups").update_many(
+        {}, {"$set": {"negative": 0, "positive": 0, "neutral": 3}}
+    )
+    assert await store.requeue_for_rescoring(sentiment_model.version) == 3
+    assert await store.requeue_for_rescoring(sentiment_model.version) == 0
+    assert await ScoringWorker(store, sentiment_model).drain() == 3
+    [rollup] = await store.daily_rollups("United Airlines", datetime(2026, 11, 20, tzinfo=UTC))
+    assert (rollup["total"], rollup["positive"], rollup["negative"], rollup["neutral"]) == (
+        3,
+        1,
+        1,
+        1,
+    )
+    assert await store.requeue_for_rescoring(sentiment_model.version) == 0

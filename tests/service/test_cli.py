@@ -80,3 +80,19 @@ def test_backfill_reports_progress_and_sources_shows_coverage(goodwill_env: dict
     assert "JetBlue" in line and " ok " in line
     bad = goodwill("backfill", "--since", "a while", env=goodwill_env)
     assert bad.returncode == 2 and "expected an age like" in bad.stderr
+
+
+def test_score_once_then_rescore_with_the_same_model_has_nothing_to_do(
+    goodwill_env: dict[str, str],
+) -> None:
+    """`score --once` scores what was collected; `rescore` then finds nothing scored by another model."""
+    assert (
+        goodwill("collect", "--once", "--brand", "Virgin America", env=goodwill_env).returncode == 0
+    )
+    scored = goodwill("score", "--once", env=goodwill_env)
+    assert scored.returncode == 0, scored.stderr
+    count = int(scored.stdout.strip().splitlines()[-1].split()[1])
+    assert count > 50
+    rescored = goodwill("rescore", env=goodwill_env)
+    assert rescored.returncode == 0, rescored.stderr
+    assert "Re-scoring 0 mentions" in rescored.stdout and "Done: 0" in rescored.stdout
