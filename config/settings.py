@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     bluesky_app_password: SecretStr | None = None
     youtube_api_key: SecretStr | None = None
     github_token: SecretStr | None = None
+    mastodon_access_token: SecretStr | None = None
     stackexchange_key: SecretStr | None = None
     model: str = Field(
         default="goodwill-sentiment",

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from collector.runner import Job, JobResult, Runner, make_scheduler
-from collector.sources.replay import ReplaySource, replay_brands
 from config.settings import Settings
+from config.watchlist import build_jobs, watchlist_from_settings
 from goodwill.errors import ConfigError
 from goodwill.store import Store
 
@@ -31,9 +31,8 @@ log = logging.getLogger(__name__)
 
 
 def default_jobs(settings: Settings) -> list[Job]:
-    """The jobs Goodwill runs out of the box: the replay of real airline tweets."""
-    replay = ReplaySource()
-    return [Job(brand, replay, settings.replay_interval_seconds) for brand in replay_brands()]
+    """The jobs of the watch list (GOODWILL_WATCHLIST), or of the built-in demo without one."""
+    return build_jobs(watchlist_from_settings(settings), settings=settings)
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,706 @@
+"""The watch list: which brands to listen for, with which query, on which sources, how often.
+
+The watch list is a TOML file the user edits (``GOODWILL_WATCHLIST``; see
+``config/watchlist.example.toml`` for a commented one)::
+
+    [defaults]
+    interval = "15m"                  # polling interval of every source that sets none
+
+    [[brand]]
+    name = "Acme"                     # unique (case-insensitively)
+    query = '"acme" OR "acme corp"'   # see collector.query for the language
+    competitors = ["Globex"]          # optional: other [[brand]] names or free names
+    strict_lang = false               # optional: true = unknown language fails lang: filters
+
+      [[brand.source]]
+      type = "hackernews"             # a registered source type
+      interval = "10m"                # optional: "90s", "15m", "1h", "1h30m", "1d" or seconds
+      base_url = "..."                # any other key is a parameter of that source
+
+Loading it checks everything before anything starts: the TOML syntax, every key's
+type, each query's syntax, source types, and each source's parameters (by building
+the source). Credentials are never read from the file: a key that looks like a
+secret is refused with the environment variable to use instead, and ``build_jobs``
+passes each source its credentials from ``Settings``. Every error is a
+``ConfigError`` whose message names the file, the line, the key path (such as
+``brand[1].source[0].interval``) and what is expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import math
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from collector.base import Source
+from collector.query import Query, QuerySyntaxError
+from collector.runner import Job
+from collector.sources.registry import CREDENTIALS, SourceRegistry, default_registry
+from config.settings import Settings, get_settings
+from goodwill.corpus import AIRLINES
+from goodwill.errors import ConfigError
+
+__all__ = [
+    "BrandConfig",
+    "DefaultsConfig",
+    "SourceConfig",
+    "WatchList",
+    "build_jobs",
+    "default_watchlist",
+    "load_watchlist",
+    "parse_interval",
+    "watchlist_from_settings",
+]
+
+_ENV_PREFIX = "GOODWILL_"
+_EXAMPLE = "config/watchlist.example.toml"
+_DEMO_NAME = "the built-in demo watch list"
+
+# --- intervals -----------------------------------------------------------------------
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION = re.compile(r"(?:\s*\d+(?:\.\d+)?\s*[smhd])+\s*", re.IGNORECASE)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])", re.IGNORECASE)
+_INTERVAL_EXPECTED = 'expected a duration such as "90s", "15m", "1h" or "1h30m" (or seconds)'
+
+
+def parse_interval(value: object) -> float:
+    """Seconds in ``value``: ``"90s"``, ``"15m"``, ``"1h"``, ``"1h30m"``, ``"1d"``, or a number.
+
+    Raises ``ValueError`` (saying what is expected) unless it is at least one second.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{_INTERVAL_EXPECTED}, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and _DURATION.fullmatch(value):
+        seconds = sum(
+            float(number) * _UNITS[unit.lower()] for number, unit in _DURATION_PART.findall(value)
+        )
+    else:
+        raise ValueError(f"{_INTERVAL_EXPECTED}, got {value!r}")
+    if not math.isfinite(seconds) or seconds < 1:
+        raise ValueError(f"{_INTERVAL_EXPECTED} of at least one second, got {value!r}")
+    return seconds
+
+
+# --- the models ----------------------------------------------------------------------
+
+_STRICT = ConfigDict(extra="forbid", strict=True, frozen=True, arbitrary_types_allowed=True)
+
+
+class DefaultsConfig(BaseModel):
+    """``[defaults]``: what applies to every source that does not say otherwise."""
+
+    model_config = _STRICT
+
+    interval: float = Field(default=900.0, description="polling interval in seconds")
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _interval(cls, value: object) -> float:
+        return parse_interval(value)
+
+
+class SourceConfig(BaseModel):
+    """One ``[[brand.source]]``: a source type, its interval, and its parameters."""
+
+    model_config = _STRICT
+
+    type: str = Field(min_length=1)
+    interval: float | None = Field(default=None, description="seconds; None: [defaults]")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_params(cls, data: object) -> object:
+        # In the file, a source's parameters sit beside ``type`` and ``interval``; in
+        # code (or as an explicit ``params`` table) they may come as ``params``.
+        if not isinstance(data, dict) or set(data) - {"type", "interval"} == {"params"}:
+            return data
+        fixed = {key: data[key] for key in ("type", "interval") if key in data}
+        return {**fixed, "params": {k: v for k, v in data.items() if k not in fixed}}
+
+    @field_validator("interval", mode="before")
+    @classmethod
+    def _interval(cls, value: object) -> float | None:
+        return None if value is None else parse_interval(value)
+
+
+class BrandConfig(BaseModel):
+    """One ``[[brand]]``: its name, query, competitors and sources."""
+
+    model_config = _STRICT
+
+    name: str = Field(min_length=1, max_length=200)
+    strict_lang: bool = False
+    query: Annotated[Query, PlainSerializer(str, return_type=str, when_used="json")]
+    competitors: list[str] = Field(default_factory=list)
+    sources: list[SourceConfig] = Field(alias="source", min_length=1)
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _strip_name(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("query", mode="before")
+    @classmethod
+    def _parse_query(cls, value: object, info: ValidationInfo) -> Query:
+        if isinstance(value, Query):
+            return value
+        if not isinstance(value, str):
+            raise ValueError(f"expected the query as a string, got {type(value).__name__}")
+        try:
+            return Query.parse(value, unknown_lang_passes=not info.data.get("strict_lang", False))
+        except QuerySyntaxError as error:
+            raise ValueError(f"bad query: {error}") from None
+
+    @field_validator("competitors")
+    @classmethod
+    def _strip_competitors(cls, value: list[str]) -> list[str]:
+        return [name.strip() for name in value]
+
+
+class WatchList(BaseModel):
+    """The whole watch list, validated; ``path`` is the file it came from (None: the demo)."""
+
+    model_config = _STRICT
+
+    defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
+    brands: list[BrandConfig] = Field(alias="brand", min_length=1)
+
+    _path: Path | None = PrivateAttr(default=None)
+    _text: str = PrivateAttr(default="")
+
+    @property
+    def path(self) -> Path | None:
+        """The file the watch list was read from; None for the built-in demo."""
+        return self._path
+
+    @property
+    def queries(self) -> dict[str, Query]:
+        """Each brand's parsed query, by brand name."""
+        return {brand.name: brand.query for brand in self.brands}
+
+    def interval_of(self, source: SourceConfig) -> float:
+        """The polling interval of ``source`` in seconds (its own, or the default)."""
+        return source.interval if source.interval is not None else self.defaults.interval
+
+
+# --- where things are in the file ----------------------------------------------------
+
+_Loc = tuple[str | int, ...]
+_BARE_OR_QUOTED = r'(?:[A-Za-z0-9_-]+|"[^"]*"|\'[^\']*\')'
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\[\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_KEY = re.compile(rf"^\s*({_BARE_OR_QUOTED}(?:\s*\.\s*{_BARE_OR_QUOTED})*)\s*=")
+
+
+def _dotted(text: str) -> list[str]:
+    return [part.strip().strip("\"'") for part in re.findall(_BARE_OR_QUOTED, text)]
+
+
+def _key_lines(text: str) -> dict[_Loc, int]:
+    """Best effort: the line (1-based) of each table header and key, by its key path."""
+    found: dict[_Loc, int] = {}
+    arrays: dict[_Loc, int] = {}  # path of an array of tables -> index of its latest table
+    table: _Loc = ()
+    open_string: str | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        if open_string is not None:  # inside a multi-line string: nothing here is a key
+            if line.count(open_string) % 2 == 1:
+                open_string = None
+            continue
+        header = _HEADER.match(line)
+        if header:
+            names = _dotted(header.group(2))
+            path: _Loc = ()
+            for index, name in enumerate(names):
+                path = (*path, name)
+                if index == len(names) - 1 and header.group(1) == "[[":
+                    found.setdefault(path, number)  # the array as a whole: its first table
+                    arrays[path] = arrays.get(path, -1) + 1
+                    path = (*path, arrays[path])
+                elif path in arrays:
+                    path = (*path, arrays[path])
+            table = path
+            found.setdefault(table, number)
+            continue
+        key = _KEY.match(line)
+        if key:
+            found.setdefault((*table, *_dotted(key.group(1))), number)
+            rest = line[key.end() :]
+            for delimiter in ('"""', "'''"):
+                if rest.count(delimiter) == 1:
+                    open_string = delimiter
+    return found
+
+
+@dataclass(frozen=True)
+class _Problem:
+    loc: _Loc
+    message: str
+
+
+class _Where:
+    """Names a watch list file and finds lines in it, for error messages."""
+
+    def __init__(self, path: Path | None, text: str) -> None:
+        self.name = str(path) if path is not None else _DEMO_NAME
+        self.lines = _key_lines(text)
+
+    def line_of(self, loc: _Loc) -> int | None:
+        for length in range(len(loc), 0, -1):
+            if loc[:length] in self.lines:
+                return self.lines[loc[:length]]
+        return None
+
+    def error(self, problems: list[_Problem]) -> ConfigError:
+        described = []
+        for problem in problems:
+            line = self.line_of(problem.loc)
+            at = f"line {line}: " if line is not None else ""
+            key = f"{_key_path(problem.loc)}: " if problem.loc else ""
+            described.append(f"{at}{key}{problem.message}")
+        first = problems[0].loc
+        if len(described) == 1:
+            message = f"{self.name}, {described[0]}"
+        else:
+            message = f"{self.name} has {len(described)} problems:\n  " + "\n  ".join(described)
+        return ConfigError(message, key=_key_path(first) if first else None)
+
+
+def _key_path(loc: _Loc) -> str:
+    """``("brand", 1, "source", 0, "interval")`` -> ``brand[1].source[0].interval``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+# --- secrets -------------------------------------------------------------------------
+
+_SECRET_KEY = re.compile(
+    r"(?:^|[_-])(?:token|password|passwd|secret|api[_-]?key|apikey|access[_-]key|private[_-]key)"
+    r"(?:$|[_-])|^key$",
+    re.IGNORECASE,
+)
+_URL_WITH_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s:]+:[^/@\s]+@", re.IGNORECASE)
+
+
+def _env_var(field: str) -> str:
+    return _ENV_PREFIX + field.upper()
+
+
+def _secret_problems(
+    data: Mapping[str, Any], loc: _Loc = (), kind: str | None = None
+) -> list[_Problem]:
+    """Keys of ``data`` (at any depth) that hold credentials, which belong in the environment."""
+    problems = []
+    credentials = CREDENTIALS.get(kind or "", {})
+    for key, value in data.items():
+        here = (*loc, key)
+        if key in credentials or _SECRET_KEY.search(key):
+            field = credentials.get(key) or (f"{kind}_{key}" if kind else key)
+            if field in Settings.model_fields:
+                where = f"set the environment variable {_env_var(field)} instead"
+            elif kind:
+                known = ", ".join(_env_var(name) for name in credentials.values())
+                where = (
+                    f"the {kind} source reads its credentials from {known}"
+                    if known
+                    else f"the {kind} source takes no credentials"
+                )
+            else:
+                where = "Goodwill reads credentials only from GOODWILL_* environment variables"
+            problems.append(
+                _Problem(
+                    here,
+                    "credentials do not belong in the watch list (a plain file, often shared); "
+                    f"remove this key: {where}",
+                )
+            )
+        elif isinstance(value, str) and _URL_WITH_PASSWORD.match(value):
+            problems.append(
+                _Problem(here, "this URL holds a password: remove it from the watch list")
+            )
+        elif isinstance(value, Mapping):
+            problems.extend(_secret_problems(value, here, kind))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    inner = item.get("type") if key == "source" else kind
+                    problems.extend(
+                        _secret_problems(
+                            item, (*here, index), inner if isinstance(inner, str) else kind
+                        )
+                    )
+    return problems
+
+
+# --- validation errors ---------------------------------------------------------------
+
+_ALLOWED = {
+    "top": ("defaults", "brand"),
+    "defaults": tuple(DefaultsConfig.model_fields),
+    "brand": ("name", "query", "competitors", "strict_lang", "source"),
+}
+_MISSING = {
+    "brand": f"the watch list needs at least one [[brand]] table (see {_EXAMPLE})",
+    "name": 'every brand needs a name, e.g. name = "Acme"',
+    "query": """every brand needs a query, e.g. query = '"acme" OR "acme corp"'""",
+    "source": "every brand needs at least one [[brand.source]] table",
+    "type": 'every source needs a type, e.g. type = "hackernews"',
+}
+_TYPE_NAMES = {
+    "string_type": "a string (in quotes)",
+    "bool_type": "true or false",
+    "list_type": "an array, e.g. [...]",
+    "dict_type": "a table",
+    "model_type": "a table",
+    "float_type": "a number",
+}
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    kind = error["type"]
+    loc = error["loc"]
+    last = next((part for part in reversed(loc) if isinstance(part, str)), "")
+    given = error.get("input")
+    if isinstance(given, str | int | float | bool):
+        got = f" (got {given!r})"
+    else:
+        got = f" (got {type(given).__name__})" if given is not None else ""
+    if kind == "missing":
+        return _MISSING.get(last, "this key is required")
+    if kind == "extra_forbidden":
+        allowed = _ALLOWED.get("top" if len(loc) == 1 else str(loc[0]), ())
+        close = difflib.get_close_matches(str(last), allowed, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return f"unknown key {last!r}; {hint}expected one of: {', '.join(allowed)}"
+    if kind == "value_error":
+        return str(error["ctx"]["error"])
+    if kind in _TYPE_NAMES:
+        return f"expected {_TYPE_NAMES[kind]}{got}"
+    if kind == "too_short" and last in ("brand", "source"):
+        return _MISSING[last]
+    if kind == "too_short" and last == "name":
+        return "the brand's name must not be empty"
+    return f"{error['msg']}{got}"
+
+
+def _validation_problems(error: ValidationError) -> list[_Problem]:
+    return [_Problem(tuple(item["loc"]), _describe(item)) for item in error.errors()]
+
+
+def _meaning_problems(watchlist: WatchList) -> list[_Problem]:
+    """What types alone cannot check: unique names, sensible competitors."""
+    problems = []
+    seen: dict[str, int] = {}
+    for index, brand in enumerate(watchlist.brands):
+        folded = brand.name.casefold()
+        if folded in seen:
+            problems.append(
+                _Problem(
+                    ("brand", index, "name"),
+                    f"duplicate brand name {brand.name!r} (also brand[{seen[folded]}]); "
+                    "each brand needs its own name",
+                )
+            )
+        seen.setdefault(folded, index)
+        named: set[str] = set()
+        for position, competitor in enumerate(brand.competitors):
+            here = ("brand", index, "competitors", position)
+            if not competitor:
+                problems.append(_Problem(here, "expected a competitor's name, got an empty string"))
+            elif competitor.casefold() == folded:
+                problems.append(_Problem(here, f"{brand.name!r} cannot be its own competitor"))
+            elif competitor.casefold() in named:
+                problems.append(_Problem(here, f"{competitor!r} is listed twice"))
+            named.add(competitor.casefold())
+    return problems
+
+
+# --- loading -------------------------------------------------------------------------
+
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+
+
+def load_watchlist(
+    path: Path | str,
+    *,
+    registry: SourceRegistry | None = None,
+    settings: Settings | None = None,
+) -> WatchList:
+    """Read and validate the watch list at ``path``, building each source once to check it.
+
+    ``registry`` defaults to ``default_registry()``, ``settings`` to ``get_settings()``.
+    Raises ``ConfigError`` naming the file, line, key and what is expected.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: the watch list file does not exist; point GOODWILL_WATCHLIST at a watch "
+            f"list (copy {_EXAMPLE}) or unset it for the built-in demo",
+            key="GOODWILL_WATCHLIST",
+        ) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: the watch list is not UTF-8 text ({error.reason} at byte {error.start})",
+            key="GOODWILL_WATCHLIST",
+        ) from None
+    except OSError as error:
+        raise ConfigError(
+            f"{path}: cannot read the watch list: {error.strerror}", key="GOODWILL_WATCHLIST"
+        ) from None
+    where = _Where(path, text)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        reason = str(error)
+        position = _TOML_POSITION.search(reason)
+        if position is None:
+            raise ConfigError(f"{path}: not valid TOML: {reason}") from None
+        line, column = int(position.group(1)), int(position.group(2))
+        lines = text.splitlines()
+        shown = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+        raise ConfigError(
+            f"{path}, line {line}, column {column}: not valid TOML: "
+            f"{reason[: position.start()]}" + (f" in: {shown}" if shown else "")
+        ) from None
+    watchlist = _validate(data, where)
+    watchlist._path = path
+    watchlist._text = text
+    build_jobs(watchlist, registry, settings)  # builds every source: their parameters are checked
+    return watchlist
+
+
+def _validate(data: Mapping[str, Any], where: _Where) -> WatchList:
+    secrets = _secret_problems(data)
+    if secrets:
+        raise where.error(secrets)
+    try:
+        watchlist = WatchList.model_validate(data)
+    except ValidationError as error:
+        raise where.error(_validation_problems(error)) from None
+    problems = _meaning_problems(watchlist)
+    if problems:
+        raise where.error(problems)
+    return watchlist
+
+
+def default_watchlist(settings: Settings | None = None) -> WatchList:
+    """The built-in demo: the six airlines of the bundled corpus, each on the replay source.
+
+    Each airline's query looks for its Twitter handle or its name; each lists the other
+    five as competitors; the replay source runs every ``settings.replay_interval_seconds``.
+    """
+    settings = settings or get_settings()
+    names = list(AIRLINES.values())
+    data = {
+        "brand": [
+            {
+                "name": name,
+                "query": f'"@{handle}" OR "{name}"',
+                "competitors": [other for other in names if other != name],
+                "source": [{"type": "replay", "interval": settings.replay_interval_seconds}],
+            }
+            for handle, name in AIRLINES.items()
+        ]
+    }
+    return _validate(data, _Where(None, ""))
+
+
+def watchlist_from_settings(
+    settings: Settings, registry: SourceRegistry | None = None
+) -> WatchList:
+    """The watch list at ``settings.watchlist``, or the built-in demo when that is unset."""
+    if settings.watchlist is None:
+        return default_watchlist(settings)
+    return load_watchlist(settings.watchlist, registry=registry, settings=settings)
+
+
+# --- building jobs -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Signature:
+    accepted: dict[str, inspect.Parameter]
+    any_keyword: bool  # the constructor takes **kwargs
+
+    @classmethod
+    def of(cls, factory: Callable[..., object]) -> _Signature | None:
+        try:
+            signature = inspect.signature(factory)
+        except (TypeError, ValueError):  # some builtins have none; construction will tell
+            return None
+        accepted = {
+            name: parameter
+            for name, parameter in signature.parameters.items()
+            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
+        }
+        any_keyword = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+        return cls(accepted, any_keyword)
+
+    def takes(self, name: str) -> bool:
+        return self.any_keyword or name in self.accepted
+
+    def wants_secret_str(self, name: str) -> bool:
+        parameter = self.accepted.get(name)
+        return parameter is not None and "SecretStr" in str(parameter.annotation)
+
+
+def _credentials(kind: str, signature: _Signature | None, settings: Settings) -> dict[str, Any]:
+    """The credentials from ``settings`` that the ``kind`` source's constructor takes."""
+    given: dict[str, Any] = {}
+    for parameter, field in CREDENTIALS.get(kind, {}).items():
+        value = getattr(settings, field, None)
+        if value is None or (signature is not None and not signature.takes(parameter)):
+            continue
+        if isinstance(value, SecretStr) and not (
+            signature is not None and signature.wants_secret_str(parameter)
+        ):
+            value = value.get_secret_value()
+        given[parameter] = value
+    return given
+
+
+def _parameter_problems(
+    kind: str,
+    params: Mapping[str, Any],
+    credentials: Iterable[str],
+    signature: _Signature,
+    loc: _Loc,
+) -> list[_Problem]:
+    problems = []
+    takes = [name for name in signature.accepted if name not in CREDENTIALS.get(kind, {})]
+    for name in params:
+        if not signature.takes(name):
+            close = difflib.get_close_matches(name, [*takes, "interval"], n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            offered = ", ".join(["interval", *takes])
+            problems.append(
+                _Problem(
+                    (*loc, name),
+                    f"the {kind} source takes no parameter {name!r}; {hint}it takes: {offered}",
+                )
+            )
+    present = set(params) | set(credentials)
+    unset: list[str] = []
+    for name, parameter in signature.accepted.items():
+        if parameter.default is not parameter.empty or name in present:
+            continue
+        field = CREDENTIALS.get(kind, {}).get(name)
+        if field is not None:
+            unset.append(_env_var(field))
+        else:
+            problems.append(_Problem(loc, f"the {kind} source needs the parameter {name!r}"))
+    if unset:
+        problems.append(
+            _Problem(loc, f"the {kind} source needs credentials: set {' and '.join(unset)}")
+        )
+    return problems
+
+
+def _job(brand: BrandConfig, source: Source, interval: float) -> Job:
+    return Job(
+        brand=brand.name,
+        source=source,
+        interval=interval,
+        terms=brand.query.terms,
+        query=brand.query,
+    )
+
+
+def build_jobs(
+    watchlist: WatchList,
+    registry: SourceRegistry | None = None,
+    settings: Settings | None = None,
+) -> list[Job]:
+    """One collection job per brand x source, each source built from its parameters.
+
+    Credentials come from ``settings`` (see ``collector.sources.registry.CREDENTIALS``).
+    ``registry`` defaults to ``default_registry()``, ``settings`` to ``get_settings()``.
+    Raises ``ConfigError`` for an unknown type, bad parameters, a missing credential, or
+    two sources of one brand that would share a job id.
+    """
+    registry = default_registry() if registry is None else registry
+    settings = get_settings() if settings is None else settings
+    where = _Where(watchlist.path, watchlist._text)
+    problems: list[_Problem] = []
+    jobs: list[Job] = []
+    owners: dict[str, _Loc] = {}
+    for b, brand in enumerate(watchlist.brands):
+        for s, entry in enumerate(brand.sources):
+            loc: _Loc = ("brand", b, "source", s)
+            factory = registry.get(entry.type)
+            if factory is None:
+                known = ", ".join(sorted(registry)) or "(none registered)"
+                problems.append(
+                    _Problem(
+                        (*loc, "type"),
+                        f"unknown source type {entry.type!r}; expected one of: {known}",
+                    )
+                )
+                continue
+            signature = _Signature.of(factory)
+            credentials = _credentials(entry.type, signature, settings)
+            if signature is not None:
+                found = _parameter_problems(entry.type, entry.params, credentials, signature, loc)
+                if found:
+                    problems.extend(found)
+                    continue
+            try:
+                source = factory(**entry.params, **credentials)
+            except (TypeError, ValueError) as error:
+                named = next(
+                    (
+                        name
+                        for name in entry.params
+                        if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", str(error))
+                    ),
+                    None,
+                )
+                problems.append(
+                    _Problem(
+                        (*loc, named) if named else loc,
+                        f"the {entry.type} source refused its parameters: {error}",
+                    )
+                )
+                continue
+            job = _job(brand, source, watchlist.interval_of(entry))
+            if job.id in owners:
+                other = _key_path(owners[job.id])
+                problems.append(
+                    _Problem(
+                        loc,
+                        f"{brand.name!r} already has a {source.name} source ({other}); one job "
+                        "runs per brand and source, so merge the two entries into one",
+                    )
+                )
+                continue
+            owners[job.id] = loc
+            jobs.append(job)
+    if problems:
+        raise where.error(problems)
+    return jobs
