@@ -38,8 +38,12 @@ def default_registry() -> dict[str, SourceFactory]:
     """Every source type Goodwill ships, by the name a watch list gives it."""
     # Imported here, not at module level: a source module is loaded only when a watch
     # list is built, and one source's import cost never falls on the rest.
+    from collector.sources.bluesky import BlueskySource
+    from collector.sources.jetstream import JetstreamSource
     from collector.sources.replay import ReplaySource
 
     return {
+        "bluesky": BlueskySource,
+        "jetstream": JetstreamSource,
         "replay": ReplaySource,
     }
