@@ -45,11 +45,16 @@ class Response:
             return json.loads(self.body)
         except ValueError as error:
             raise BadPayload(
-                f"{source} answered {self.url} with something that is not JSON: {error}; "
+                f"{source} answered {_shown(self.url)} with something that is not JSON: {error}; "
                 f"it began {self.body[:120]!r}",
                 source=source,
-                url=self.url,
+                url=_shown(self.url),
             ) from None
+
+
+def _shown(url: str) -> str:
+    """A URL as messages and logs may show it: without the query string (keys, tokens)."""
+    return url.split("?", 1)[0]
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -85,11 +90,12 @@ async def request(
     """Send one request with the process's session, mapping failures to source errors.
 
     ``ok`` lists the statuses that count as success (e.g. ``(200, 304)`` for a
-    conditional GET).
+    conditional GET). Messages name the URL without its query string (it may carry a key).
     """
+    shown = _shown(url)
     if ctx.session is None:
         raise SourceError(
-            f"{source}: no HTTP session was given to the collector", source=source, url=url
+            f"{source}: no HTTP session was given to the collector", source=source, url=shown
         )
     try:
         async with ctx.session.request(
@@ -101,9 +107,10 @@ async def request(
             final_url = str(response.url)
     except (TimeoutError, aiohttp.ClientError) as error:
         raise SourceUnavailable(
-            f"{source}: could not reach {url} ({error.__class__.__name__}: {error})",
+            f"{source}: could not reach {shown} "
+            f"({error.__class__.__name__}: {str(error).replace(url, shown)})",
             source=source,
-            url=url,
+            url=shown,
         ) from None
     if status in ok:
         return Response(status, response_headers, body, final_url)
@@ -112,23 +119,25 @@ async def request(
     if status == 429 or (status == 503 and retry_after is not None):
         wait = retry_after if retry_after is not None else _DEFAULT_RATE_LIMIT_WAIT
         raise RateLimited(
-            f"{source}: rate limited by {url} (HTTP {status}); waiting {wait:.0f} s",
+            f"{source}: rate limited by {shown} (HTTP {status}); waiting {wait:.0f} s",
             source=source,
-            url=url,
+            url=shown,
             retry_after=wait,
         )
     if status >= 500:
         raise SourceUnavailable(
-            f"{source}: {url} answered HTTP {status}: {excerpt}", source=source, url=url
+            f"{source}: {shown} answered HTTP {status}: {excerpt}", source=source, url=shown
         )
     if status in (401, 403):
         raise SourceError(
-            f"{source}: {url} refused access (HTTP {status}): {excerpt}. Check the source's "
+            f"{source}: {shown} refused access (HTTP {status}): {excerpt}. Check the source's "
             "credentials in the watch list / environment.",
             source=source,
-            url=url,
+            url=shown,
         )
-    raise SourceError(f"{source}: {url} answered HTTP {status}: {excerpt}", source=source, url=url)
+    raise SourceError(
+        f"{source}: {shown} answered HTTP {status}: {excerpt}", source=source, url=shown
+    )
 
 
 async def get_json(

@@ -39,11 +39,19 @@ def default_registry() -> dict[str, SourceFactory]:
     # Imported here, not at module level: a source module is loaded only when a watch
     # list is built, and one source's import cost never falls on the rest.
     from collector.sources.bluesky import BlueskySource
+    from collector.sources.github import GitHubSource
+    from collector.sources.hackernews import HackerNewsSource
     from collector.sources.jetstream import JetstreamSource
+    from collector.sources.reddit import RedditSource
     from collector.sources.replay import ReplaySource
+    from collector.sources.stackexchange import StackExchangeSource
 
     return {
         "bluesky": BlueskySource,
+        "github": GitHubSource,
+        "hackernews": HackerNewsSource,
         "jetstream": JetstreamSource,
+        "reddit": RedditSource,
         "replay": ReplaySource,
+        "stackexchange": StackExchangeSource,
     }

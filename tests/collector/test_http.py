@@ -91,3 +91,13 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert parse_retry_after("Tue, 24 Nov 2026 12:01:30 GMT", now=now) == 90
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
+
+
+async def test_error_messages_never_show_the_query_string(server: str, ctx: CollectContext) -> None:
+    """A key sent in the query string never appears in an error message."""
+    with pytest.raises(BadPayload) as caught:
+        await get_json(ctx, "test", f"{server}/garbage?key=SECRET123")
+    assert "SECRET123" not in str(caught.value) and "SECRET123" not in (caught.value.url or "")
+    with pytest.raises(SourceError) as refused:
+        await get_json(ctx, "test", f"{server}/401?key=SECRET123")
+    assert "SECRET123" not in str(refused.value)
