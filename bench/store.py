@@ -15,26 +15,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from pymongo import MongoClient, ReturnDocument
 
+from bench._db import embedded_server
 from goodwill.corpus import load_airline_tweets
 from goodwill.models import Mention
 from goodwill.store import Store
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _mentions(count: int, tag: str) -> list[Mention]:
@@ -125,22 +114,8 @@ def main() -> None:
     )
     parser.add_argument("--mentions", type=int, default=5000)
     args = parser.parse_args()
-    data = Path(tempfile.mkdtemp(prefix="goodwill-bench-"))
-    port = _free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("secantusd-py")), "--host", "127.0.0.1", "--port", str(port),
-         "--storage-path", str(data / "db")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=data,
-    )  # fmt: skip
-    uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
-    try:
-        with MongoClient(uri, serverSelectionTimeoutMS=30_000) as client:
-            client.admin.command("ping")
+    with embedded_server() as uri:
         rows = asyncio.run(_bench(uri, args.mentions))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        shutil.rmtree(data, ignore_errors=True)
     print(f"{args.mentions} mentions, SecantusDB on 127.0.0.1, client and server on this machine\n")
     print("| step | how | mentions/s |\n| --- | --- | ---: |")
     for step, how, rate in rows:

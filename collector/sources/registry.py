@@ -38,20 +38,28 @@ def default_registry() -> dict[str, SourceFactory]:
     """Every source type Goodwill ships, by the name a watch list gives it."""
     # Imported here, not at module level: a source module is loaded only when a watch
     # list is built, and one source's import cost never falls on the rest.
+    from collector.sources.appstore import AppStoreSource
     from collector.sources.bluesky import BlueskySource
     from collector.sources.github import GitHubSource
     from collector.sources.hackernews import HackerNewsSource
     from collector.sources.jetstream import JetstreamSource
+    from collector.sources.mastodon import MastodonSource
     from collector.sources.reddit import RedditSource
     from collector.sources.replay import ReplaySource
+    from collector.sources.rss import RssSource
     from collector.sources.stackexchange import StackExchangeSource
+    from collector.sources.youtube import YouTubeSource
 
     return {
+        "appstore": AppStoreSource,
         "bluesky": BlueskySource,
         "github": GitHubSource,
         "hackernews": HackerNewsSource,
         "jetstream": JetstreamSource,
+        "mastodon": MastodonSource,
         "reddit": RedditSource,
         "replay": ReplaySource,
+        "rss": RssSource,
         "stackexchange": StackExchangeSource,
+        "youtube": YouTubeSource,
     }
