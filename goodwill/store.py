@@ -350,29 +350,36 @@ class Store:
             found.setdefault(doc["fingerprint"], doc["sentiment"])
         return found
 
-    async def save_scores(self, claim: Claim, scores: dict[Any, Sentiment]) -> int:
-        """Write the sentiments of a claimed batch and update the daily roll-ups.
+    async def save_scores(
+        self,
+        claim: Claim,
+        scores: dict[Any, Sentiment],
+        complaints: dict[Any, Document] | None = None,
+    ) -> int:
+        """Write the sentiments (and complaint verdicts) of a claimed batch; update the roll-ups.
 
         Only mentions still held by this claim are written, so a worker whose lease
         expired (and whose batch another worker took) writes nothing twice.
         """
         now = utcnow()
+        complaints = complaints or {}
         by_id = {doc["_id"]: doc for doc in claim.mentions}
-        ops = [
-            UpdateOne(
-                {"_id": mention_id, "claim.token": claim.token},
-                {
-                    "$set": {
-                        "score_state": SCORED,
-                        "sentiment": sentiment.model_dump(mode="python"),
-                        "scored_at": now,
-                        "scored_by": claim.token,
-                    },
-                    "$unset": {"claim": ""},
-                },
+        ops = []
+        for mention_id, sentiment in scores.items():
+            fields: Document = {
+                "score_state": SCORED,
+                "sentiment": sentiment.model_dump(mode="python"),
+                "scored_at": now,
+                "scored_by": claim.token,
+            }
+            if mention_id in complaints:
+                fields["complaint"] = complaints[mention_id]
+            ops.append(
+                UpdateOne(
+                    {"_id": mention_id, "claim.token": claim.token},
+                    {"$set": fields, "$unset": {"claim": ""}},
+                )
             )
-            for mention_id, sentiment in scores.items()
-        ]
         if not ops:
             return 0
         await self._db.mentions.bulk_write(ops, ordered=False)
@@ -383,30 +390,33 @@ class Store:
             )
         ]
         await self._roll_up(
-            [
-                (by_id[mention_id], by_id[mention_id].get("sentiment"), scores[mention_id])
-                for mention_id in written
-            ]
+            [(by_id[i], scores[i], complaints.get(i, by_id[i].get("complaint"))) for i in written]
         )
         return len(written)
 
-    async def _roll_up(self, changes: list[tuple[Document, Document | None, Sentiment]]) -> None:
+    async def _roll_up(self, changes: list[tuple[Document, Sentiment, Document | None]]) -> None:
+        """Move each scored mention into (or, re-scored, across) its day's counts."""
         increments: dict[tuple[str, datetime, str], dict[str, int]] = {}
-        for doc, old, new in changes:
+        for doc, new, complaint in changes:
             key = (doc["brand"], _day(doc["created_at"]), doc["source"])
             counts = increments.setdefault(key, {})
+            old = doc.get("sentiment")
             if old is None:
                 counts["total"] = counts.get("total", 0) + 1
             else:
                 counts[old["label"]] = counts.get(old["label"], 0) - 1
             counts[new.label.value] = counts.get(new.label.value, 0) + 1
+            was = bool((doc.get("complaint") or {}).get("is_complaint"))
+            now = bool((complaint or {}).get("is_complaint"))
+            counts["complaints"] = counts.get("complaints", 0) + int(now) - int(was)
         ops = [
             UpdateOne(
                 {"brand": brand, "day": day, "source": source},
-                {"$inc": {name: value for name, value in counts.items() if value}},
+                {"$inc": changed},
                 upsert=True,
             )
             for (brand, day, source), counts in increments.items()
+            if (changed := {name: value for name, value in counts.items() if value})
         ]
         if ops:
             await self._db.rollups.bulk_write(ops, ordered=False)

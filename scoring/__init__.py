@@ -1,5 +1,6 @@
-"""Scoring: the sentiment model, its training and evaluation, and the scoring worker."""
+"""Scoring: the sentiment model, complaint detection, training, evaluation, the worker."""
 
+from scoring.complaints import ComplaintVerdict, detect
 from scoring.evaluate import evaluate, evaluate_held_out
 from scoring.sentiment import SentimentModel
 from scoring.train import train
@@ -7,8 +8,10 @@ from scoring.worker import BatchResult, ScoringWorker
 
 __all__ = [
     "BatchResult",
+    "ComplaintVerdict",
     "ScoringWorker",
     "SentimentModel",
+    "detect",
     "evaluate",
     "evaluate_held_out",
     "train",

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from goodwill.errors import StoreError
 from goodwill.models import Sentiment
 from goodwill.store import Store
+from scoring.complaints import detect
 
 __all__ = ["BatchResult", "Predictor", "ScoringWorker"]
 
@@ -96,7 +97,12 @@ class ScoringWorker:
         for docs, sentiment in zip(unknown.values(), predictions, strict=True):
             for doc in docs:
                 scores[doc["_id"]] = sentiment
-        written = await self.store.save_scores(claim, scores)
+        # Complaint verdicts are cheap (rules over the text and the sentiment): never reused.
+        complaints = {
+            doc["_id"]: detect(doc["text"], scores[doc["_id"]]).to_document()
+            for doc in claim.mentions
+        }
+        written = await self.store.save_scores(claim, scores, complaints)
         reused = len(claim.mentions) - sum(len(docs) for docs in unknown.values())
         return BatchResult(len(claim.mentions), len(texts), reused, written)
 

@@ -105,3 +105,19 @@ async def test_rescoring_moves_each_mention_to_its_new_label_in_the_rollups(
         1,
     )
     assert await store.requeue_for_rescoring(sentiment_model.version) == 0
+
+
+async def test_complaints_are_flagged_with_reasons_and_counted_per_day(
+    store: Store, sentiment_model: SentimentModel
+) -> None:
+    """A complaint gets its verdict, category and reasons; a question does not; roll-ups count it."""
+    await store.upsert_mentions(_mentions(TEXTS))
+    await ScoringWorker(store, sentiment_model).drain()
+    docs = {doc["text"]: doc async for doc in store.collection("mentions").find({})}
+    lost_bag = docs[TEXTS[1]]["complaint"]
+    assert lost_bag["is_complaint"] and lost_bag["kind"] == "complaint"
+    assert lost_bag["category"] == "lost or damaged baggage" and lost_bag["reasons"]
+    assert docs[TEXTS[2]]["complaint"]["kind"] == "question"
+    assert not docs[TEXTS[0]]["complaint"]["is_complaint"]
+    [rollup] = await store.daily_rollups("United Airlines", datetime(2026, 11, 20, tzinfo=UTC))
+    assert rollup["complaints"] == 1
