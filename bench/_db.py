@@ -38,6 +38,7 @@ def embedded_server() -> Iterator[str]:
     )  # fmt: skip
     uri = f"mongodb://127.0.0.1:{port}/?directConnection=true"
     try:
+        client: MongoClient[dict[str, object]]
         with MongoClient(uri, serverSelectionTimeoutMS=30_000) as client:
             client.admin.command("ping")
         yield uri

@@ -19,6 +19,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from pymongo import MongoClient, ReturnDocument
+from pymongo.collection import Collection
 
 from bench._db import embedded_server
 from goodwill.corpus import load_airline_tweets
@@ -76,8 +77,9 @@ async def _bench(uri: str, count: int) -> list[tuple[str, str, float]]:
 
     naive = await Store.open(uri, "bench_naive")  # same indexes as the store creates
     await naive.close()
+    client: MongoClient[dict[str, object]]
     with MongoClient(uri) as client:
-        collection = client["bench_naive"]["mentions"]
+        collection: Collection[dict[str, object]] = client["bench_naive"]["mentions"]
         mentions = _mentions(count, "naive")
         began = time.perf_counter()
         for mention in mentions:

@@ -1,0 +1,342 @@
+"""Benchmark: scoring throughput, peak memory and quality, served path against a naive one.
+
+Run from the repository root::
+
+    .venv/bin/python -m bench.scoring [--long-posts 1000] [--threads 2] [--repeats 3]
+
+Texts (the same for every variant, in the same order):
+
+* the 2,869 tweets of the corpus's held-out split, real text of real length
+  (about 18 words), whose crowd labels give accuracy and macro-F1; and
+* ``--long-posts`` "long posts" made by joining 2 to 6 held-out tweets picked with a
+  fixed seed, so that lengths are mixed as a feed's are (reviews and threads run
+  past 128 tokens, where both paths truncate). They have no gold label; the variants'
+  labels on them are compared with each other.
+
+Variants, each in its own subprocess so that its peak RSS (the process's
+high-water mark, ``getrusage``, which counts torch's allocations that tracemalloc
+cannot see) is its own, each on ``--threads`` torch threads:
+
+* ``served``: ``SentimentModel.predict`` as the scoring worker calls it, in fp32,
+  sorted by length and padded per batch of 32;
+* ``baseline``: the naive way, Hugging Face's ``pipeline("text-classification")`` on
+  the bundled model directory and the base tokenizer, called one text at a time.
+  It is given ``dtype=torch.float32`` (the config says fp16, which a pipeline
+  would otherwise run on the CPU: slower and not the served numerics) and the same
+  truncation at 128 tokens, so the two compute the same function: they must give
+  the same labels but where two classes tie;
+* ``int8``: ``SentimentModel.load(quantize=True)``, dynamic int8 quantisation of the
+  Linear layers, scored as ``served`` is.
+
+Each variant warms up on 64 texts, then scores all of them ``--repeats`` times; the
+best wall time counts (other processes share the cores). The table gives texts/s,
+peak RSS, accuracy and macro-F1 on the held-out tweets, and speed-up over the
+baseline, then checks the project's targets: served at least 4x the baseline's
+throughput for at most 0.01 macro-F1 lost, and int8 within 0.01 macro-F1 of served.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+VARIANTS = ("served", "baseline", "int8")
+_WARM_UP = 64
+_SEED = 2015  # the long posts are the same in every run
+# The project's targets (DESIGN / the scoring issue).
+_MIN_SPEED_UP = 4.0
+_MAX_F1_LOSS = 0.01
+# Two labels "tie" when their probabilities are this close: rounding may pick either.
+_TIE = 1e-3
+
+
+@dataclass(frozen=True)
+class Run:
+    """What one variant's subprocess measured."""
+
+    variant: str
+    version: str
+    threads: int
+    seconds: list[float]  # wall time of each timed pass over all texts
+    cpu_seconds: float  # CPU time (all threads) of the best pass
+    rss_loaded_mb: float  # resident memory once the model was loaded and warmed up
+    peak_rss_mb: float  # the process's high-water mark, at the end
+    labels: list[str]
+    probabilities: list[list[float]]  # per text, in the order negative, neutral, positive
+
+    @property
+    def best(self) -> float:
+        """The fastest pass, in seconds."""
+        return min(self.seconds)
+
+
+def _rss_mb() -> float:
+    """The resident memory of this process now (Linux; 0 where /proc is missing)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except OSError:
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak_rss_mb() -> float:
+    """The high-water mark of this process's resident memory (ru_maxrss is KiB on Linux)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def _texts(long_posts: int) -> tuple[list[str], list[str]]:
+    """The held-out tweets then the long posts, and the tweets' gold labels."""
+    from goodwill.corpus import load_airline_tweets
+
+    held_out = list(load_airline_tweets("held_out"))
+    tweets = [t.text for t in held_out]
+    rng = random.Random(_SEED)
+    posts = [" ".join(rng.sample(tweets, rng.randint(2, 6))) for _ in range(long_posts)]
+    return tweets + posts, [t.label.value for t in held_out]
+
+
+def _measure(variant: str, texts: list[str], threads: int, repeats: int) -> Run:
+    """Load one variant, warm it up and time it (runs inside that variant's subprocess)."""
+    import torch
+
+    from goodwill.models import SentimentLabel
+
+    torch.set_num_threads(threads)
+    order = [label.value for label in SentimentLabel]
+    if variant == "baseline":
+        from transformers import pipeline
+
+        from scoring.sentiment import BUNDLED_MODEL_DIR, MAX_TOKENS
+        from scoring.sentiment import _base_tokenizer_dir as base_tokenizer_dir
+        from scoring.sentiment import _file_sha256 as file_sha256
+
+        classify = pipeline(
+            "text-classification",
+            model=str(BUNDLED_MODEL_DIR),
+            tokenizer=str(base_tokenizer_dir()),
+            dtype=torch.float32,
+        )
+        # The same weights as served, named the same way (without loading them twice).
+        weights = file_sha256(BUNDLED_MODEL_DIR / "model.safetensors")[:12]
+        version = f"pipeline, fp32, one text per call, weights +{weights}"
+
+        def score(batch: list[str]) -> list[list[float]]:
+            out: list[list[float]] = []
+            for text in batch:
+                scores = classify(text, truncation=True, max_length=MAX_TOKENS, top_k=None)
+                by_label = {s["label"]: float(s["score"]) for s in scores}
+                out.append([by_label[label] for label in order])
+            return out
+
+    else:
+        from scoring.sentiment import SentimentModel
+
+        model = SentimentModel.load(quantize=variant == "int8")
+        version = model.version
+
+        def score(batch: list[str]) -> list[list[float]]:
+            return [
+                [p.probabilities[SentimentLabel(label)] for label in order]
+                for p in model.predict(batch, batch_size=32)
+            ]
+
+    score(texts[:_WARM_UP])
+    rss_loaded = _rss_mb()
+    seconds: list[float] = []
+    cpu_best = 0.0
+    probabilities: list[list[float]] = []
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        probabilities = score(texts)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        if not seconds or wall < min(seconds):
+            cpu_best = cpu
+        seconds.append(wall)
+    labels = [order[max(range(3), key=p.__getitem__)] for p in probabilities]
+    return Run(
+        variant=variant,
+        version=version,
+        threads=torch.get_num_threads(),
+        seconds=seconds,
+        cpu_seconds=cpu_best,
+        rss_loaded_mb=rss_loaded,
+        peak_rss_mb=_peak_rss_mb(),
+        labels=labels,
+        probabilities=probabilities,
+    )
+
+
+def _run_variant(variant: str, texts_file: Path, threads: int, repeats: int) -> Run:
+    """Run one variant in a fresh Python process and read back what it measured."""
+    with tempfile.TemporaryDirectory(prefix="goodwill-bench-") as tmp:
+        result = Path(tmp) / "run.json"
+        command = [sys.executable, "-m", "bench.scoring", "--variant", variant]
+        command += ["--texts-file", str(texts_file), "--result", str(result)]
+        command += ["--threads", str(threads), "--repeats", str(repeats)]
+        # Let torch and the tokenizers use no more cores than the benchmark names.
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), RAYON_NUM_THREADS=str(threads))
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"variant {variant} failed:\n{done.stderr[-4000:]}")
+        return Run(**json.loads(result.read_text()))
+
+
+def _f1(gold: list[str], predicted: list[str]) -> tuple[float, float]:
+    from goodwill.models import SentimentLabel
+    from scoring.evaluate import metrics_from_predictions
+
+    metrics = metrics_from_predictions(
+        [SentimentLabel(g) for g in gold], [SentimentLabel(p) for p in predicted]
+    )
+    return metrics.accuracy, metrics.macro_f1
+
+
+def _agreement(a: Run, b: Run, indices: range) -> tuple[int, int, int]:
+    """Texts where a and b agree; of those where they do not, how many are ties; max |dp|."""
+    agree = ties = 0
+    for i in indices:
+        if a.labels[i] == b.labels[i]:
+            agree += 1
+            continue
+        top = sorted(a.probabilities[i], reverse=True)
+        ties += top[0] - top[1] < _TIE
+    return agree, ties, len(indices)
+
+
+def _max_difference(a: Run, b: Run) -> float:
+    return max(
+        abs(x - y)
+        for pa, pb in zip(a.probabilities, b.probabilities, strict=True)
+        for x, y in zip(pa, pb, strict=True)
+    )
+
+
+def _report(runs: dict[str, Run], texts: list[str], gold: list[str], loads: list[str]) -> int:
+    """Print the table and the target checks; 0 when every target measured is met."""
+    import torch
+
+    n, singles = len(texts), range(len(gold))
+    posts = range(len(gold), len(texts))
+    words = [len(t.split()) for t in texts]
+    any_run = next(iter(runs.values()))
+    print(
+        f"{n} texts: {len(gold)} held-out tweets + {n - len(gold)} long posts (2-6 held-out "
+        f"tweets joined, seed {_SEED}); words mean {statistics.mean(words):.1f}, median "
+        f"{statistics.median(words):.0f}, max {max(words)}"
+    )
+    print(
+        f"{any_run.threads} torch threads, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, torch {torch.__version__}, Python {platform.python_version()}"
+    )
+    print(f"machine load (1, 5, 15 min): at the start {loads[0]}; at the end {loads[-1]}")
+    print()
+    print(
+        "| variant | texts/s | best s (of passes) | texts per CPU s | RSS loaded MB "
+        "| peak RSS MB | accuracy | macro-F1 | speed-up |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    base = runs.get("baseline")
+    quality: dict[str, tuple[float, float]] = {}
+    for name, run in runs.items():
+        quality[name] = _f1(gold, run.labels[: len(gold)])
+        accuracy, macro_f1 = quality[name]
+        speed_up = f"{base.best / run.best:.2f}x" if base else "-"
+        passes = ", ".join(f"{s:.1f}" for s in run.seconds)
+        print(
+            f"| {name}: {run.version} | {n / run.best:.0f} | {run.best:.1f} ({passes}) "
+            f"| {n / run.cpu_seconds:.0f} | {run.rss_loaded_mb:.0f} | {run.peak_rss_mb:.0f} "
+            f"| {accuracy:.4f} | {macro_f1:.4f} | {speed_up} |"
+        )
+    print()
+    failures = 0
+    served = runs.get("served")
+    for name, run in runs.items():
+        if served is None or name == "served":
+            continue
+        for what, indices in (("held-out tweets", singles), ("long posts", posts)):
+            agree, ties, total = _agreement(served, run, indices)
+            if total:
+                print(
+                    f"labels, served vs {name}, {what}: {agree}/{total} agree; of the "
+                    f"{total - agree} that differ, {ties} are ties (top two within {_TIE})"
+                )
+        print(
+            f"largest probability difference, served vs {name}: {_max_difference(served, run):.2e}"
+        )
+    if served is not None and base is not None:
+        times = base.best / served.best
+        lost = quality["baseline"][1] - quality["served"][1]
+        met = times >= _MIN_SPEED_UP and lost <= _MAX_F1_LOSS
+        failures += not met
+        print(
+            f"target served >= {_MIN_SPEED_UP:.0f}x baseline, <= {_MAX_F1_LOSS} macro-F1 lost: "
+            f"{times:.2f}x, {lost:+.4f} lost -> {'MET' if met else 'NOT MET'}"
+        )
+    if served is not None and "int8" in runs:
+        lost = quality["served"][1] - quality["int8"][1]
+        within = lost <= _MAX_F1_LOSS
+        print(
+            f"int8 within {_MAX_F1_LOSS} macro-F1 of served: {lost:+.4f} lost "
+            f"(accuracy {quality['served'][0] - quality['int8'][0]:+.4f} lost), "
+            f"{served.best / runs['int8'].best:.2f}x served's throughput -> "
+            f"{'YES' if within else 'NO'}"
+        )
+    return 1 if failures else 0
+
+
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure every variant in its own process and print the table."""
+    parser = argparse.ArgumentParser(prog="python -m bench.scoring", description=__doc__)
+    parser.add_argument("--long-posts", type=int, default=1000, help="joined tweets to add")
+    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    parser.add_argument("--repeats", type=int, default=3, help="timed passes; the best counts")
+    parser.add_argument(
+        "--variants", default=",".join(VARIANTS), help=f"comma-separated, of {VARIANTS}"
+    )
+    # Internal: what the parent passes to each variant's subprocess.
+    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--texts-file", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.variant:  # inside a variant's subprocess
+        texts = json.loads(args.texts_file.read_text(encoding="utf-8"))
+        run = _measure(args.variant, texts, args.threads, args.repeats)
+        args.result.write_text(json.dumps(run.__dict__), encoding="utf-8")
+        return 0
+
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {VARIANTS}")
+    loads = [_load()]
+    texts, gold = _texts(args.long_posts)
+    runs: dict[str, Run] = {}
+    with tempfile.TemporaryDirectory(prefix="goodwill-bench-") as tmp:
+        texts_file = Path(tmp) / "texts.json"
+        texts_file.write_text(json.dumps(texts), encoding="utf-8")
+        for variant in variants:
+            print(f"measuring {variant} ...", file=sys.stderr, flush=True)
+            runs[variant] = _run_variant(variant, texts_file, args.threads, args.repeats)
+    loads.append(_load())
+    return _report(runs, texts, gold, loads)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
