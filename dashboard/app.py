@@ -525,6 +525,12 @@ def mentions() -> None:
 # -- Sources ---------------------------------------------------------------------------
 
 
+def _status(state: data.SourceState) -> str:
+    if state.state == "paused" and state.paused_until is not None:
+        return f"paused until {state.paused_until:%Y-%m-%d %H:%M} UTC"
+    return {"new": "not run yet"}.get(state.state, state.state)
+
+
 def sources() -> None:
     """Where collection of each brand x source stands."""
     st.title("Sources")
@@ -542,16 +548,24 @@ def sources() -> None:
             "see *Last error* below.",
             icon=":material/warning:",
         )
+    st.caption(
+        "Fetched: items the source gave; Matched: those that match the brand's query; "
+        "Dropped: those that did not; Dead-lettered: items that could not be read; "
+        "Windows not read: periods lost to an outage or a quota."
+    )
     rows = [
         {
             "Brand": state.brand,
             "Source": state.source,
-            "Status": "failing"
-            if state.last_error
-            else ("ok" if state.last_success else "not run yet"),
+            "Status": _status(state),
             "Last success": state.last_success,
             "Ago": _ago(state.last_success),
+            "Fetched": state.fetched,
+            "Matched": state.matched,
+            "Dropped": state.dropped,
+            "Dead-lettered": state.dead_lettered,
             "Collected": state.collected,
+            "Windows not read": state.gaps,
             "Last error": _redact(state.last_error) if state.last_error else "",
         }
         for state in states

@@ -306,14 +306,32 @@ class SourceState:
     last_success: datetime | None
     last_error: str | None
     collected: int
+    state: str = "new"  # ok, failing, paused or new (see goodwill.store.CursorState.state)
+    paused_until: datetime | None = None
+    fetched: int = 0
+    matched: int = 0
+    dropped: int = 0
+    dead_lettered: int = 0
+    gaps: int = 0  # windows that could not be read
 
 
 @st.cache_data(ttl=15, show_spinner=False)
 def cursor_states() -> list[SourceState]:
-    """Every brand x source that has run."""
+    """Every brand x source that has run, with what it fetched, matched and dropped."""
     return [
         SourceState(
-            state.brand, state.source, state.last_success, state.last_error, state.collected
+            state.brand,
+            state.source,
+            state.last_success,
+            state.last_error,
+            state.collected,
+            state.state,
+            state.paused_until,
+            state.coverage.fetched,
+            state.coverage.matched,
+            state.coverage.dropped,
+            state.coverage.dead_lettered,
+            len(state.gaps),
         )
         for state in run(backend().store.cursors())
     ]

@@ -352,3 +352,28 @@ async def test_the_password_gate_blocks_until_the_right_password(
     assert {metric.label: metric.value for metric in app.metric}["Mentions"] == "1"
     _go(app, "mentions")
     assert _texts(app) == ["secret plans"]
+
+
+async def test_the_sources_page_shows_coverage_pauses_and_unread_windows(
+    store: Store, dashboard: Open
+) -> None:
+    """Fetched / matched / dropped counts, a paused job with its end, and windows not read."""
+    from datetime import UTC, datetime, timedelta
+
+    from goodwill.store import Coverage
+
+    await store.record_success(
+        "Acme", "hackernews", {"n": 1}, 3, Coverage(fetched=10, matched=3, dropped=7, stored=3)
+    )
+    await store.record_error(
+        "Acme",
+        "hackernews",
+        "RateLimited: quota",
+        retry_in=timedelta(hours=2),
+        gap_since=datetime.now(UTC) - timedelta(hours=1),
+    )
+    app = _go(dashboard(), "sources")
+    assert not app.exception
+    [row] = app.dataframe[0].value.to_dict("records")
+    assert (row["Fetched"], row["Matched"], row["Dropped"]) == (10, 3, 7)
+    assert row["Status"].startswith("paused until") and row["Windows not read"] == 1
