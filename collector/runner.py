@@ -13,11 +13,13 @@ process shares one schedule.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
 import socket
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -29,6 +31,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from pymongo import MongoClient
 
 from collector.base import CollectContext, Page, Source, Target
+from collector.sources.registry import FETCHES_PER_MINUTE
 from goodwill.errors import RateLimited, SourceError, SourceUnavailable, StoreError
 from goodwill.models import Mention, utcnow
 from goodwill.store import Coverage, Store
@@ -89,6 +92,26 @@ class JobResult:
     skipped: str | None = None  # why the run did nothing (another runner holds it, paused)
 
 
+class _Budget:
+    """At most ``per_minute`` fetches a minute from one source type, in this process.
+
+    Sources' own signals (429, rate-limit headers) still apply; the budget keeps
+    Goodwill from spending a shared quota (one API key for many brands) in a burst.
+    """
+
+    def __init__(self, per_minute: float) -> None:
+        self.spacing = 60.0 / per_minute
+        self.next_at = 0.0
+        self.lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        async with self.lock:
+            now = time.monotonic()
+            if self.next_at > now:
+                await asyncio.sleep(self.next_at - now)
+            self.next_at = max(now, self.next_at) + self.spacing
+
+
 def _retry_hook(error: Exception) -> bool | float:
     """Retry network failures with back-off; wait out short rate limits exactly as asked."""
     if isinstance(error, RateLimited):
@@ -111,12 +134,16 @@ class Runner:
         *,
         owner: str | None = None,
         lease: timedelta = timedelta(minutes=10),
+        budgets: Mapping[str, float] | None = None,
     ) -> None:
+        """``budgets``: fetches per minute allowed per source type (default: the registry's)."""
         self.store = store
         self.jobs = {job.id: job for job in jobs}
         self.context = CollectContext(session=session)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.lease = lease
+        per_minute = FETCHES_PER_MINUTE if budgets is None else budgets
+        self._budgets = {name: _Budget(rate) for name, rate in per_minute.items() if rate > 0}
 
     async def run_job(
         self,
@@ -221,6 +248,9 @@ class Runner:
     async def _fetch(self, job: Job, target: Target, cursor: object) -> Page:
         async for attempt in stamina.retry_context(on=_retry_hook, attempts=4, timeout=None):
             with attempt:
+                budget = self._budgets.get(job.source.name)
+                if budget is not None:
+                    await budget.wait()
                 return await job.source.fetch(self.context, target, cursor)
         raise AssertionError("unreachable: stamina re-raises the last error")
 

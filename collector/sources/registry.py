@@ -14,7 +14,13 @@ from collections.abc import Callable, Mapping
 
 from collector.base import Source
 
-__all__ = ["CREDENTIALS", "SourceFactory", "SourceRegistry", "default_registry"]
+__all__ = [
+    "CREDENTIALS",
+    "FETCHES_PER_MINUTE",
+    "SourceFactory",
+    "SourceRegistry",
+    "default_registry",
+]
 
 #: Builds a source from the keyword parameters of its watch-list entry.
 SourceFactory = Callable[..., Source]
@@ -31,6 +37,22 @@ CREDENTIALS: dict[str, dict[str, str]] = {
     "github": {"token": "github_token"},
     "stackexchange": {"key": "stackexchange_key"},
     "mastodon": {"access_token": "mastodon_access_token"},
+}
+
+
+#: Source type -> fetches per minute one collector process allows itself, across brands
+#: (a fetch is one page, one or two requests). Below each API's documented limit for
+#: one key or IP, so several brands sharing a key do not spend it in a burst.
+FETCHES_PER_MINUTE: dict[str, float] = {
+    "hackernews": 300,  # Algolia: 10,000 requests an hour per IP
+    "reddit": 30,  # 100 a minute with OAuth, about 10 without
+    "mastodon": 60,  # 300 per 5 minutes per IP or account
+    "bluesky": 60,  # 3,000 per 5 minutes per IP
+    "stackexchange": 20,  # 30 a second per IP, but 300 a day without a key
+    "github": 20,  # search: 30 a minute with a token, 10 without
+    "youtube": 30,  # 10,000 quota units a day; a search costs 100
+    "appstore": 20,  # undocumented: be polite
+    "rss": 60,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -239,3 +240,19 @@ async def test_a_backfill_keeps_its_own_cursor_and_passes_since(store: Store) ->
     assert result.inserted == 4 and seen == [since, since] and progress == [1, 2]
     assert (await store.get_cursor(BRAND, "pages")).cursor == 7
     assert (await store.get_cursor(BRAND, "pages/backfill")).cursor == 2
+
+
+async def test_a_source_type_is_held_to_its_fetch_budget(store: Store) -> None:
+    """Fetches of one source type are spaced by its per-minute budget, across brands."""
+    times: list[float] = []
+
+    class Timed(PagedSource):
+        async def fetch(self, ctx: CollectContext, target: Target, cursor: Any) -> Page:
+            times.append(asyncio.get_running_loop().time())
+            return await super().fetch(ctx, target, cursor)
+
+    jobs = [Job("A", Timed(2), 60), Job("B", Timed(1), 60)]
+    runner = Runner(store, jobs, budgets={"pages": 600})  # one fetch every 0.1 s
+    await runner.run_all()
+    assert len(times) == 3
+    assert all(later - earlier >= 0.09 for earlier, later in itertools.pairwise(times))
