@@ -211,6 +211,36 @@ def rescore(
 
 
 @app.command()
+def classify(
+    file: Annotated[
+        typer.FileText,
+        typer.Argument(help="Texts, one per line, or JSON lines with a 'text' field; - for stdin."),
+    ] = "-",  # type: ignore[assignment]  # typer opens the path (or stdin) for us
+    output: Annotated[
+        typer.FileTextWrite,
+        typer.Option("--output", "-o", help="Where to write JSON lines; - for stdout."),
+    ] = "-",  # type: ignore[assignment]
+) -> None:
+    """Score texts with the model and the complaint detector; write JSON lines."""
+    from scoring.classify import classify_lines
+    from scoring.sentiment import SentimentModel
+
+    settings = _settings()
+    try:
+        model = SentimentModel.load(settings.model)
+        count = classify_lines(
+            model,
+            file,
+            output,
+            batch_size=settings.score_batch_size,
+            progress=lambda n: typer.echo(f"classified {n}", err=True),
+        )
+    except GoodwillError as error:
+        raise _fail(str(error)) from None
+    typer.echo(f"Done: {count} lines classified.", err=True)
+
+
+@app.command()
 def sources() -> None:
     """Each brand x source: state, last success, last error, and what was fetched, matched, dropped."""
     from service.processes import open_store

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import free_port
 
@@ -96,3 +98,26 @@ def test_score_once_then_rescore_with_the_same_model_has_nothing_to_do(
     rescored = goodwill("rescore", env=goodwill_env)
     assert rescored.returncode == 0, rescored.stderr
     assert "Re-scoring 0 mentions" in rescored.stdout and "Done: 0" in rescored.stdout
+
+
+def test_classify_reads_lines_and_json_lines_and_keeps_every_line(
+    goodwill_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`classify` scores plain and JSON lines in order, passes fields through, and flags bad lines."""
+    source = tmp_path / "texts.txt"
+    source.write_text(
+        "@united lost my bag again, third time this month\n"
+        '{"id": 7, "text": "@JetBlue thanks for the smooth flight!"}\n'
+        '{"id": 8}\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "scored.jsonl"
+    result = goodwill("classify", str(source), "-o", str(out), env=goodwill_env)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [row["line"] for row in rows] == [1, 2, 3]
+    assert rows[0]["label"] == "negative" and rows[0]["complaint"] is True
+    assert rows[0]["complaint_category"] == "lost or damaged baggage" and rows[0]["reasons"]
+    assert rows[1]["id"] == 7 and rows[1]["label"] == "positive" and rows[1]["complaint"] is False
+    assert set(rows[1]["probabilities"]) == {"negative", "neutral", "positive"}
+    assert "error" in rows[2] and "label" not in rows[2]
