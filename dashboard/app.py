@@ -30,6 +30,7 @@ except ModuleNotFoundError:  # `streamlit run dashboard/app.py` from a checkout 
     from dashboard import data
 
 from goodwill.errors import ConfigError, StoreError
+from goodwill.store import CORRECTION_KINDS
 
 _log = logging.getLogger("goodwill.dashboard")
 
@@ -42,6 +43,23 @@ _LOGGED_IN = "goodwill_logged_in"
 _BRAND = "goodwill_brand"
 _FEED_PAGE = "feed_page"
 _FEED_FILTERS = "feed_filters"
+_NAME = "goodwill_name"  # who corrects labels: entered once in the sidebar
+_DEFAULT_NAME = "community manager"
+_CORRECTING = "correcting"  # the mention whose "Correct" dialog is open
+# How the kinds of a correction read: in the form, and on a corrected mention.
+_KIND_LABELS = {
+    None: "Not judged",
+    "complaint": "Complaint",
+    "negative_opinion": "Negative opinion (no failure)",
+    "question": "Question",
+    "other": "Other (not a complaint)",
+}
+_KIND_PHRASES = {
+    "complaint": "complaint",
+    "negative_opinion": "negative opinion",
+    "question": "question",
+    "other": "not a complaint",
+}
 
 # Windows offered on the Overview and the feed: label -> number of days (None: all time).
 _WINDOWS: dict[str, int | None] = {
@@ -474,6 +492,98 @@ def _show_mention(item: data.FeedItem, *, show_brand: bool) -> None:
         if item.title:
             st.markdown(f"**{_md(item.title)}**")
         st.text(item.text)
+        if item.corrected:
+            st.caption(_correction_line(item))
+        if item.sentiment is not None:
+            st.button(
+                "Correct",
+                key=f"correct_{item.id}",
+                icon=":material/edit:",
+                type="tertiary",
+                on_click=_start_correcting,
+                args=(item.id,),
+            )
+
+
+def _correction_line(item: data.FeedItem) -> str:
+    """Reads like ``corrected to negative, complaint by Ana · 5 min ago`` (the name made inert)."""
+    what = (
+        [_LABELS[item.corrected_sentiment].lower()] if item.corrected_sentiment in _LABELS else []
+    )
+    if item.corrected_kind in _KIND_PHRASES:
+        what.append(_KIND_PHRASES[item.corrected_kind])
+    when = f" · {_ago(item.corrected_at)}" if item.corrected_at is not None else ""
+    to = f" to {', '.join(what)}" if what else ""
+    return f":violet[:material/how_to_reg:] corrected{to} by {_md(item.corrected_by or '')}{when}"
+
+
+def _start_correcting(mention_id: str) -> None:
+    st.session_state[_CORRECTING] = mention_id
+
+
+def _stop_correcting() -> None:
+    st.session_state.pop(_CORRECTING, None)
+
+
+@st.dialog("Correct this mention", on_dismiss=_stop_correcting)
+def _correction_dialog(item: data.FeedItem) -> None:
+    """Sentiment, kind and a note for one mention; Save records them under the sidebar name.
+
+    One dialog for the page rather than a form per mention: 25 forms would be 75
+    widgets on every run, each kept in the session while its mention is shown.
+    """
+    st.caption(_md(item.text if len(item.text) <= 300 else item.text[:300] + "…"))
+    said = f"{_LABELS[item.sentiment].lower()}" if item.sentiment in _LABELS else "nothing yet"
+    if item.confidence is not None:
+        said += f" ({item.confidence:.0%})"
+    if item.kind in _KIND_PHRASES:
+        said += f", {_KIND_PHRASES[item.kind]}"
+    st.caption(f"The model said: {said}.")
+    sentiment = item.corrected_sentiment or item.sentiment
+    kinds: list[str | None] = [None, *CORRECTION_KINDS]
+    kind = item.corrected_kind if item.corrected else item.kind
+    with st.form(f"correct_form_{item.id}", border=False):
+        chosen_sentiment = st.selectbox(
+            "Sentiment",
+            data.SENTIMENTS,
+            index=data.SENTIMENTS.index(sentiment) if sentiment in data.SENTIMENTS else 0,
+            format_func=lambda name: _LABELS[name],
+            key=f"correct_sentiment_{item.id}",
+        )
+        chosen_kind = st.selectbox(
+            "Kind",
+            kinds,
+            index=kinds.index(kind) if kind in kinds else 0,
+            format_func=lambda name: _KIND_LABELS[name],
+            key=f"correct_kind_{item.id}",
+        )
+        note = st.text_input("Note (optional)", max_chars=2000, key=f"correct_note_{item.id}")
+        saved = st.form_submit_button("Save", key=f"correct_save_{item.id}", type="primary")
+    name = str(st.session_state.get(_NAME) or "").strip()
+    if name:
+        st.caption(f"Recorded as {_md(name)} (*Your name* in the sidebar).")
+    if not saved:
+        return
+    refusal = _save_correction(item.id, chosen_sentiment, chosen_kind, note, name)
+    if refusal is None:
+        _stop_correcting()
+        st.rerun()  # the whole page, which closes the dialog and shows the correction
+    st.error(refusal, icon=":material/error:")
+
+
+def _save_correction(
+    mention_id: str, sentiment: str | None, kind: str | None, note: str, name: str
+) -> str | None:
+    """Save one correction; None when saved, else why not, for the person."""
+    if not name:
+        return "Not saved: enter your name in the sidebar (*Your name*) first."
+    try:
+        data.save_correction(mention_id, sentiment=sentiment, kind=kind, by=name, note=note or None)
+    except ValueError as error:
+        return f"Not saved: {error}"
+    except StoreError as error:
+        return f"Not saved: the database refused or did not answer ({_redact(str(error))})."
+    return None
 
 
 def mentions() -> None:
@@ -502,6 +612,13 @@ def mentions() -> None:
     st.caption(f"Mentions {shown_from:,}–{shown_to:,} of {of}, newest first.")
     for item in page.items:
         _show_mention(item, show_brand=filters.brand is None)
+    correcting = st.session_state.get(_CORRECTING)
+    if correcting is not None:
+        shown = [item for item in page.items if item.id == correcting]
+        if shown:
+            _correction_dialog(shown[0])
+        else:  # its mention left the page (another filter, another page)
+            _stop_correcting()
     previous, where, following = st.columns([1, 2, 1])
     previous.button(
         "← Previous",
@@ -609,6 +726,13 @@ def main() -> None:
     current = st.navigation(pages)
     with st.sidebar:
         st.caption("Goodwill · data refreshes every 30 s")
+        st.session_state.setdefault(_NAME, _DEFAULT_NAME)
+        st.text_input(
+            "Your name",
+            key=_NAME,
+            max_chars=100,
+            help="Recorded with each label you correct on the Mentions page.",
+        )
         if st.button("Refresh now", icon=":material/refresh:"):
             data.clear_caches()
         if password is not None:

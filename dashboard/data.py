@@ -42,6 +42,7 @@ __all__ = [
     "feed_page",
     "rollups",
     "run",
+    "save_correction",
     "settings",
     "sources",
     "unscored_count",
@@ -252,6 +253,16 @@ class FeedItem:
     author_name: str | None
     sentiment: str | None
     confidence: float | None
+    kind: str | None = None  # the complaint detector's: complaint, question, ...
+    corrected_sentiment: str | None = None
+    corrected_kind: str | None = None
+    corrected_by: str | None = None
+    corrected_at: datetime | None = None
+
+    @property
+    def corrected(self) -> bool:
+        """Whether a person corrected this mention's labels."""
+        return self.corrected_by is not None
 
 
 @dataclass(frozen=True)
@@ -264,6 +275,8 @@ class FeedPage:
 
 def _item(doc: dict[str, Any]) -> FeedItem:
     author = doc.get("author") or {}
+    complaint = doc.get("complaint") or {}
+    correction = doc.get("correction") or {}
     sentiment = doc.get("sentiment") if doc.get("score_state") == "scored" else None
     return FeedItem(
         id=str(doc["_id"]),
@@ -277,6 +290,11 @@ def _item(doc: dict[str, Any]) -> FeedItem:
         author_name=author.get("display_name"),
         sentiment=None if not sentiment else str(sentiment.get("label")),
         confidence=None if not sentiment else float(sentiment.get("score", 0.0)),
+        kind=complaint.get("kind"),
+        corrected_sentiment=correction.get("sentiment"),
+        corrected_kind=correction.get("kind"),
+        corrected_by=correction.get("by"),
+        corrected_at=correction.get("at"),
     )
 
 
@@ -289,6 +307,28 @@ def feed_page(filters: FeedFilters, page: int, page_size: int = FEED_PAGE_SIZE) 
     """
     docs = run(backend().store.feed(**filters.query(), skip=page * page_size, limit=page_size + 1))
     return FeedPage(items=[_item(doc) for doc in docs[:page_size]], has_next=len(docs) > page_size)
+
+
+def save_correction(
+    mention_id: str,
+    *,
+    sentiment: str | None,
+    kind: str | None,
+    by: str,
+    note: str | None = None,
+) -> None:
+    """Record a person's correction of one mention, then forget the cached feed pages.
+
+    ``kind`` is one of ``goodwill.store.CORRECTION_KINDS``; whether the post is a
+    complaint follows from it. Raises ``ValueError`` with a message for the person
+    when a value is refused (see ``Store.correct``).
+    """
+    run(
+        backend().store.correct(
+            mention_id, sentiment=sentiment, complaint=None, kind=kind, by=by, note=note
+        )
+    )
+    feed_page.clear()
 
 
 @st.cache_data(ttl=15, show_spinner=False, max_entries=200)

@@ -19,15 +19,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
+from bson import ObjectId
+from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from goodwill.errors import StoreError
-from goodwill.models import Mention, Sentiment, utcnow
+from goodwill.models import Mention, Sentiment, SentimentLabel, utcnow
 
-__all__ = ["Claim", "Coverage", "CursorState", "Store", "UpsertResult"]
+__all__ = ["CORRECTION_KINDS", "Claim", "Coverage", "CursorState", "Store", "UpsertResult"]
 
 Document = dict[str, Any]
 _P = ParamSpec("_P")
@@ -70,6 +72,10 @@ _INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
             name="brand_day_source",
         ),
+    ],
+    "corrections": [
+        IndexModel([("mention_id", ASCENDING), ("at", DESCENDING)], name="mention_time"),
+        IndexModel([("at", DESCENDING)], name="at"),
     ],
 }
 
@@ -654,6 +660,162 @@ class Store:
         if contains:
             query["text"] = {"$regex": re.escape(str(contains)), "$options": "i"}
         return query
+
+    # -- corrections --
+
+    async def correct(
+        self,
+        mention_id: str | ObjectId,
+        *,
+        sentiment: str | None = None,
+        complaint: bool | None = None,
+        kind: str | None = None,
+        by: str,
+        note: str | None = None,
+    ) -> None:
+        """Record a person's correction of a mention's labels.
+
+        Adds a document to ``corrections`` (the history: every correction is kept, with
+        the mention's text and what the model had said) and replaces the mention's
+        ``correction`` with ``{sentiment, complaint, kind, by, at}``. A ``None`` value is
+        "not judged". ``complaint`` left out follows from ``kind``; ``complaint=True``
+        without a kind means kind ``complaint``. The model's own fields are not changed.
+
+        Raises:
+            ValueError: a malformed or unknown mention id, a sentiment or kind outside its
+                set, a kind that contradicts ``complaint``, nothing corrected, no name.
+        """
+        oid = _object_id(mention_id)
+        sentiment, complaint, kind = _correction_values(sentiment, complaint, kind)
+        who = by.strip() if isinstance(by, str) else ""
+        if not who:
+            raise ValueError("A correction needs the name of who made it.")
+        if len(who) > _MAX_NAME:
+            raise ValueError(f"A name is at most {_MAX_NAME} characters.")
+        if note is not None and not isinstance(note, str):
+            raise ValueError("A note is text.")
+        note = (note or "").strip() or None
+        if note is not None and len(note) > _MAX_NOTE:
+            raise ValueError(f"A note is at most {_MAX_NOTE} characters.")
+        mention = await self._db.mentions.find_one(
+            {"_id": oid}, {"text": 1, "brand": 1, "source": 1, "sentiment": 1, "complaint": 1}
+        )
+        if mention is None:
+            raise ValueError(f"No mention has the id {oid}; it may have been erased.")
+        model = mention.get("sentiment") or {}
+        verdict = mention.get("complaint") or {}
+        at = utcnow()
+        await self._db.corrections.insert_one(
+            {
+                "mention_id": oid,
+                "text": mention.get("text", ""),
+                "brand": mention.get("brand"),
+                "source": mention.get("source"),
+                "model_version": model.get("model_version"),
+                "model_label": model.get("label"),
+                "model_complaint": verdict.get("is_complaint"),
+                "model_kind": verdict.get("kind"),
+                "sentiment": sentiment,
+                "complaint": complaint,
+                "kind": kind,
+                "by": who,
+                "note": note,
+                "at": at,
+            }
+        )
+        await self._db.mentions.update_one(
+            {"_id": oid},
+            {
+                "$set": {
+                    "correction": {
+                        "sentiment": sentiment,
+                        "complaint": complaint,
+                        "kind": kind,
+                        "by": who,
+                        "at": at,
+                    }
+                }
+            },
+        )
+
+    async def corrections(
+        self, *, limit: int = 100, since: datetime | None = None
+    ) -> list[Document]:
+        """The correction history, newest first: at most ``limit``, made at or after ``since``."""
+        if limit <= 0:
+            return []
+        query: Document = {} if since is None else {"at": {"$gte": since}}
+        cursor = (
+            self._db.corrections.find(query, {"_id": 0})
+            .sort([("at", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
+
+    async def latest_corrections(self) -> list[Document]:
+        """The latest correction of each corrected mention, newest first (for evaluation and training)."""
+        latest: dict[Any, Document] = {}
+        # Oldest first, so each mention ends on its latest. Done here rather than with
+        # $sort + $group/$first: corrections are few (people make them one by one).
+        cursor = self._db.corrections.find({}).sort([("at", ASCENDING), ("_id", ASCENDING)])
+        async for doc in cursor:
+            latest[doc["mention_id"]] = doc
+        ordered = sorted(latest.values(), key=lambda doc: (doc["at"], doc["_id"]), reverse=True)
+        for doc in ordered:
+            del doc["_id"]
+        return ordered
+
+
+# Corrections: what people may say a mention is.
+CORRECTION_KINDS: tuple[str, ...] = ("complaint", "negative_opinion", "question", "other")
+_SENTIMENT_VALUES: tuple[str, ...] = tuple(label.value for label in SentimentLabel)
+_MAX_NAME = 100
+_MAX_NOTE = 2000
+
+
+def _object_id(value: object) -> ObjectId:
+    """A mention id given as an ObjectId or its 24 hex digits (as the dashboard has it)."""
+    if isinstance(value, ObjectId):
+        return value
+    if isinstance(value, str):
+        try:
+            return ObjectId(value.strip())
+        except InvalidId:
+            pass
+    raise ValueError(f"{value!r} is not a mention id (24 hexadecimal digits).")
+
+
+def _correction_values(
+    sentiment: object, complaint: object, kind: object
+) -> tuple[str | None, bool | None, str | None]:
+    """Checked (sentiment, complaint, kind) of a correction, the complaint flag and kind agreeing."""
+    if sentiment is not None and (
+        not isinstance(sentiment, str) or sentiment not in _SENTIMENT_VALUES
+    ):
+        raise ValueError(
+            f"Sentiment must be one of {', '.join(_SENTIMENT_VALUES)}; got {sentiment!r}."
+        )
+    if kind is not None and (not isinstance(kind, str) or kind not in CORRECTION_KINDS):
+        raise ValueError(f"Kind must be one of {', '.join(CORRECTION_KINDS)}; got {kind!r}.")
+    if complaint is not None and not isinstance(complaint, bool):
+        raise ValueError(f"Complaint must be true or false; got {complaint!r}.")
+    if complaint is None and kind is not None:
+        complaint = kind == "complaint"
+    elif complaint is True and kind is None:
+        kind = "complaint"
+    elif kind is not None and complaint != (kind == "complaint"):
+        raise ValueError(
+            f"A post of kind {kind!r} is "
+            + ("not a complaint" if complaint else "a complaint")
+            + "; choose a kind that agrees with the complaint flag."
+        )
+    if sentiment is None and complaint is None:
+        raise ValueError("A correction needs a sentiment, a complaint verdict or a kind.")
+    return (
+        None if sentiment is None else SentimentLabel(sentiment).value,
+        complaint,
+        None if kind is None else str(kind),
+    )
 
 
 def _redact(client: AsyncMongoClient[Document]) -> str:

@@ -12,6 +12,7 @@ import re
 import sys
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -34,6 +35,11 @@ app = typer.Typer(
 model_app = typer.Typer(help="Train and evaluate the sentiment model.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
 app.add_typer(db_app, name="db", help="Start, stop and inspect the embedded database server.")
+corrections_app = typer.Typer(
+    help="Labels people corrected on the dashboard: evaluate on them, train on them.",
+    no_args_is_help=True,
+)
+app.add_typer(corrections_app, name="corrections")
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -323,6 +329,52 @@ def model_evaluate(ctx: typer.Context) -> None:
     except GoodwillError as error:
         raise _fail(str(error)) from None
     raise typer.Exit(code)
+
+
+@corrections_app.command("export")
+def corrections_export(
+    path: Annotated[Path, typer.Argument(help="JSON lines file to write.")],
+    with_corpus: Annotated[
+        bool, typer.Option(help="Append the corpus's TRAIN side (corrections win).")
+    ] = False,
+    keep_held_out: Annotated[
+        bool, typer.Option(help="Keep corrections of held-out texts (inflates held-out figures).")
+    ] = False,
+) -> None:
+    """Write corrected sentiments as JSON lines for `goodwill model train --train-data FILE`."""
+    from scoring.corrections import export_training_data
+    from service.processes import open_store
+
+    settings = _settings()
+
+    async def export() -> int:
+        async with open_store(settings) as store:
+            return await export_training_data(
+                store, path, include_corpus=with_corpus, exclude_held_out=not keep_held_out
+            )
+
+    typer.echo(f"Wrote {_run(export)} examples to {path}.")
+
+
+@corrections_app.command("evaluate")
+def corrections_evaluate(
+    model: Annotated[
+        str | None, typer.Option(help="Model directory (default: GOODWILL_MODEL).")
+    ] = None,
+) -> None:
+    """The model's accuracy and macro-F1, and the complaint detector's precision and recall, on corrections."""
+    from scoring.corrections import evaluate_on_corrections, format_evaluation
+    from scoring.sentiment import SentimentModel
+    from service.processes import open_store
+
+    settings = _settings()
+
+    async def evaluate() -> Any:
+        loaded = SentimentModel.load(model or settings.model)
+        async with open_store(settings) as store:
+            return await evaluate_on_corrections(loaded, store)
+
+    typer.echo(format_evaluation(_run(evaluate)))
 
 
 def main() -> None:

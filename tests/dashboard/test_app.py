@@ -377,3 +377,115 @@ async def test_the_sources_page_shows_coverage_pauses_and_unread_windows(
     [row] = app.dataframe[0].value.to_dict("records")
     assert (row["Fetched"], row["Matched"], row["Dropped"]) == (10, 3, 7)
     assert row["Status"].startswith("paused until") and row["Windows not read"] == 1
+
+
+# -- corrections -----------------------------------------------------------------------
+
+
+async def _mention_id(store: Store, text: str) -> str:
+    doc = await store.collection("mentions").find_one({"text": text}, {"_id": 1})
+    assert doc is not None
+    return str(doc["_id"])
+
+
+def _correct(
+    app: AppTest, mention_id: str, sentiment: str, kind: str | None, note: str = ""
+) -> AppTest:
+    """Open one mention's "Correct" dialog, fill it in and press Save."""
+    app.button(key=f"correct_{mention_id}").click().run()
+    app.selectbox(key=f"correct_sentiment_{mention_id}").select(sentiment)
+    app.selectbox(key=f"correct_kind_{mention_id}").select(kind)
+    app.text_input(key=f"correct_note_{mention_id}").input(note)
+    return app.button(key=f"correct_save_{mention_id}").click().run()
+
+
+def _correction_lines(app: AppTest) -> list[str]:
+    return [caption.value for caption in app.caption if "corrected" in caption.value]
+
+
+async def test_correcting_a_mention_records_it_with_the_sidebar_name(
+    store: Store, dashboard: Open
+) -> None:
+    """Save writes the correction under the name in the sidebar, and the mention then shows it."""
+    await seed(store, [(mention("Bag still missing after 3 days"), "neutral")])
+    mention_id = await _mention_id(store, "Bag still missing after 3 days")
+    app = _go(dashboard(), "mentions")
+    assert _correction_lines(app) == []
+    app.text_input(key="goodwill_name").input("Ana Lima").run()
+    _correct(app, mention_id, "negative", "complaint", note="lost bag")
+    _no_failure(app)
+    [line] = _correction_lines(app)
+    assert "corrected to negative, complaint by Ana Lima" in line
+    [history] = await store.corrections()
+    assert (history["sentiment"], history["complaint"], history["kind"]) == (
+        "negative",
+        True,
+        "complaint",
+    )
+    assert (history["by"], history["note"], history["model_label"]) == (
+        "Ana Lima",
+        "lost bag",
+        "neutral",
+    )
+    assert _texts(app) == ["Bag still missing after 3 days"], "the feed is unchanged otherwise"
+
+
+async def test_a_second_correction_replaces_the_first_and_history_keeps_both(
+    store: Store, dashboard: Open
+) -> None:
+    """The mention shows only the latest correction; the history keeps both, with their names."""
+    await seed(store, [(mention("Not sure how I feel about the new app"), "positive")])
+    mention_id = await _mention_id(store, "Not sure how I feel about the new app")
+    app = _go(dashboard(), "mentions")
+    _correct(app, mention_id, "negative", None)
+    assert "corrected to negative by community manager" in _correction_lines(app)[0]
+    app.text_input(key="goodwill_name").input("Bo").run()
+    _correct(app, mention_id, "neutral", "question")
+    _no_failure(app)
+    [line] = _correction_lines(app)
+    assert "corrected to neutral, question by Bo" in line
+    history = await store.corrections()
+    assert [(c["sentiment"], c["kind"], c["by"]) for c in history] == [
+        ("neutral", "question", "Bo"),
+        ("negative", None, "community manager"),
+    ]
+
+
+async def test_a_correction_without_a_name_is_refused_with_a_message(
+    store: Store, dashboard: Open
+) -> None:
+    """An emptied "Your name" refuses the save, says why on the mention, and writes nothing."""
+    await seed(store, [(mention("Crew were lovely"), "positive")])
+    mention_id = await _mention_id(store, "Crew were lovely")
+    app = _go(dashboard(), "mentions")
+    app.text_input(key="goodwill_name").input("   ").run()
+    _correct(app, mention_id, "negative", None)
+    assert not app.exception
+    assert "enter your name in the sidebar" in app.error[0].value
+    assert await store.corrections() == []
+    assert _correction_lines(app) == []
+
+
+async def test_a_correction_of_an_erased_mention_is_refused_with_a_message(
+    store: Store, dashboard: Open
+) -> None:
+    """A mention erased after the page showed it: the store refuses, the page says so, no traceback."""
+    await seed(store, [(mention("Delete me later"), "negative"), (mention("Keep me"), "neutral")])
+    mention_id = await _mention_id(store, "Delete me later")
+    app = _go(dashboard(), "mentions")
+    await store.collection("mentions").delete_one({"text": "Delete me later"})
+    _correct(app, mention_id, "neutral", None)
+    assert not app.exception
+    assert "Not saved: No mention has the id" in app.error[0].value
+    assert await store.corrections() == []
+
+
+async def test_only_scored_mentions_offer_a_correction(store: Store, dashboard: Open) -> None:
+    """A mention the model has not scored yet has no "Correct" control."""
+    await seed(store, [(mention("scored"), "neutral"), (mention("waiting"), None)])
+    scored = await _mention_id(store, "scored")
+    waiting = await _mention_id(store, "waiting")
+    app = _go(dashboard(), "mentions")
+    keys = {button.key for button in app.button}
+    assert f"correct_{scored}" in keys
+    assert f"correct_{waiting}" not in keys

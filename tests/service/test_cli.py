@@ -121,3 +121,16 @@ def test_classify_reads_lines_and_json_lines_and_keeps_every_line(
     assert rows[1]["id"] == 7 and rows[1]["label"] == "positive" and rows[1]["complaint"] is False
     assert set(rows[1]["probabilities"]) == {"negative", "neutral", "positive"}
     assert "error" in rows[2] and "label" not in rows[2]
+
+
+def test_corrections_export_and_evaluate_with_none_yet(
+    goodwill_env: dict[str, str], tmp_path: Path
+) -> None:
+    """With no corrections, export writes an empty file and evaluate says there is nothing to score."""
+    out = tmp_path / "corrections.jsonl"
+    exported = goodwill("corrections", "export", str(out), env=goodwill_env)
+    assert exported.returncode == 0, exported.stderr
+    assert "Wrote 0 examples" in exported.stdout and out.read_text() == ""
+    evaluated = goodwill("corrections", "evaluate", env=goodwill_env)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert evaluated.stdout.strip()
