@@ -33,6 +33,7 @@ from pydantic import SecretStr
 
 from collector.base import CollectContext, Page, Target
 from collector.http import Response, parse_retry_after, request
+from collector.sources._window import TermWalks, Unparsable, wait_left
 from goodwill.errors import BadPayload, RateLimited, SourceError
 from goodwill.models import Author, Mention
 
@@ -96,10 +97,9 @@ class GitHubSource:
         ``walk`` the window being paged through, ``not_before`` when the spent rate
         limit resets.
         """
-        not_before = cursor.get("not_before") if isinstance(cursor, dict) else None
         now = time.time()
-        if isinstance(not_before, int | float) and not_before > now:
-            wait = not_before - now
+        wait = wait_left(cursor, now)
+        if wait is not None:
             raise RateLimited(
                 f"{_NAME}: the search rate limit is spent; it resets in {wait:.0f} s",
                 source=_NAME,
@@ -107,16 +107,9 @@ class GitHubSource:
                 url=self._url,
                 retry_after=wait,
             )
-        terms = _terms(target)
-        states = _load_states(cursor, terms)
-        if not any(state["walk"] for state in states.values()):
-            since = int(target.since.timestamp()) if target.since is not None else None
-            for state in states.values():
-                state["walk"] = _new_walk(state["newest"], since, int(now))
-        term = next(term for term in terms if states[term]["walk"])
-        state = states[term]
-        walk = state["walk"]
-        body, response = await self._search(ctx, term, walk)
+        walks = TermWalks(cursor, target, first_page=1, now=int(now))
+        walk = walks.walk
+        body, response = await self._search(ctx, walks.term, walk)
         items, total = _envelope(body, self._url)
         mentions: list[Mention] = []
         unparsed: list[tuple[str, Any]] = []
@@ -128,23 +121,21 @@ class GitHubSource:
         for item in items:
             try:
                 mention = _mention(item, target.brand)
-            except _Unparsable as error:
+            except Unparsable as error:
                 unparsed.append((str(error), item))
                 continue
-            if walk["lower"] is not None and mention.created_at.timestamp() < walk["lower"]:
+            if walks.below_window(mention.created_at.timestamp()):
                 continue  # the range asks for nothing older; guard against a looser server
             if "pull_request" in item:
                 continue  # is:issue excludes pull requests; one that slips through is not an issue
             mentions.append(mention)
-        if times:
-            walk["top"] = max(times) if walk["top"] is None else max(*times, walk["top"])
-        state["walk"] = _advance(walk, times, total, self.per_page)
-        if state["walk"] is None:
-            state["newest"] = _finish(state["newest"], walk)
+        served = walk["page"] * self.per_page
+        next_page = served < min(total, _MAX_RESULTS) and served + self.per_page <= _MAX_RESULTS
+        # Past the 1,000-result cap the window slides down rather than asking for more pages.
+        walks.step(times, next_page=next_page, slide=total > served)
         spent = _spent_until(response)
-        new_cursor: dict[str, Any] = {"terms": _dump_states(states), "not_before": spent}
-        more = any(s["walk"] for s in states.values())
-        return Page(mentions, new_cursor, more=more, unparsed=unparsed)
+        new_cursor: dict[str, Any] = {"terms": walks.dump(), "not_before": spent}
+        return Page(mentions, new_cursor, more=walks.more, unparsed=unparsed)
 
     @property
     def _url(self) -> str:
@@ -242,25 +233,21 @@ class GitHubSource:
         )
 
 
-class _Unparsable(ValueError):
-    """An item that cannot become a mention; its message is the dead-letter reason."""
-
-
 def _mention(item: Any, brand: str) -> Mention:
     if not isinstance(item, dict):
-        raise _Unparsable("item is not an object")
+        raise Unparsable("item is not an object")
     issue_id = item.get("id")
     if not isinstance(issue_id, int) or isinstance(issue_id, bool):
-        raise _Unparsable("issue has no numeric id")
+        raise Unparsable("issue has no numeric id")
     created = _parse_time(item.get("created_at"))
     if created is None:
-        raise _Unparsable("issue has no ISO 8601 created_at")
+        raise Unparsable("issue has no ISO 8601 created_at")
     title = item.get("title")
     if not isinstance(title, str):
-        raise _Unparsable("issue has no title")
+        raise Unparsable("issue has no title")
     body = item.get("body")
     if body is not None and not isinstance(body, str):
-        raise _Unparsable("issue body is not text")
+        raise Unparsable("issue body is not text")
     body = (body or "").strip()
     link = item.get("html_url")
     return Mention(
@@ -359,83 +346,6 @@ def _envelope(body: Any, url: str) -> tuple[list[Any], int]:
             f"{_NAME}: {url} answered JSON without a numeric total_count", source=_NAME, url=url
         )
     return body["items"], total
-
-
-def _terms(target: Target) -> list[str]:
-    terms = [term.strip() for term in target.terms if term.strip()]
-    return list(dict.fromkeys(terms)) or [target.brand]
-
-
-_WALK_KEYS = frozenset({"lower", "upper", "page", "top", "single", "started"})
-
-
-def _dump_states(states: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    # A list, not a dict keyed by term: a term such as "acme.com" is no valid MongoDB key.
-    return [{"term": term, **state} for term, state in states.items()]
-
-
-def _load_states(cursor: Any, terms: list[str]) -> dict[str, dict[str, Any]]:
-    listed = cursor.get("terms") if isinstance(cursor, dict) else None
-    saved = {
-        entry["term"]: entry
-        for entry in (listed if isinstance(listed, list) else [])
-        if isinstance(entry, dict) and isinstance(entry.get("term"), str)
-    }
-    states: dict[str, dict[str, Any]] = {}
-    for term in terms:
-        state = saved.get(term)
-        if isinstance(state, dict) and "newest" in state:
-            walk = state.get("walk")
-            walk = dict(walk) if isinstance(walk, dict) and walk.keys() >= _WALK_KEYS else None
-            states[term] = {"newest": state["newest"], "walk": walk}
-        else:  # a term new to this job (or a first run): it starts from `since`
-            states[term] = {"newest": None, "walk": None}
-    return states
-
-
-def _new_walk(newest: int | None, since: int | None, now: int) -> dict[str, Any]:
-    # A first run without `since` takes only the newest page; later runs take everything
-    # from the newest issue already collected (created:>= is inclusive: the issue of that
-    # second comes again, and the store dedupes it).
-    return {
-        "lower": newest if newest is not None else since,
-        "upper": None,
-        "page": 1,
-        "top": None,
-        "single": newest is None and since is None,
-        "started": now,
-    }
-
-
-def _advance(
-    walk: dict[str, Any], times: list[int], total: int, per_page: int
-) -> dict[str, Any] | None:
-    """The walk after this page, or None when its window is exhausted."""
-    if walk["single"] or not times:
-        return None
-    walk = dict(walk)
-    if walk["upper"] is None:
-        # Pin the window's top so that new issues arriving while we page do not shift pages.
-        walk["upper"] = walk["top"]
-    served = walk["page"] * per_page
-    if served < min(total, _MAX_RESULTS) and served + per_page <= _MAX_RESULTS:
-        walk["page"] += 1
-        return walk
-    if total > served:
-        # The 1,000-result cap: slide the window down to the oldest issue seen, from page 1.
-        oldest = min(times)
-        walk["upper"] = oldest if oldest < walk["upper"] else walk["upper"] - 1
-        walk["page"] = 1
-        if walk["lower"] is not None and walk["upper"] < walk["lower"]:
-            return None
-        return walk
-    return None
-
-
-def _finish(newest: int | None, walk: dict[str, Any]) -> int:
-    candidates = [value for value in (newest, walk["top"]) if value is not None]
-    # Nothing found at all: remember when we looked, so the next run asks only for newer items.
-    return max(candidates) if candidates else int(walk["started"])
 
 
 def _is_int(value: object) -> bool:

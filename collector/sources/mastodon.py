@@ -48,17 +48,17 @@ from __future__ import annotations
 import re
 import urllib.parse
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 from typing import Any
 
 from pydantic import SecretStr
 
 from collector.base import CollectContext, Page, Target
 from collector.http import Response, parse_retry_after, request
+from collector.sources._text import html_to_text
 from goodwill.errors import BadPayload, RateLimited, SourceError
 from goodwill.models import Author, Mention, utcnow
 
-__all__ = ["MastodonSource", "html_to_text"]
+__all__ = ["MastodonSource"]
 
 _NAME = "mastodon"
 _MAX_LIMIT = 40
@@ -427,75 +427,3 @@ def _link_param(response: Response, rel: str, name: str) -> str | None:
                 if values and values[0]:
                     return str(values[0])
     return None
-
-
-# Tags after which text starts on a new paragraph / a new line.
-_BLOCKS = {
-    "p",
-    "div",
-    "blockquote",
-    "pre",
-    "ul",
-    "ol",
-    "li",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "table",
-    "tr",
-    "section",
-    "article",
-    "header",
-    "footer",
-    "figure",
-    "figcaption",
-    "hr",
-}
-_HIDDEN = {"script", "style", "template", "head", "title"}
-_HTML_SPACE = re.compile(r"[ \t\r\n\f]+")
-_BREAK = "\x00"  # stands for an explicit line break until the text is tidied
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.hidden = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _HIDDEN:
-            self.hidden += 1
-        elif tag == "br":
-            self.parts.append(_BREAK)
-        elif tag in _BLOCKS:
-            self.parts.append(_BREAK * 2)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _HIDDEN:
-            self.hidden = max(self.hidden - 1, 0)
-        elif tag in _BLOCKS:
-            self.parts.append(_BREAK * 2)
-
-    def handle_data(self, data: str) -> None:
-        if not self.hidden:
-            # Whitespace in HTML source is a space; only tags make line breaks.
-            self.parts.append(_HTML_SPACE.sub(" ", data))
-
-
-def html_to_text(html: str) -> str:
-    """Plain text of an HTML fragment: tags dropped, entities unescaped, paragraphs kept.
-
-    A paragraph (or other block) is separated from the next by a blank line, ``<br>``
-    becomes a line break, runs of spaces become one, and ``<script>``/``<style>`` are
-    dropped. Mastodon's shortened links keep their full URL (its hidden spans are text).
-    """
-    parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    text = "".join(parser.parts)
-    lines = [line.strip(" ") for line in text.split(_BREAK)]
-    joined = "\n".join(lines)
-    return re.sub(r"\n{3,}", "\n\n", joined).strip()

@@ -52,7 +52,7 @@ import feedparser
 
 from collector.base import CollectContext, Page, Target
 from collector.http import Response, get_text
-from collector.sources.mastodon import html_to_text
+from collector.sources._text import html_to_text
 from goodwill.errors import BadPayload, SourceError
 from goodwill.models import Author, Mention, utcnow
 

@@ -29,13 +29,14 @@ import json
 import re
 import time
 from datetime import UTC, datetime, timedelta
-from html.parser import HTMLParser
 from typing import Any
 
 from pydantic import SecretStr
 
 from collector.base import CollectContext, Page, Target
 from collector.http import Response, parse_retry_after, request
+from collector.sources._text import html_to_text
+from collector.sources._window import TermWalks, Unparsable, wait_left
 from goodwill.errors import BadPayload, RateLimited, SourceError, SourceUnavailable
 from goodwill.models import Author, Mention
 
@@ -109,10 +110,9 @@ class StackExchangeSource:
         collected, ``walk`` the window being paged through, ``not_before`` when the API's
         ``backoff`` or exhausted quota allows the next request.
         """
-        not_before = cursor.get("not_before") if isinstance(cursor, dict) else None
         now = time.time()
-        if isinstance(not_before, int | float) and not_before > now:
-            wait = not_before - now
+        wait = wait_left(cursor, now)
+        if wait is not None:
             raise RateLimited(
                 f"{_NAME}: the API asked us to wait; next request in {wait:.0f} s",
                 source=_NAME,
@@ -120,16 +120,9 @@ class StackExchangeSource:
                 url=self._url,
                 retry_after=wait,
             )
-        terms = _terms(target)
-        states = _load_states(cursor, terms)
-        if not any(state["walk"] for state in states.values()):
-            since = int(target.since.timestamp()) if target.since is not None else None
-            for state in states.values():
-                state["walk"] = _new_walk(state["newest"], since, int(now))
-        term = next(term for term in terms if states[term]["walk"])
-        state = states[term]
-        walk = state["walk"]
-        wrapper = await self._search(ctx, term, walk)
+        walks = TermWalks(cursor, target, first_page=1, now=int(now))
+        walk = walks.walk
+        wrapper = await self._search(ctx, walks.term, walk)
         items, has_more = _envelope(wrapper, self._url)
         mentions: list[Mention] = []
         unparsed: list[tuple[str, Any]] = []
@@ -137,25 +130,19 @@ class StackExchangeSource:
         for item in items:
             try:
                 mention = self._mention(item, target.brand)
-            except _Unparsable as error:
+            except Unparsable as error:
                 unparsed.append((str(error), item))
                 continue
-            if walk["lower"] is not None and item["creation_date"] < walk["lower"]:
+            if walks.below_window(item["creation_date"]):
                 continue  # fromdate asks for nothing older; guard against a looser server
             # Deleted questions never appear in search results, so every item is content.
             mentions.append(mention)
-        if times:
-            walk["top"] = max(times) if walk["top"] is None else max(*times, walk["top"])
-        state["walk"] = _advance(walk, times, has_more)
-        if state["walk"] is None:
-            state["newest"] = _finish(state["newest"], walk)
-        new_cursor: dict[str, Any] = {
-            "terms": _dump_states(states),
-            "not_before": _not_before(wrapper),
-        }
+        # Pages past 25 need a key: past them the window slides down instead.
+        walks.step(times, next_page=has_more and walk["page"] < _MAX_PAGE, slide=has_more)
+        new_cursor: dict[str, Any] = {"terms": walks.dump(), "not_before": _not_before(wrapper)}
         # A short backoff is waited out by the runner (the next fetch raises RateLimited);
         # a spent daily quota ends the run instead.
-        more = any(s["walk"] for s in states.values()) and wrapper.get("quota_remaining") != 0
+        more = walks.more and wrapper.get("quota_remaining") != 0
         return Page(mentions, new_cursor, more=more, unparsed=unparsed)
 
     @property
@@ -244,18 +231,18 @@ class StackExchangeSource:
 
     def _mention(self, item: Any, brand: str) -> Mention:
         if not isinstance(item, dict):
-            raise _Unparsable("item is not an object")
+            raise Unparsable("item is not an object")
         question_id = item.get("question_id")
         if not isinstance(question_id, int) or isinstance(question_id, bool):
-            raise _Unparsable("question has no numeric question_id")
+            raise Unparsable("question has no numeric question_id")
         if not _is_stamp(item, "creation_date"):
-            raise _Unparsable("question has no numeric creation_date")
+            raise Unparsable("question has no numeric creation_date")
         title = item.get("title")
         if not isinstance(title, str) or not title:
-            raise _Unparsable("question has no title")
+            raise Unparsable("question has no title")
         title = html.unescape(title)
         body = item.get("body")
-        body_text = _html_to_text(body) if isinstance(body, str) else ""
+        body_text = html_to_text(body) if isinstance(body, str) else ""
         link = item.get("link")
         engagement = {
             key: item[field]
@@ -279,10 +266,6 @@ class StackExchangeSource:
             engagement=engagement,
             raw=item,
         )
-
-
-class _Unparsable(ValueError):
-    """An item that cannot become a mention; its message is the dead-letter reason."""
 
 
 def _author(owner: Any) -> Author:
@@ -320,132 +303,11 @@ def _envelope(wrapper: dict[str, Any], url: str) -> tuple[list[Any], bool]:
     return items, wrapper.get("has_more") is True
 
 
-def _terms(target: Target) -> list[str]:
-    terms = [term.strip() for term in target.terms if term.strip()]
-    return list(dict.fromkeys(terms)) or [target.brand]
-
-
-_WALK_KEYS = frozenset({"lower", "upper", "page", "top", "single", "started"})
-
-
-def _dump_states(states: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    # A list, not a dict keyed by term: a term such as "acme.com" is no valid MongoDB key.
-    return [{"term": term, **state} for term, state in states.items()]
-
-
-def _load_states(cursor: Any, terms: list[str]) -> dict[str, dict[str, Any]]:
-    listed = cursor.get("terms") if isinstance(cursor, dict) else None
-    saved = {
-        entry["term"]: entry
-        for entry in (listed if isinstance(listed, list) else [])
-        if isinstance(entry, dict) and isinstance(entry.get("term"), str)
-    }
-    states: dict[str, dict[str, Any]] = {}
-    for term in terms:
-        state = saved.get(term)
-        if isinstance(state, dict) and "newest" in state:
-            walk = state.get("walk")
-            walk = dict(walk) if isinstance(walk, dict) and walk.keys() >= _WALK_KEYS else None
-            states[term] = {"newest": state["newest"], "walk": walk}
-        else:  # a term new to this job (or a first run): it starts from `since`
-            states[term] = {"newest": None, "walk": None}
-    return states
-
-
-def _new_walk(newest: int | None, since: int | None, now: int) -> dict[str, Any]:
-    # A first run without `since` takes only the newest page; later runs take everything
-    # from the newest question already collected (fromdate is inclusive: the question of
-    # that second comes again, and the store dedupes it).
-    return {
-        "lower": newest if newest is not None else since,
-        "upper": None,
-        "page": 1,
-        "top": None,
-        "single": newest is None and since is None,
-        "started": now,
-    }
-
-
-def _advance(walk: dict[str, Any], times: list[int], has_more: bool) -> dict[str, Any] | None:
-    """The walk after this page, or None when its window is exhausted."""
-    if walk["single"] or not times or not has_more:
-        return None
-    walk = dict(walk)
-    if walk["upper"] is None:
-        # Pin the window's top so that new questions arriving while we page do not shift pages.
-        walk["upper"] = walk["top"]
-    if walk["page"] < _MAX_PAGE:
-        walk["page"] += 1
-        return walk
-    # Pages past 25 need a key: slide the window down to the oldest question seen instead.
-    oldest = min(times)
-    walk["upper"] = oldest if oldest < walk["upper"] else walk["upper"] - 1
-    walk["page"] = 1
-    if walk["lower"] is not None and walk["upper"] < walk["lower"]:
-        return None
-    return walk
-
-
-def _finish(newest: int | None, walk: dict[str, Any]) -> int:
-    candidates = [value for value in (newest, walk["top"]) if value is not None]
-    # Nothing found at all: remember when we looked, so the next run asks only for newer items.
-    return max(candidates) if candidates else int(walk["started"])
-
-
 def _is_stamp(item: Any, key: str) -> bool:
     if not isinstance(item, dict):
         return False
     value = item.get(key)
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-class _TextExtractor(HTMLParser):
-    """Collects the text of an HTML fragment, with line breaks where blocks break."""
-
-    _BREAK = frozenset({"br", "li", "tr", "hr"})
-    _PARAGRAPH = frozenset(
-        {"p", "div", "pre", "blockquote", "ul", "ol", "table", "h1", "h2", "h3", "h4", "h5", "h6"}
-    )
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._pre = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._PARAGRAPH:
-            self.parts.append("\n\n")
-        elif tag in self._BREAK:
-            self.parts.append("\n")
-        if tag == "pre":
-            self._pre += 1
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "pre":
-            self._pre = max(self._pre - 1, 0)
-        if tag in self._PARAGRAPH:
-            self.parts.append("\n\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self._pre:
-            data = _SPACES.sub(" ", data)
-            if not self.parts or self.parts[-1].endswith("\n"):
-                data = data.lstrip(" ")
-        self.parts.append(data)
-
-
-_SPACES = re.compile(r"\s+")
-_BLANK_LINES = re.compile(r"\n{3,}")
-_TRAILING_SPACE = re.compile(r"[ \t]+\n")
-
-
-def _html_to_text(fragment: str) -> str:
-    """Plain text of an HTML fragment: tags dropped, entities unescaped, paragraphs kept."""
-    parser = _TextExtractor()
-    parser.feed(fragment)
-    parser.close()
-    text = _TRAILING_SPACE.sub("\n", "".join(parser.parts))
-    return _BLANK_LINES.sub("\n\n", text).strip()
 
 
 def _is_int(value: object) -> bool:

@@ -2,7 +2,9 @@
 
 Each test file builds an aiohttp application that speaks its API as documented; these
 helpers serve it on 127.0.0.1 and drive a source through whole runs the way the
-runner does (fetch while ``more``).
+runner does (fetch while ``more``). A test module takes the ``ctx`` fixture with
+``ctx = client_context`` (an assignment, not an import, so that linters see no unused
+name shadowed by each test's argument).
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from collector.base import CollectContext, Page, Source, Target
@@ -21,6 +25,10 @@ from goodwill.models import Mention
 
 #: A run that needs more pages than this is looping, not paging.
 MAX_PAGES = 200
+#: The brand every test collects for.
+BRAND = "Acme"
+#: A fixed moment the test data is dated around.
+T0 = 1_762_000_000  # 2025-11-01T12:26:40Z
 
 
 @asynccontextmanager
@@ -42,6 +50,19 @@ async def context() -> AsyncIterator[CollectContext]:
     """A collect context holding one real client session."""
     async with aiohttp.ClientSession() as session:
         yield CollectContext(session=session)
+
+
+@pytest.fixture(name="ctx")
+async def client_context() -> AsyncIterator[CollectContext]:
+    """A context with one real client session."""
+    async with context() as made:
+        yield made
+
+
+def target(*terms: str, since: float | None = None) -> Target:
+    """The brand's target: ``terms`` (``acme`` when none), ``since`` in epoch seconds."""
+    when = datetime.fromtimestamp(since, UTC) if since is not None else None
+    return Target(BRAND, terms or ("acme",), since=when)
 
 
 @dataclass

@@ -14,13 +14,21 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
-from collector.base import CollectContext, Target
+from collector.base import CollectContext
 from collector.sources.github import GitHubSource
 from goodwill.errors import BadPayload, RateLimited, SourceError, SourceUnavailable
-from tests.collector.sources._server_devforums import context, run, serve, term_state
+from tests.collector.sources._server_devforums import (
+    BRAND,
+    T0,
+    client_context,
+    run,
+    serve,
+    target,
+    term_state,
+)
 
-BRAND = "Acme"
-T0 = 1_762_000_000  # 2025-11-01T12:26:40Z
+ctx = client_context  # the shared `ctx` fixture
+
 TOKEN = "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123"
 
 
@@ -194,24 +202,12 @@ async def api() -> AsyncIterator[tuple[GitHub, str]]:
         yield fake, url
 
 
-@pytest.fixture
-async def ctx() -> AsyncIterator[CollectContext]:
-    """A context with one real client session."""
-    async with context() as made:
-        yield made
-
-
-def _target(*terms: str, since: int | None = None) -> Target:
-    when = datetime.fromtimestamp(since, UTC) if since is not None else None
-    return Target(BRAND, terms or ("acme",), since=when)
-
-
 async def test_an_issue_maps_every_field(api: tuple[GitHub, str], ctx: CollectContext) -> None:
     """Title, Markdown body, author, comments and reactions become a mention."""
     fake, url = api
     reported = issue(1347, T0, title="Acme rocket skates: brakes fail 🚀")
     fake.issues = [reported]
-    page = await GitHubSource(base_url=url).fetch(ctx, _target(), None)
+    page = await GitHubSource(base_url=url).fetch(ctx, target(), None)
     [mention] = page.mentions
     assert mention.source == "github" and mention.brand == BRAND
     assert mention.external_id == str(2_600_001_347)
@@ -242,7 +238,7 @@ async def test_an_issue_without_body_is_its_title_and_long_bodies_stay_whole(
     fake, url = api
     long = "Acme ünïcödé 🚀 ещё 日本語 " * 3000
     fake.issues = [issue(1, T0, body=None), issue(2, T0 + 1, body=long)]
-    page = await GitHubSource(base_url=url).fetch(ctx, _target(), None)
+    page = await GitHubSource(base_url=url).fetch(ctx, target(), None)
     by_number = {m.raw["number"]: m for m in page.mentions}
     assert by_number[1].text == "Acme skates break"
     assert by_number[2].text == f"Acme skates break\n\n{long.strip()}"
@@ -255,7 +251,7 @@ async def test_a_first_run_pages_back_to_since_and_stops(
     fake, url = api
     fake.issues = [issue(100 + i, T0 + 60 * i) for i in range(25)]
     since = T0 + 60 * 5
-    result = await run(GitHubSource(base_url=url, per_page=8), ctx, _target(since=since))
+    result = await run(GitHubSource(base_url=url, per_page=8), ctx, target(since=since))
     assert {m.raw["number"] for m in result.mentions} == set(range(105, 125))
     assert [q["page"] for q, _ in fake.requests] == ["1", "2", "3"]
     assert fake.requests[0][0]["q"] == f"acme is:issue created:>={_iso(since)}"
@@ -269,7 +265,7 @@ async def test_a_first_run_without_since_takes_only_the_newest_page(
     """No since and no cursor: the newest page only, no created qualifier."""
     fake, url = api
     fake.issues = [issue(100 + i, T0 + i) for i in range(12)]
-    result = await run(GitHubSource(base_url=url, per_page=5), ctx, _target())
+    result = await run(GitHubSource(base_url=url, per_page=5), ctx, target())
     assert {m.raw["number"] for m in result.mentions} == set(range(107, 112))
     assert len(fake.requests) == 1 and "created:" not in fake.requests[0][0]["q"]
 
@@ -281,10 +277,10 @@ async def test_a_second_run_fetches_only_newer_issues(
     fake, url = api
     fake.issues = [issue(100 + i, T0 + 60 * i) for i in range(4)]
     source = GitHubSource(base_url=url)
-    first = await run(source, ctx, _target(since=T0))
+    first = await run(source, ctx, target(since=T0))
     fake.issues += [issue(200, T0 + 900), issue(201, T0 + 960)]
     fake.requests.clear()
-    second = await run(source, ctx, _target(since=T0), first.cursor)
+    second = await run(source, ctx, target(since=T0), first.cursor)
     assert fake.requests[0][0]["q"] == f"acme is:issue created:>={_iso(T0 + 180)}"
     assert {m.raw["number"] for m in second.mentions} - {103} == {200, 201}
 
@@ -295,7 +291,7 @@ async def test_the_1000_result_cap_slides_the_created_range(
     """Past 1,000 results the created range's upper bound moves down; no page past 10."""
     fake, url = api
     fake.issues = [issue(i, T0 + 60 * i) for i in range(1150)]
-    result = await run(GitHubSource(base_url=url), ctx, _target(since=T0))
+    result = await run(GitHubSource(base_url=url), ctx, target(since=T0))
     assert len(result.ids) == 1150
     assert max(int(q["page"]) for q, _ in fake.requests) == 10
     uppers = [_range(q["q"])[1] for q, _ in fake.requests if ".." in q["q"]]
@@ -307,12 +303,12 @@ async def test_pull_requests_are_left_out(api: tuple[GitHub, str], ctx: CollectC
     fake, url = api
     pr = issue(7, T0 + 1, pull_request={"url": "https://api.github.com/repos/a/b/pulls/7"})
     fake.issues = [pr, issue(8, T0)]
-    page = await GitHubSource(base_url=url).fetch(ctx, _target(), None)
+    page = await GitHubSource(base_url=url).fetch(ctx, target(), None)
     assert [m.raw["number"] for m in page.mentions] == [8]
     fake.replies.append(
         web.json_response({"total_count": 1, "incomplete_results": False, "items": [pr]})
     )
-    slipped = await GitHubSource(base_url=url).fetch(ctx, _target(), None)
+    slipped = await GitHubSource(base_url=url).fetch(ctx, target(), None)
     assert slipped.mentions == [] and slipped.unparsed == []
 
 
@@ -322,8 +318,8 @@ async def test_each_term_is_searched_with_its_own_place_and_phrases_are_quoted(
     """Terms are searched one after another; a phrase of several words is quoted."""
     fake, url = api
     fake.issues = [issue(1, T0, title="acme corp login"), issue(2, T0 + 5, title="roadrunner")]
-    target = Target(BRAND, ("acme corp", "roadrunner"), since=datetime.fromtimestamp(T0, UTC))
-    result = await run(GitHubSource(base_url=url, qualifiers="org:acme-inc"), ctx, target)
+    two_terms = target("acme corp", "roadrunner", since=T0)
+    result = await run(GitHubSource(base_url=url, qualifiers="org:acme-inc"), ctx, two_terms)
     assert {m.raw["number"] for m in result.mentions} == {1, 2}
     queries = [q["q"] for q, _ in fake.requests]
     assert queries[0] == f'"acme corp" is:issue created:>={_iso(T0)} org:acme-inc'
@@ -338,7 +334,7 @@ async def test_duplicates_across_pages_do_not_make_the_cursor_loop(
     fake, url = api
     fake.issues = [issue(10 + i, T0 + i) for i in range(5)]
     fake.issues.append(copy.deepcopy(fake.issues[2]))
-    result = await run(GitHubSource(base_url=url, per_page=2), ctx, _target(since=T0))
+    result = await run(GitHubSource(base_url=url, per_page=2), ctx, target(since=T0))
     assert len(result.mentions) == 6 and len(result.ids) == 5 and len(result.pages) == 3
 
 
@@ -347,7 +343,7 @@ async def test_an_empty_result_is_an_empty_last_page(
 ) -> None:
     """No issues: no mentions, no more pages, and a newest time for the next run."""
     _, url = api
-    page = await GitHubSource(base_url=url).fetch(ctx, _target(), None)
+    page = await GitHubSource(base_url=url).fetch(ctx, target(), None)
     assert page.mentions == [] and page.more is False
     assert isinstance(term_state(page.cursor, "acme")["newest"], int)
 
@@ -365,7 +361,7 @@ async def test_an_unparseable_issue_is_dead_lettered_and_the_rest_kept(
         issue(3, T0 + 1, title=None, body="acme"),
         issue(4, T0),
     ]
-    page = await GitHubSource(base_url=url).fetch(ctx, _target(), None)
+    page = await GitHubSource(base_url=url).fetch(ctx, target(), None)
     assert [m.raw["number"] for m in page.mentions] == [4]
     assert {reason for reason, _ in page.unparsed} == {
         "issue has no numeric id",
@@ -382,10 +378,10 @@ async def test_a_spent_rate_limit_keeps_the_page_and_waits_for_the_reset(
     fake.issues = [issue(10 + i, T0 + i) for i in range(4)]
     fake.remaining = 1
     source = GitHubSource(base_url=url, per_page=2)
-    first = await source.fetch(ctx, _target(since=T0), None)
+    first = await source.fetch(ctx, target(since=T0), None)
     assert len(first.mentions) == 2 and first.more is True
     with pytest.raises(RateLimited, match="resets") as caught:
-        await source.fetch(ctx, _target(since=T0), first.cursor)
+        await source.fetch(ctx, target(since=T0), first.cursor)
     assert 30 <= caught.value.retry_after <= 42
     assert len(fake.requests) == 1
 
@@ -401,7 +397,7 @@ async def test_a_403_with_rate_limit_headers_is_a_rate_limit_not_a_credentials_p
     }
     fake.replies.append(web.json_response(body, status=403, headers=fake.rate_headers(0)))
     with pytest.raises(RateLimited, match="rate limit exceeded") as caught:
-        await GitHubSource(base_url=url).fetch(ctx, _target(), None)
+        await GitHubSource(base_url=url).fetch(ctx, target(), None)
     assert 30 <= caught.value.retry_after <= 42
 
 
@@ -415,7 +411,7 @@ async def test_a_secondary_rate_limit_waits_retry_after_or_a_minute(
     headers = {"Retry-After": retry_after} if retry_after else {}
     fake.replies.append(web.json_response(body, status=status, headers=headers))
     with pytest.raises(RateLimited, match="secondary") as caught:
-        await GitHubSource(base_url=url).fetch(ctx, _target(), None)
+        await GitHubSource(base_url=url).fetch(ctx, target(), None)
     assert caught.value.retry_after == wait
 
 
@@ -440,7 +436,7 @@ async def test_refusals_say_what_to_check(
     fake.replies.append(web.json_response(body, status=status))
     source = GitHubSource(base_url=url, token=SecretStr(TOKEN))
     with pytest.raises(SourceError, match=words) as caught:
-        await source.fetch(ctx, _target(), None)
+        await source.fetch(ctx, target(), None)
     assert not isinstance(caught.value, RateLimited) and TOKEN not in str(caught.value)
 
 
@@ -465,7 +461,7 @@ async def test_failures_become_the_errors_the_runner_acts_on(
     fake, url = api
     fake.replies.append(reply())
     with pytest.raises(error, match=words) as caught:
-        await GitHubSource(base_url=url, token=SecretStr(TOKEN)).fetch(ctx, _target(), None)
+        await GitHubSource(base_url=url, token=SecretStr(TOKEN)).fetch(ctx, target(), None)
     assert TOKEN not in str(caught.value)
 
 
@@ -475,7 +471,7 @@ async def test_the_token_is_sent_as_a_bearer_header_and_kept_out_of_mentions(
     """A token goes in Authorization: Bearer; no mention or cursor holds it."""
     fake, url = api
     fake.issues = [issue(1, T0)]
-    page = await GitHubSource(base_url=url, token=SecretStr(TOKEN)).fetch(ctx, _target(), None)
+    page = await GitHubSource(base_url=url, token=SecretStr(TOKEN)).fetch(ctx, target(), None)
     assert fake.requests[0][1]["Authorization"] == f"Bearer {TOKEN}"
     assert TOKEN not in fake.requests[0][0]["q"]
     assert TOKEN not in page.mentions[0].model_dump_json() and TOKEN not in str(page.cursor)

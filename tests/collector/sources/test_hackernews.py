@@ -14,14 +14,22 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from collector.base import CollectContext, Target
+from collector.base import CollectContext
 from collector.sources.hackernews import HackerNewsSource
 from goodwill.errors import BadPayload, RateLimited, SourceUnavailable
 from goodwill.store import Store
-from tests.collector.sources._server_devforums import context, run, serve, term_state
+from tests.collector.sources._server_devforums import (
+    BRAND,
+    T0,
+    client_context,
+    run,
+    serve,
+    target,
+    term_state,
+)
 
-BRAND = "Acme"
-T0 = 1_762_000_000  # 2025-11-01T12:26:40Z
+ctx = client_context  # the shared `ctx` fixture
+
 LONG = "Acme rocket skates, a long review. " + "Ünïcödé 🚀 ещё текст, 日本語も. " * 400
 
 
@@ -170,18 +178,6 @@ async def algolia() -> AsyncIterator[tuple[Algolia, str]]:
         yield fake, f"{url}/api/v1"
 
 
-@pytest.fixture
-async def ctx() -> AsyncIterator[CollectContext]:
-    """A context with one real client session."""
-    async with context() as made:
-        yield made
-
-
-def _target(*terms: str, since: int | None = None) -> Target:
-    when = datetime.fromtimestamp(since, UTC) if since is not None else None
-    return Target(BRAND, terms or ("acme",), since=when)
-
-
 async def test_a_story_and_a_comment_map_every_field(
     algolia: tuple[Algolia, str], ctx: CollectContext
 ) -> None:
@@ -203,7 +199,7 @@ async def test_a_story_and_a_comment_map_every_field(
     )
     fake.hits = [ask, reply]
     source = HackerNewsSource(base_url=url)
-    page = await source.fetch(ctx, _target(), None)
+    page = await source.fetch(ctx, target(), None)
     by_id = {m.external_id: m for m in page.mentions}
     asked, replied = by_id["41000000"], by_id["41000001"]
     assert asked.source == "hackernews" and asked.brand == BRAND
@@ -234,7 +230,7 @@ async def test_a_very_long_unicode_comment_is_kept_whole(
     """Long texts with emoji and non-Latin scripts come through unchanged."""
     fake, url = algolia
     fake.hits = [comment(42, T0, LONG)]
-    page = await HackerNewsSource(base_url=url).fetch(ctx, _target(), None)
+    page = await HackerNewsSource(base_url=url).fetch(ctx, target(), None)
     assert page.mentions[0].text == LONG.strip()
 
 
@@ -245,7 +241,7 @@ async def test_a_first_run_pages_back_to_since_and_stops(
     fake, url = algolia
     fake.hits = [story(100 + i, T0 + 60 * i, f"Acme post {i}") for i in range(55)]
     since = T0 + 60 * 10
-    result = await run(HackerNewsSource(base_url=url, hits_per_page=20), ctx, _target(since=since))
+    result = await run(HackerNewsSource(base_url=url, hits_per_page=20), ctx, target(since=since))
     assert result.ids == {str(100 + i) for i in range(10, 55)}
     assert all(m.created_at >= datetime.fromtimestamp(since, UTC) for m in result.mentions)
     assert [r["page"] for r in fake.requests] == ["0", "1", "2"]
@@ -260,7 +256,7 @@ async def test_a_first_run_without_since_takes_only_the_newest_page(
     """No since and no cursor: one page of the newest hits, no back-fill."""
     fake, url = algolia
     fake.hits = [story(100 + i, T0 + 60 * i, f"Acme post {i}") for i in range(30)]
-    result = await run(HackerNewsSource(base_url=url, hits_per_page=10), ctx, _target())
+    result = await run(HackerNewsSource(base_url=url, hits_per_page=10), ctx, target())
     assert result.ids == {str(100 + i) for i in range(20, 30)}
     assert len(fake.requests) == 1 and "numericFilters" not in fake.requests[0]
 
@@ -272,16 +268,16 @@ async def test_a_second_run_fetches_only_newer_items(
     fake, url = algolia
     fake.hits = [story(100 + i, T0 + 60 * i, f"Acme post {i}") for i in range(5)]
     source = HackerNewsSource(base_url=url)
-    first = await run(source, ctx, _target(since=T0))
+    first = await run(source, ctx, target(since=T0))
     assert len(first.ids) == 5
     fake.hits += [comment(200 + i, T0 + 1000 + i, f"Acme again {i}") for i in range(3)]
     fake.requests.clear()
-    second = await run(source, ctx, _target(since=T0), first.cursor)
+    second = await run(source, ctx, target(since=T0), first.cursor)
     newest = T0 + 60 * 4
     assert fake.requests[0]["numericFilters"] == f"created_at_i>={newest}"
     # the newest item of the first run is at the boundary second and may come again
     assert second.ids - {"104"} == {"200", "201", "202"}
-    third = await run(source, ctx, _target(since=T0), second.cursor)
+    third = await run(source, ctx, target(since=T0), second.cursor)
     assert third.ids <= {"202"}
 
 
@@ -292,7 +288,7 @@ async def test_the_hit_cap_slides_the_window_instead_of_paging_past_it(
     fake, url = algolia
     fake.cap = 50  # stands in for the real 1,000 so the test stays small
     fake.hits = [story(1000 + i, T0 + 60 * i, f"Acme post {i}") for i in range(130)]
-    result = await run(HackerNewsSource(base_url=url, hits_per_page=20), ctx, _target(since=T0))
+    result = await run(HackerNewsSource(base_url=url, hits_per_page=20), ctx, target(since=T0))
     assert result.ids == {str(1000 + i) for i in range(130)}
     assert all((int(r["page"]) + 1) * 20 <= fake.cap for r in fake.requests)
     uppers = [
@@ -310,7 +306,7 @@ async def test_the_real_cap_of_1000_hits_is_never_paged_past(
     """With 100 hits a page, page 9 is the last one asked for in any window."""
     fake, url = algolia
     fake.hits = [comment(5000 + i, T0 + i, f"acme {i}") for i in range(1150)]
-    result = await run(HackerNewsSource(base_url=url), ctx, _target(since=T0))
+    result = await run(HackerNewsSource(base_url=url), ctx, target(since=T0))
     assert len(result.ids) == 1150
     assert max(int(r["page"]) for r in fake.requests) == 9
 
@@ -325,8 +321,8 @@ async def test_each_term_is_searched_with_its_own_place(
         story(2, T0 + 10, "Roadrunner vs acme"),
         comment(3, T0 + 20, "I love Wile E. products"),
     ]
-    target = Target(BRAND, ("acme corp", "wile e."), since=datetime.fromtimestamp(T0, UTC))
-    result = await run(HackerNewsSource(base_url=url), ctx, target)
+    two_terms = target("acme corp", "wile e.", since=T0)
+    result = await run(HackerNewsSource(base_url=url), ctx, two_terms)
     assert result.ids == {"1", "3"}
     assert [r["query"] for r in fake.requests] == ["acme corp", "wile e."]
     assert term_state(result.cursor, "acme corp")["newest"] == T0
@@ -340,7 +336,7 @@ async def test_duplicates_across_pages_do_not_make_the_cursor_loop(
     fake, url = algolia
     fake.hits = [story(10 + i, T0 + i, f"acme {i}") for i in range(6)]
     fake.hits.append(copy.deepcopy(fake.hits[3]))  # a late re-index: the same hit twice
-    result = await run(HackerNewsSource(base_url=url, hits_per_page=2), ctx, _target(since=T0))
+    result = await run(HackerNewsSource(base_url=url, hits_per_page=2), ctx, target(since=T0))
     assert len(result.mentions) == 7 and len(result.ids) == 6
     assert len(result.pages) == 4
 
@@ -351,7 +347,7 @@ async def test_an_empty_result_ends_the_run_and_remembers_when_it_looked(
     """No hits: an empty page, no more pages, and the next run does not start from scratch."""
     _, url = algolia
     source = HackerNewsSource(base_url=url)
-    page = await source.fetch(ctx, _target(), None)
+    page = await source.fetch(ctx, target(), None)
     assert page.mentions == [] and page.more is False
     assert isinstance(term_state(page.cursor, "acme")["newest"], int)
 
@@ -365,7 +361,7 @@ async def test_an_unparseable_hit_is_dead_lettered_and_the_rest_kept(
     del no_id["objectID"]
     bad_time = comment(2, T0 + 4, "acme bad time", created_at_i="yesterday")
     fake.hits = [no_id, bad_time, story(3, T0 + 3, "acme fine")]
-    page = await HackerNewsSource(base_url=url).fetch(ctx, _target(since=T0), None)
+    page = await HackerNewsSource(base_url=url).fetch(ctx, target(since=T0), None)
     assert [m.external_id for m in page.mentions] == ["3"]
     assert [reason for reason, _ in page.unparsed] == [
         "hit has no objectID",
@@ -384,7 +380,7 @@ async def test_deleted_comments_are_dropped(
         comment(2, T0 + 1, ""),
         comment(3, T0, "acme is fine"),
     ]
-    page = await HackerNewsSource(base_url=url).fetch(ctx, _target(), None)
+    page = await HackerNewsSource(base_url=url).fetch(ctx, target(), None)
     assert [m.external_id for m in page.mentions] == ["3"] and page.unparsed == []
 
 
@@ -409,7 +405,7 @@ async def test_failures_become_the_errors_the_runner_acts_on(
     fake, url = algolia
     fake.replies.append(reply())
     with pytest.raises(error, match=words) as caught:
-        await HackerNewsSource(base_url=url).fetch(ctx, _target(), None)
+        await HackerNewsSource(base_url=url).fetch(ctx, target(), None)
     if isinstance(caught.value, RateLimited):
         assert caught.value.retry_after == 17
 
@@ -420,12 +416,10 @@ async def test_a_cursor_survives_a_restart_mid_walk(
     """A cursor saved after page one (as JSON) resumes at page two in a new source object."""
     fake, url = algolia
     fake.hits = [story(10 + i, T0 + i, f"acme {i}") for i in range(5)]
-    first = await HackerNewsSource(base_url=url, hits_per_page=2).fetch(
-        ctx, _target(since=T0), None
-    )
+    first = await HackerNewsSource(base_url=url, hits_per_page=2).fetch(ctx, target(since=T0), None)
     assert first.more is True
     saved = json.loads(json.dumps(first.cursor))
-    rest = await run(HackerNewsSource(base_url=url, hits_per_page=2), ctx, _target(since=T0), saved)
+    rest = await run(HackerNewsSource(base_url=url, hits_per_page=2), ctx, target(since=T0), saved)
     assert {m.external_id for m in first.mentions} | rest.ids == {str(10 + i) for i in range(5)}
     assert [r["page"] for r in fake.requests] == ["0", "1", "2"]
 
@@ -459,9 +453,9 @@ async def test_a_cursor_with_a_dotted_term_round_trips_through_the_store(
     fake, url = algolia
     fake.hits = [story(10 + i, T0 + i, f"acme.com {i}") for i in range(3)]
     source = HackerNewsSource(base_url=url, hits_per_page=2)
-    page = await source.fetch(ctx, _target("acme.com", "$acme", since=T0), None)
+    page = await source.fetch(ctx, target("acme.com", "$acme", since=T0), None)
     await store.record_success(BRAND, source.name, page.cursor, len(page.mentions))
     saved = (await store.get_cursor(BRAND, source.name)).cursor
     assert saved == page.cursor
-    rest = await run(source, ctx, _target("acme.com", "$acme", since=T0), saved)
+    rest = await run(source, ctx, target("acme.com", "$acme", since=T0), saved)
     assert {m.external_id for m in page.mentions} | rest.ids == {"10", "11", "12"}

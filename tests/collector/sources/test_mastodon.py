@@ -12,7 +12,8 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from collector.base import CollectContext, Target
-from collector.sources.mastodon import MastodonSource, html_to_text
+from collector.sources._text import html_to_text
+from collector.sources.mastodon import MastodonSource
 from goodwill.errors import BadPayload, RateLimited, SourceError, SourceUnavailable
 from goodwill.models import utcnow
 from tests.collector.sources._server_mray import Api, context, json_response, run, serve, stored
@@ -550,10 +551,3 @@ def test_bad_parameters_are_refused(kwargs: dict[str, Any], words: str) -> None:
     """A bad watch-list value raises ValueError naming what is wrong."""
     with pytest.raises(ValueError, match=words):
         MastodonSource(**kwargs)
-
-
-def test_html_to_text_keeps_paragraphs_and_unescapes() -> None:
-    """Paragraphs are a blank line apart, <br> a line break, entities unescaped, scripts gone."""
-    html = "<p>One &lt;b&gt; &amp;  two</p>\n<p>three<br>four</p><script>alert(1)</script>"
-    assert html_to_text(html) == "One <b> & two\n\nthree\nfour"
-    assert html_to_text("plain text") == "plain text"

@@ -15,13 +15,20 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
-from collector.base import CollectContext, Target
+from collector.base import CollectContext
 from collector.sources.reddit import RedditSource
 from goodwill.errors import BadPayload, RateLimited, SourceError, SourceUnavailable
-from tests.collector.sources._server_devforums import context, run, serve
+from tests.collector.sources._server_devforums import (
+    BRAND,
+    T0,
+    client_context,
+    run,
+    serve,
+    target,
+)
 
-BRAND = "Acme"
-T0 = 1_762_000_000  # 2025-11-01T12:26:40Z
+ctx = client_context  # the shared `ctx` fixture
+
 CLIENT_ID = "p-jcoLKBynTLew"
 CLIENT_SECRET = "gko_LXELoV07ZBNUXrvWZfzE3aI"
 TOKEN = "eyJhbGciOiJSUzI1NiIsImtpZCI6IlNIQTI1NjpzS3dsMnlsV0VtMjVmcXhwTU40cWY4MXE2OWFFdWFyMnpLMUdhVGxjdWNZIiwidHlwIjoiSldUIn0"
@@ -200,13 +207,6 @@ async def reddit() -> AsyncIterator[tuple[Reddit, str]]:
         yield fake, url
 
 
-@pytest.fixture
-async def ctx() -> AsyncIterator[CollectContext]:
-    """A context with one real client session."""
-    async with context() as made:
-        yield made
-
-
 def _source(url: str, **kwargs: Any) -> RedditSource:
     return RedditSource(
         base_url=url, oauth_url=url, auth_url=f"{url}/api/v1/access_token", **kwargs
@@ -219,17 +219,12 @@ def _oauth(url: str, **kwargs: Any) -> RedditSource:
     )
 
 
-def _target(*terms: str, since: float | None = None) -> Target:
-    when = datetime.fromtimestamp(since, UTC) if since is not None else None
-    return Target(BRAND, terms or ("acme",), since=when)
-
-
 async def test_a_post_maps_every_field(reddit: tuple[Reddit, str], ctx: CollectContext) -> None:
     """Title, selftext, permalink, author, score and comments become a mention."""
     fake, url = reddit
     child = post(1, T0 + 0.5, title="Acme rocket skates: 10/10 🚀 would crash again")
     fake.posts = [child]
-    page = await _source(url).fetch(ctx, _target(), None)
+    page = await _source(url).fetch(ctx, target(), None)
     [mention] = page.mentions
     assert mention.source == "reddit" and mention.brand == BRAND
     assert mention.external_id == "1g00001"
@@ -266,7 +261,7 @@ async def test_a_link_post_without_selftext_and_a_long_unicode_post(
     fake, url = reddit
     long = "Acme ünïcödé 🚀 ещё 日本語 " * 3000
     fake.posts = [post(1, T0, selftext="", is_self=False), post(2, T0 + 1, selftext=long)]
-    page = await _source(url).fetch(ctx, _target(), None)
+    page = await _source(url).fetch(ctx, target(), None)
     by_id = {m.external_id: m for m in page.mentions}
     assert by_id["1g00001"].text == "Acme rocket skates review"
     assert by_id["1g00002"].text == f"Acme rocket skates review\n\n{long.strip()}"
@@ -278,7 +273,7 @@ async def test_terms_are_quoted_and_ored_into_one_search(
     """All terms go into one query: "a" OR "b"."""
     fake, url = reddit
     fake.posts = [post(1, T0, title="acme corp"), post(2, T0 + 1, title="Roadrunner")]
-    page = await _source(url).fetch(ctx, _target("acme corp", "roadrunner"), None)
+    page = await _source(url).fetch(ctx, target("acme corp", "roadrunner"), None)
     assert fake.requests[0][1]["q"] == '"acme corp" OR "roadrunner"'
     assert {m.external_id for m in page.mentions} == {"1g00001", "1g00002"}
 
@@ -289,7 +284,7 @@ async def test_subreddits_restrict_the_search(
     """With subreddits, the search runs under /r/A+B with restrict_sr."""
     fake, url = reddit
     fake.posts = [post(1, T0), post(2, T0 + 1, subreddit="elsewhere")]
-    page = await _source(url, subreddits=["rocketskates", "r/AcmeCorp"]).fetch(ctx, _target(), None)
+    page = await _source(url, subreddits=["rocketskates", "r/AcmeCorp"]).fetch(ctx, target(), None)
     path, query, _ = fake.requests[0]
     assert path == "/r/rocketskates+AcmeCorp/search.json" and query["restrict_sr"] == "1"
     assert [m.external_id for m in page.mentions] == ["1g00001"]
@@ -301,9 +296,7 @@ async def test_the_new_listing_reads_every_new_post_of_the_subreddits(
     """listing='new' reads /r/A+B/new without a query; the runner filters by the brand."""
     fake, url = reddit
     fake.posts = [post(1, T0, title="Unrelated skates"), post(2, T0 + 1)]
-    page = await _source(url, subreddits=["rocketskates"], listing="new").fetch(
-        ctx, _target(), None
-    )
+    page = await _source(url, subreddits=["rocketskates"], listing="new").fetch(ctx, target(), None)
     path, query, _ = fake.requests[0]
     assert path == "/r/rocketskates/new.json" and "q" not in query
     assert {m.external_id for m in page.mentions} == {"1g00001", "1g00002"}
@@ -316,7 +309,7 @@ async def test_a_first_run_pages_with_after_back_to_since(
     fake, url = reddit
     fake.posts = [post(100 + i, T0 + 60 * i) for i in range(25)]
     since = T0 + 60 * 5
-    result = await run(_source(url, limit=8), ctx, _target(since=since))
+    result = await run(_source(url, limit=8), ctx, target(since=since))
     assert result.ids == {f"1g{100 + i:05d}" for i in range(5, 25)}
     afters = [query.get("after") for _, query, _ in fake.requests]
     assert afters == [None, "t3_1g00117", "t3_1g00109"]
@@ -329,7 +322,7 @@ async def test_a_first_run_without_since_takes_only_the_newest_page(
     """No since and no cursor: one page."""
     fake, url = reddit
     fake.posts = [post(100 + i, T0 + i) for i in range(12)]
-    result = await run(_source(url, limit=5), ctx, _target())
+    result = await run(_source(url, limit=5), ctx, target())
     assert result.ids == {f"1g{100 + i:05d}" for i in range(7, 12)}
     assert len(fake.requests) == 1
 
@@ -341,11 +334,11 @@ async def test_a_second_run_stops_at_what_it_already_has(
     fake, url = reddit
     fake.posts = [post(100 + i, T0 + 60 * i) for i in range(30)]
     source = _source(url, limit=10)
-    first = await run(source, ctx, _target(since=T0))
+    first = await run(source, ctx, target(since=T0))
     assert len(first.ids) == 30
     fake.posts += [post(200 + i, T0 + 5000 + i) for i in range(3)]
     fake.requests.clear()
-    second = await run(source, ctx, _target(since=T0), first.cursor)
+    second = await run(source, ctx, target(since=T0), first.cursor)
     assert second.ids - {"1g00129"} == {"1g00200", "1g00201", "1g00202"}
     assert len(fake.requests) == 1
 
@@ -356,7 +349,7 @@ async def test_the_end_of_the_listing_ends_the_run(
     """after null (Reddit's ~1,000-post end of a listing) ends the run even before since."""
     fake, url = reddit
     fake.posts = [post(100 + i, T0 + i) for i in range(7)]
-    result = await run(_source(url, limit=3), ctx, _target(since=T0 - 10**6))
+    result = await run(_source(url, limit=3), ctx, target(since=T0 - 10**6))
     assert len(result.ids) == 7 and len(fake.requests) == 3
 
 
@@ -368,7 +361,7 @@ async def test_duplicates_and_a_repeating_after_do_not_make_the_run_loop(
     fake.posts = [post(10 + i, T0 + i) for i in range(4)]
     fake.posts.append(copy.deepcopy(fake.posts[1]))
     fake.stuck_after = "t3_1g00011"
-    result = await run(_source(url, limit=3), ctx, _target(since=T0))
+    result = await run(_source(url, limit=3), ctx, target(since=T0))
     assert len(result.pages) == 2
     assert {m.external_id for m in result.mentions} >= {"1g00013", "1g00012", "1g00011"}
 
@@ -384,7 +377,7 @@ async def test_removed_and_deleted_posts_are_dropped(
         post(3, T0 + 1, removed_by_category="reddit"),
         post(4, T0),
     ]
-    page = await _source(url).fetch(ctx, _target(), None)
+    page = await _source(url).fetch(ctx, target(), None)
     assert [m.external_id for m in page.mentions] == ["1g00004"] and page.unparsed == []
 
 
@@ -404,7 +397,7 @@ async def test_an_unparseable_child_is_dead_lettered_and_the_rest_kept(
         post(4, T0 + 1, title=None),
         post(5, T0),
     ]
-    page = await _source(url).fetch(ctx, _target(), None)
+    page = await _source(url).fetch(ctx, target(), None)
     assert [m.external_id for m in page.mentions] == ["1g00005"]
     assert {reason for reason, _ in page.unparsed} == {
         "post has no id",
@@ -419,7 +412,7 @@ async def test_an_empty_listing_is_an_empty_last_page(
 ) -> None:
     """No posts: no mentions, no more pages, and a newest time for the next run."""
     _, url = reddit
-    page = await _source(url).fetch(ctx, _target(), None)
+    page = await _source(url).fetch(ctx, target(), None)
     assert page.mentions == [] and page.more is False
     assert isinstance(page.cursor["newest"], float)
 
@@ -431,8 +424,8 @@ async def test_oauth_gets_an_app_token_once_and_calls_the_oauth_host(
     fake, url = reddit
     fake.posts = [post(1, T0)]
     source = _oauth(url)
-    page = await source.fetch(ctx, _target(), None)
-    await source.fetch(ctx, _target(), page.cursor)
+    page = await source.fetch(ctx, target(), None)
+    await source.fetch(ctx, target(), page.cursor)
     assert len(fake.token_requests) == 1
     headers, form = fake.token_requests[0]
     assert form == {"grant_type": "client_credentials"}
@@ -450,9 +443,9 @@ async def test_an_expired_token_is_replaced_once(
     fake, url = reddit
     fake.posts = [post(1, T0)]
     source = _oauth(url)
-    await source.fetch(ctx, _target(), None)
+    await source.fetch(ctx, target(), None)
     fake.revoked.add(f"{TOKEN}1")
-    page = await source.fetch(ctx, _target(), None)
+    page = await source.fetch(ctx, target(), None)
     assert len(page.mentions) == 1 and fake.tokens_issued == 2
 
 
@@ -463,7 +456,7 @@ async def test_wrong_credentials_say_what_to_check_and_show_no_secret(
     _, url = reddit
     source = _source(url, client_id=SecretStr(CLIENT_ID), client_secret=SecretStr("wrong-secret"))
     with pytest.raises(SourceError, match="credentials") as caught:
-        await source.fetch(ctx, _target(), None)
+        await source.fetch(ctx, target(), None)
     assert "wrong-secret" not in str(caught.value) and CLIENT_ID not in str(caught.value)
 
 
@@ -475,11 +468,11 @@ async def test_a_spent_budget_keeps_the_page_and_waits_for_the_reset(
     fake.posts = [post(10 + i, T0 + i) for i in range(6)]
     fake.remaining = 1.0
     source = _source(url, limit=2)
-    page = await source.fetch(ctx, _target(since=T0), None)
+    page = await source.fetch(ctx, target(since=T0), None)
     assert len(page.mentions) == 2 and page.more is True
     assert page.cursor["not_before"] == pytest.approx(time.time() + 312, abs=5)
     with pytest.raises(RateLimited, match="resets") as caught:
-        await source.fetch(ctx, _target(since=T0), page.cursor)
+        await source.fetch(ctx, target(since=T0), page.cursor)
     assert 300 <= caught.value.retry_after <= 312
     assert len(fake.requests) == 1
 
@@ -499,7 +492,7 @@ async def test_a_429_waits_retry_after_or_the_reset(
         )
     )
     with pytest.raises(RateLimited) as caught:
-        await _source(url).fetch(ctx, _target(), None)
+        await _source(url).fetch(ctx, target(), None)
     assert caught.value.retry_after == wait
 
 
@@ -518,7 +511,7 @@ async def test_refusals_say_what_to_change(
     fake, url = reddit
     fake.replies.append(web.json_response(body, status=status))
     with pytest.raises(SourceError, match=words) as caught:
-        await _source(url, subreddits=["acmeinternal"]).fetch(ctx, _target(), None)
+        await _source(url, subreddits=["acmeinternal"]).fetch(ctx, target(), None)
     assert not isinstance(caught.value, RateLimited)
 
 
@@ -543,7 +536,7 @@ async def test_failures_become_the_errors_the_runner_acts_on(
     fake, url = reddit
     fake.replies.append(reply())
     with pytest.raises(error, match=words) as caught:
-        await _oauth(url).fetch(ctx, _target(), None)
+        await _oauth(url).fetch(ctx, target(), None)
     assert all(secret not in str(caught.value) for secret in (CLIENT_SECRET, TOKEN))
 
 
@@ -554,8 +547,8 @@ async def test_a_changed_query_starts_again_from_since(
     fake, url = reddit
     fake.posts = [post(1, T0, title="roadrunner"), post(2, T0 + 100)]
     source = _source(url)
-    first = await run(source, ctx, _target(since=T0))
-    second = await run(source, ctx, _target("acme", "roadrunner", since=T0), first.cursor)
+    first = await run(source, ctx, target(since=T0))
+    second = await run(source, ctx, target("acme", "roadrunner", since=T0), first.cursor)
     assert "1g00001" in second.ids
 
 

@@ -13,13 +13,21 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
-from collector.base import CollectContext, Target
+from collector.base import CollectContext
 from collector.sources.stackexchange import StackExchangeSource
 from goodwill.errors import BadPayload, RateLimited, SourceError, SourceUnavailable
-from tests.collector.sources._server_devforums import context, run, serve, term_state
+from tests.collector.sources._server_devforums import (
+    BRAND,
+    T0,
+    client_context,
+    run,
+    serve,
+    target,
+    term_state,
+)
 
-BRAND = "Acme"
-T0 = 1_762_000_000  # 2025-11-01T12:26:40Z
+ctx = client_context  # the shared `ctx` fixture
+
 KEY = "U4DMV*8nvpm3EOpvf69Rxw(("  # the shape of a stackapps key
 
 
@@ -121,18 +129,6 @@ async def api() -> AsyncIterator[tuple[StackExchange, str]]:
         yield fake, f"{url}/2.3"
 
 
-@pytest.fixture
-async def ctx() -> AsyncIterator[CollectContext]:
-    """A context with one real client session."""
-    async with context() as made:
-        yield made
-
-
-def _target(*terms: str, since: int | None = None) -> Target:
-    when = datetime.fromtimestamp(since, UTC) if since is not None else None
-    return Target(BRAND, terms or ("acme",), since=when)
-
-
 async def test_a_question_maps_every_field(
     api: tuple[StackExchange, str], ctx: CollectContext
 ) -> None:
@@ -149,7 +145,7 @@ async def test_a_question_maps_every_field(
         ),
     )
     fake.questions = [asked]
-    page = await StackExchangeSource(base_url=url).fetch(ctx, _target(), None)
+    page = await StackExchangeSource(base_url=url).fetch(ctx, target(), None)
     [mention] = page.mentions
     title = 'Why does Acme SDK raise "TimeoutError" when I\'m offline?'
     assert mention.source == "stackexchange" and mention.brand == BRAND
@@ -179,7 +175,7 @@ async def test_a_very_long_unicode_body_is_kept(
     fake, url = api
     long = "Acme ünïcödé 🚀 ещё 日本語 " * 2000
     fake.questions = [question(1, T0, body=f"<p>{long}</p>")]
-    page = await StackExchangeSource(base_url=url).fetch(ctx, _target(), None)
+    page = await StackExchangeSource(base_url=url).fetch(ctx, target(), None)
     assert page.mentions[0].text.endswith(long.strip())
 
 
@@ -191,7 +187,7 @@ async def test_a_deleted_owner_keeps_a_name_but_no_id(
     fake.questions = [
         question(1, T0, owner={"user_type": "does_not_exist", "display_name": "user123"})
     ]
-    page = await StackExchangeSource(base_url=url).fetch(ctx, _target(), None)
+    page = await StackExchangeSource(base_url=url).fetch(ctx, target(), None)
     author = page.mentions[0].author
     assert (author.id, author.display_name, author.url) == (None, "user123", None)
 
@@ -203,7 +199,7 @@ async def test_a_first_run_pages_back_to_since_and_stops(
     fake, url = api
     fake.questions = [question(100 + i, T0 + 60 * i) for i in range(25)]
     since = T0 + 60 * 5
-    result = await run(StackExchangeSource(base_url=url, pagesize=8), ctx, _target(since=since))
+    result = await run(StackExchangeSource(base_url=url, pagesize=8), ctx, target(since=since))
     assert result.ids == {str(100 + i) for i in range(5, 25)}
     assert [r["page"] for r in fake.requests] == ["1", "2", "3"]
     assert all(r["fromdate"] == str(since) for r in fake.requests)
@@ -218,7 +214,7 @@ async def test_a_first_run_without_since_takes_only_the_newest_page(
     """No since and no cursor: the newest page only."""
     fake, url = api
     fake.questions = [question(100 + i, T0 + i) for i in range(12)]
-    result = await run(StackExchangeSource(base_url=url, pagesize=5), ctx, _target())
+    result = await run(StackExchangeSource(base_url=url, pagesize=5), ctx, target())
     assert result.ids == {str(100 + i) for i in range(7, 12)}
     assert len(fake.requests) == 1 and "fromdate" not in fake.requests[0]
 
@@ -230,10 +226,10 @@ async def test_a_second_run_fetches_only_newer_questions(
     fake, url = api
     fake.questions = [question(100 + i, T0 + 60 * i) for i in range(4)]
     source = StackExchangeSource(base_url=url)
-    first = await run(source, ctx, _target(since=T0))
+    first = await run(source, ctx, target(since=T0))
     fake.questions += [question(200, T0 + 900), question(201, T0 + 960)]
     fake.requests.clear()
-    second = await run(source, ctx, _target(since=T0), first.cursor)
+    second = await run(source, ctx, target(since=T0), first.cursor)
     assert fake.requests[0]["fromdate"] == str(T0 + 180)
     assert second.ids - {"103"} == {"200", "201"}
 
@@ -244,7 +240,7 @@ async def test_page_25_is_the_deepest_and_todate_slides_past_it(
     """Without a key no page above 25 is asked for; todate moves down to go deeper."""
     fake, url = api
     fake.questions = [question(1000 + i, T0 + 60 * i) for i in range(130)]
-    result = await run(StackExchangeSource(base_url=url, pagesize=2), ctx, _target(since=T0))
+    result = await run(StackExchangeSource(base_url=url, pagesize=2), ctx, target(since=T0))
     assert result.ids == {str(1000 + i) for i in range(130)}
     assert max(int(r["page"]) for r in fake.requests) == 25
     todates = [int(r["todate"]) for r in fake.requests if "todate" in r]
@@ -260,8 +256,8 @@ async def test_each_term_is_searched_with_its_own_place(
         question(1, T0, title="acme corp billing"),
         question(2, T0 + 5, title="roadrunner", body="<p>Beep</p>"),
     ]
-    target = Target(BRAND, ("acme corp", "roadrunner"), since=datetime.fromtimestamp(T0, UTC))
-    result = await run(StackExchangeSource(base_url=url), ctx, target)
+    two_terms = target("acme corp", "roadrunner", since=T0)
+    result = await run(StackExchangeSource(base_url=url), ctx, two_terms)
     assert result.ids == {"1", "2"}
     assert [r["q"] for r in fake.requests] == ["acme corp", "roadrunner"]
     assert term_state(result.cursor, "roadrunner")["newest"] == T0 + 5
@@ -274,7 +270,7 @@ async def test_duplicates_across_pages_do_not_make_the_cursor_loop(
     fake, url = api
     fake.questions = [question(10 + i, T0 + i) for i in range(5)]
     fake.questions.append(copy.deepcopy(fake.questions[2]))
-    result = await run(StackExchangeSource(base_url=url, pagesize=2), ctx, _target(since=T0))
+    result = await run(StackExchangeSource(base_url=url, pagesize=2), ctx, target(since=T0))
     assert len(result.mentions) == 6 and len(result.ids) == 5 and len(result.pages) == 3
 
 
@@ -283,7 +279,7 @@ async def test_an_empty_result_is_an_empty_last_page(
 ) -> None:
     """No questions: no mentions, no more pages, and a newest time for the next run."""
     _, url = api
-    page = await StackExchangeSource(base_url=url).fetch(ctx, _target(), None)
+    page = await StackExchangeSource(base_url=url).fetch(ctx, target(), None)
     assert page.mentions == [] and page.more is False
     assert isinstance(term_state(page.cursor, "acme")["newest"], int)
 
@@ -301,7 +297,7 @@ async def test_an_unparseable_question_is_dead_lettered_and_the_rest_kept(
         question(3, T0 + 1, title=None, body="<p>acme</p>"),
         question(4, T0),
     ]
-    page = await StackExchangeSource(base_url=url).fetch(ctx, _target(), None)
+    page = await StackExchangeSource(base_url=url).fetch(ctx, target(), None)
     assert [m.external_id for m in page.mentions] == ["4"]
     assert {reason for reason, _ in page.unparsed} == {
         "question has no numeric question_id",
@@ -318,15 +314,15 @@ async def test_a_backoff_keeps_the_page_and_delays_the_next_request(
     fake.questions = [question(10 + i, T0 + i) for i in range(4)]
     fake.backoff = {1: 10}
     source = StackExchangeSource(base_url=url, pagesize=2)
-    first = await source.fetch(ctx, _target(since=T0), None)
+    first = await source.fetch(ctx, target(since=T0), None)
     assert len(first.mentions) == 2 and first.more is True
     assert first.cursor["not_before"] == pytest.approx(time.time() + 10, abs=2)
     with pytest.raises(RateLimited) as caught:
-        await source.fetch(ctx, _target(since=T0), first.cursor)
+        await source.fetch(ctx, target(since=T0), first.cursor)
     assert 8 <= caught.value.retry_after <= 10
     assert len(fake.requests) == 1  # nothing was sent while backing off
     waited = {**first.cursor, "not_before": time.time() - 1}
-    second = await source.fetch(ctx, _target(since=T0), waited)
+    second = await source.fetch(ctx, target(since=T0), waited)
     assert len(second.mentions) == 2 and second.cursor["not_before"] is None
 
 
@@ -338,10 +334,10 @@ async def test_a_spent_quota_ends_the_run_until_midnight_utc(
     fake.questions = [question(10 + i, T0 + i) for i in range(4)]
     fake.quota_remaining = 1
     source = StackExchangeSource(base_url=url, pagesize=2)
-    page = await source.fetch(ctx, _target(since=T0), None)
+    page = await source.fetch(ctx, target(since=T0), None)
     assert len(page.mentions) == 2 and page.more is False
     with pytest.raises(RateLimited) as caught:
-        await source.fetch(ctx, _target(since=T0), page.cursor)
+        await source.fetch(ctx, target(since=T0), page.cursor)
     assert 0 < caught.value.retry_after <= 86_400
 
 
@@ -360,7 +356,7 @@ async def test_a_throttle_violation_is_rate_limited(
     body = {"error_id": 502, "error_message": message, "error_name": "throttle_violation"}
     fake.replies.append(web.json_response(body, status=400))
     with pytest.raises(RateLimited, match="throttle_violation") as caught:
-        await StackExchangeSource(base_url=url).fetch(ctx, _target(), None)
+        await StackExchangeSource(base_url=url).fetch(ctx, target(), None)
     assert caught.value.retry_after == wait
 
 
@@ -372,7 +368,7 @@ async def test_a_bad_parameter_names_the_api_error(
     body = {"error_id": 400, "error_message": "site", "error_name": "bad_parameter"}
     fake.replies.append(web.json_response(body, status=400))
     with pytest.raises(SourceError, match="bad_parameter: site") as caught:
-        await StackExchangeSource(base_url=url, site="stackoverfow").fetch(ctx, _target(), None)
+        await StackExchangeSource(base_url=url, site="stackoverfow").fetch(ctx, target(), None)
     assert not isinstance(caught.value, RateLimited | SourceUnavailable)
 
 
@@ -398,7 +394,7 @@ async def test_failures_become_the_errors_the_runner_acts_on(
     fake, url = api
     fake.replies.append(reply())
     with pytest.raises(error, match=words) as caught:
-        await StackExchangeSource(base_url=url, key=SecretStr(KEY)).fetch(ctx, _target(), None)
+        await StackExchangeSource(base_url=url, key=SecretStr(KEY)).fetch(ctx, target(), None)
     assert KEY not in str(caught.value)
 
 
@@ -409,7 +405,7 @@ async def test_the_key_is_sent_as_a_parameter_and_kept_out_of_mentions_and_error
     fake, url = api
     fake.questions = [question(1, T0)]
     source = StackExchangeSource(base_url=url, key=SecretStr(KEY))
-    page = await source.fetch(ctx, _target(), None)
+    page = await source.fetch(ctx, target(), None)
     assert fake.requests[0]["key"] == KEY
     assert KEY not in page.mentions[0].model_dump_json() and KEY not in str(page.cursor)
     echo = {
@@ -419,7 +415,7 @@ async def test_the_key_is_sent_as_a_parameter_and_kept_out_of_mentions_and_error
     }
     fake.replies.append(web.json_response(echo, status=400))
     with pytest.raises(SourceError) as caught:
-        await source.fetch(ctx, _target(), None)
+        await source.fetch(ctx, target(), None)
     assert KEY not in str(caught.value) and "is invalid" in str(caught.value)
     assert KEY not in repr(source.key)
 
@@ -448,6 +444,6 @@ async def test_tagged_is_sent_semicolon_separated(
     """tagged narrows the search to questions with one of the tags."""
     fake, url = api
     await StackExchangeSource(base_url=url, tagged=["python", "acme-sdk"]).fetch(
-        ctx, _target(), None
+        ctx, target(), None
     )
     assert fake.requests[0]["tagged"] == "python;acme-sdk"
