@@ -40,6 +40,7 @@ _S = TypeVar("_S")
 PENDING = "pending"
 CLAIMED = "claimed"
 SCORED = "scored"
+SKIPPED = "skipped"  # not scored, on purpose (e.g. not English); the mention says why
 
 _INDEXES: dict[str, list[IndexModel]] = {
     "mentions": [
@@ -399,6 +400,27 @@ class Store:
             [(by_id[i], scores[i], complaints.get(i, by_id[i].get("complaint"))) for i in written]
         )
         return len(written)
+
+    async def skip_unscorable(self, claim: Claim, reasons: dict[Any, Document]) -> int:
+        """Mark claimed mentions that will not be scored (another language), with why.
+
+        They leave the queue (state ``skipped``) without a sentiment, and the roll-ups,
+        which count scored mentions, do not count them.
+        """
+        if not reasons:
+            return 0
+        ops = [
+            UpdateOne(
+                {"_id": mention_id, "claim.token": claim.token},
+                {
+                    "$set": {"score_state": SKIPPED, "skipped": reason, "scored_at": utcnow()},
+                    "$unset": {"claim": ""},
+                },
+            )
+            for mention_id, reason in reasons.items()
+        ]
+        result = await self._db.mentions.bulk_write(ops, ordered=False)
+        return result.modified_count
 
     async def _roll_up(self, changes: list[tuple[Document, Sentiment, Document | None]]) -> None:
         """Move each scored mention into (or, re-scored, across) its day's counts."""

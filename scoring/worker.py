@@ -22,6 +22,7 @@ from goodwill.errors import StoreError
 from goodwill.models import Sentiment
 from goodwill.store import Store
 from scoring.complaints import detect
+from scoring.language import is_english, language_of
 
 __all__ = ["BatchResult", "Predictor", "ScoringWorker"]
 
@@ -49,6 +50,7 @@ class BatchResult:
     inferred: int  # texts that went through the model
     reused: int  # texts whose score was known from an identical text
     written: int
+    skipped: int = 0  # not scored on purpose (another language)
 
 
 class ScoringWorker:
@@ -79,12 +81,23 @@ class ScoringWorker:
         claim = await self.store.claim_unscored(self.owner, limit=self.claim_size, lease=self.lease)
         if not claim.mentions:
             return BatchResult(0, 0, 0, 0)
+        # The model reads English: other languages are marked as such, not guessed at.
+        languages = {
+            doc["_id"]: language_of(doc["text"], doc.get("lang")) for doc in claim.mentions
+        }
+        foreign = {
+            doc["_id"]: {"reason": "not English", "language": languages[doc["_id"]]}
+            for doc in claim.mentions
+            if not is_english(languages[doc["_id"]])
+        }
+        mentions = [doc for doc in claim.mentions if doc["_id"] not in foreign]
+        skipped = await self.store.skip_unscorable(claim, foreign)
         known = await self.store.known_scores(
-            (doc["fingerprint"] for doc in claim.mentions), self.model.version
+            (doc["fingerprint"] for doc in mentions), self.model.version
         )
         scores: dict[Any, Sentiment] = {}
         unknown: dict[str, list[Any]] = {}
-        for doc in claim.mentions:
+        for doc in mentions:
             if doc["fingerprint"] in known:
                 scores[doc["_id"]] = Sentiment.model_validate(known[doc["fingerprint"]])
             else:
@@ -99,12 +112,11 @@ class ScoringWorker:
                 scores[doc["_id"]] = sentiment
         # Complaint verdicts are cheap (rules over the text and the sentiment): never reused.
         complaints = {
-            doc["_id"]: detect(doc["text"], scores[doc["_id"]]).to_document()
-            for doc in claim.mentions
+            doc["_id"]: detect(doc["text"], scores[doc["_id"]]).to_document() for doc in mentions
         }
         written = await self.store.save_scores(claim, scores, complaints)
-        reused = len(claim.mentions) - sum(len(docs) for docs in unknown.values())
-        return BatchResult(len(claim.mentions), len(texts), reused, written)
+        reused = len(mentions) - sum(len(docs) for docs in unknown.values())
+        return BatchResult(len(claim.mentions), len(texts), reused, written, skipped)
 
     async def drain(self, progress: Callable[[BatchResult], None] | None = None) -> int:
         """Score until nothing is waiting; returns how many mentions were written."""

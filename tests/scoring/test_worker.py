@@ -121,3 +121,27 @@ async def test_complaints_are_flagged_with_reasons_and_counted_per_day(
     assert not docs[TEXTS[0]]["complaint"]["is_complaint"]
     [rollup] = await store.daily_rollups("United Airlines", datetime(2026, 11, 20, tzinfo=UTC))
     assert rollup["complaints"] == 1
+
+
+async def test_mentions_in_other_languages_are_marked_not_guessed(
+    store: Store, sentiment_model: SentimentModel
+) -> None:
+    """A French post (detected) and a post the source tagged German are skipped with their language."""
+    texts = [
+        TEXTS[0],
+        "@united le vol a été annulé et personne ne nous a prévenus, c'est inadmissible",
+        "@united short text",
+    ]
+    mentions = _mentions(texts)
+    mentions[2] = mentions[2].model_copy(update={"lang": "de"})
+    await store.upsert_mentions(mentions)
+    result = await ScoringWorker(store, sentiment_model).score_batch()
+    assert (result.claimed, result.written, result.skipped) == (3, 1, 2)
+    docs = {doc["text"]: doc async for doc in store.collection("mentions").find({})}
+    assert (
+        docs[texts[1]]["score_state"] == "skipped" and docs[texts[1]]["skipped"]["language"] == "fr"
+    )
+    assert docs[texts[2]]["skipped"] == {"reason": "not English", "language": "de"}
+    assert "sentiment" not in docs[texts[1]]
+    [rollup] = await store.daily_rollups("United Airlines", datetime(2026, 11, 20, tzinfo=UTC))
+    assert rollup["total"] == 1
