@@ -476,6 +476,10 @@ def _show_mention(item: data.FeedItem, *, show_brand: bool) -> None:
             colour, icon = _BADGE[item.sentiment]
             confidence = f" {item.confidence:.0%}" if item.confidence is not None else ""
             badge = f":{colour}-badge[{icon} {_LABELS[item.sentiment]}{confidence}]"
+        elif item.language is not None:
+            badge = (
+                f":gray-badge[:material/translate: Not English ({_md(item.language)}): not scored]"
+            )
         else:
             badge = ":gray-badge[:material/hourglass_empty: Not scored yet]"
         meta = [_utc(item.created_at)]

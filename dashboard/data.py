@@ -258,6 +258,7 @@ class FeedItem:
     corrected_kind: str | None = None
     corrected_by: str | None = None
     corrected_at: datetime | None = None
+    language: str | None = None  # set when the mention was not scored: not English
 
     @property
     def corrected(self) -> bool:
@@ -295,6 +296,7 @@ def _item(doc: dict[str, Any]) -> FeedItem:
         corrected_kind=correction.get("kind"),
         corrected_by=correction.get("by"),
         corrected_at=correction.get("at"),
+        language=(doc.get("skipped") or {}).get("language"),
     )
 
 

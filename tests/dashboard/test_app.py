@@ -489,3 +489,20 @@ async def test_only_scored_mentions_offer_a_correction(store: Store, dashboard: 
     keys = {button.key for button in app.button}
     assert f"correct_{scored}" in keys
     assert f"correct_{waiting}" not in keys
+
+
+async def test_a_mention_in_another_language_says_so_instead_of_waiting(
+    store: Store, dashboard: Open
+) -> None:
+    """A mention skipped as not English shows its language, not "Not scored yet"."""
+    from datetime import timedelta
+
+    await seed(store, [(mention("le vol a été annulé"), None)])
+    claim = await store.claim_unscored("test", limit=10, lease=timedelta(minutes=5))
+    await store.skip_unscorable(
+        claim, {doc["_id"]: {"reason": "not English", "language": "fr"} for doc in claim.mentions}
+    )
+    app = _go(dashboard(), "mentions")
+    assert not app.exception
+    shown = " ".join(block.value for block in app.caption)
+    assert "Not English (fr)" in shown and "Not scored yet" not in shown
