@@ -63,6 +63,10 @@ class Settings(BaseSettings):
         default="goodwill-sentiment",
         description="'goodwill-sentiment' (the bundled fine-tuned model) or a model directory.",
     )
+    model_int8: bool = Field(
+        default=False,
+        description="Serve the model with dynamic int8 weights: ~3x faster on CPU, ~0.01 macro-F1 lower.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     score_batch_size: int = Field(default=32, ge=1, le=1024)
     replay_interval_seconds: float = Field(default=300.0, gt=0)

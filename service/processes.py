@@ -122,7 +122,9 @@ async def rescore(
     from scoring.sentiment import SentimentModel
     from scoring.worker import ScoringWorker
 
-    model = await asyncio.to_thread(SentimentModel.load, model_name or settings.model)
+    model = await asyncio.to_thread(
+        SentimentModel.load, model_name or settings.model, quantize=settings.model_int8
+    )
     async with open_store(settings) as store:
         queued = await store.requeue_for_rescoring(model.version, since=since)
         if started is not None:
@@ -138,7 +140,9 @@ async def score(
     from scoring.sentiment import SentimentModel  # torch loads only in processes that score
     from scoring.worker import ScoringWorker
 
-    model = await asyncio.to_thread(SentimentModel.load, settings.model)
+    model = await asyncio.to_thread(
+        SentimentModel.load, settings.model, quantize=settings.model_int8
+    )
     async with open_store(settings) as store:
         worker = ScoringWorker(store, model, batch_size=settings.score_batch_size)
         if once:
