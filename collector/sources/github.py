@@ -1,4 +1,4 @@
-"""GitHub issues that mention the brand, through the REST search API.
+"""GitHub issues (REST search) and, optionally, discussions (GraphQL search) that mention the brand.
 
 API: ``GET https://api.github.com/search/issues?q=TERM+is:issue+created:LOW..HIGH
 &sort=created&order=desc&per_page=100&page=N`` with ``Accept: application/vnd.github+json``
@@ -6,14 +6,27 @@ and ``X-GitHub-Api-Version: 2022-11-28`` (docs:
 https://docs.github.com/en/rest/search/search#search-issues-and-pull-requests). The
 answer is ``{total_count, incomplete_results, items}``; an item is an issue (``title``,
 ``body`` in Markdown, ``user``, ``comments``, ``reactions``, ``html_url``). Pull requests
-are excluded with ``is:issue``. Discussions (GraphQL only) are not collected.
+are excluded with ``is:issue``.
+
+Discussions (``discussions=True``, token required) are searched only through GraphQL:
+``POST {base_url}/graphql`` (``https://HOST/api/graphql`` for GitHub Enterprise Server) with
+``search(type: DISCUSSION, query: $q, first: $first, after: $after)``; the query string is
+the same search syntax (``TERM created:>=DATE sort:created-desc``), the connection pages with
+``pageInfo { hasNextPage endCursor }`` and serves at most 1,000 results like the REST search
+(https://docs.github.com/en/graphql/reference/queries#search). GraphQL answers errors in an
+``errors`` list, often with HTTP 200: ``{"data": null, "errors": [{"type": "RATE_LIMITED",
+"message": ...}]}`` waits until ``X-RateLimit-Reset``; a bad token is HTTP 401. The query also
+asks for ``rateLimit { remaining resetAt }``: when ``remaining`` reaches 0 the page is kept and
+the next fetch waits until ``resetAt``
+(https://docs.github.com/en/graphql/overview/rate-limits-and-query-limits-for-the-graphql-api).
 
 Credentials: optional. Without a token the search API allows 10 requests a minute per IP;
 with one, 30 a minute. Create a fine-grained personal access token with no extra
 permissions (public data needs none) at https://github.com/settings/personal-access-tokens
 and set ``GOODWILL_GITHUB_TOKEN``.
 
-Paging and limits: each term is its own search, with its own place in the cursor. A search
+Paging and limits: each term is its own search, with its own place in the cursor (issues and
+discussions each keep their own: a run walks every term's issues, then every term's discussions). A search
 serves at most 1,000 results (page 10 at 100 a page), so past that the source narrows the
 ``created`` range's upper bound to the oldest issue seen and starts again at page 1. When
 ``X-RateLimit-Remaining`` reaches 0 the page is kept and the next fetch raises
@@ -43,11 +56,33 @@ _NAME = "github"
 #: No search serves more results than this, whatever the page size.
 _MAX_RESULTS = 1000
 _SECONDARY_WAIT = 60.0
+#: Discussions per GraphQL search request (the API allows up to 100).
+_DISCUSSION_PAGE = 50
+#: GraphQL error types that mean the token cannot do this, not that the query is wrong.
+_AUTH_ERRORS = frozenset({"FORBIDDEN", "INSUFFICIENT_SCOPES", "UNAUTHORIZED"})
+_DISCUSSION_QUERY = """
+query($q: String!, $first: Int!, $after: String) {
+  rateLimit { remaining resetAt }
+  search(type: DISCUSSION, query: $q, first: $first, after: $after) {
+    discussionCount
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      ... on Discussion {
+        id number title body url createdAt updatedAt
+        author { login url }
+        upvoteCount
+        comments { totalCount }
+        repository { nameWithOwner }
+      }
+    }
+  }
+}
+""".strip()
 _USER_AGENT = "goodwill/0.1 (open-source social listening)"
 
 
 class GitHubSource:
-    """GitHub issues whose title or body match the brand's terms, newest first."""
+    """GitHub issues (and, with a token, discussions) matching the brand's terms, newest first."""
 
     name = _NAME
 
@@ -59,6 +94,7 @@ class GitHubSource:
         qualifiers: str = "",
         per_page: int = 100,
         user_agent: str = _USER_AGENT,
+        discussions: bool = False,
     ) -> None:
         """Configure the source.
 
@@ -68,6 +104,7 @@ class GitHubSource:
             qualifiers: extra search qualifiers, e.g. ``"org:acme -repo:acme/website"``.
             per_page: results per request, 1 to 100.
             user_agent: the User-Agent GitHub asks every client to send.
+            discussions: also search discussions (GraphQL only, so it needs ``token``).
         """
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
@@ -83,6 +120,11 @@ class GitHubSource:
             )
         if not isinstance(user_agent, str) or not user_agent.strip():
             raise ValueError("user_agent must not be empty")
+        if not isinstance(discussions, bool):
+            raise ValueError("discussions must be True or False")
+        if discussions and token is None:
+            raise ValueError("discussions search needs GOODWILL_GITHUB_TOKEN")
+        self.discussions = discussions
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.qualifiers = " ".join(words)
@@ -93,9 +135,10 @@ class GitHubSource:
         """One page of one term's search; ``more`` while any term's walk has pages left.
 
         The cursor is ``{"terms": [{"term": str, "newest": epoch | None, "walk": {...} | None}],
-        "not_before": epoch | None}``: ``newest`` is the newest ``created_at`` collected,
-        ``walk`` the window being paged through, ``not_before`` when the spent rate
-        limit resets.
+        "not_before": epoch | None, "discussions": {"terms": [...]}}``: ``newest`` is the
+        newest ``created_at`` collected, ``walk`` the window being paged through (a discussion
+        walk also keeps the GraphQL ``after`` cursor), ``not_before`` when the spent rate
+        limit resets. ``terms`` is the issues' place, ``discussions`` the discussions' own.
         """
         now = time.time()
         wait = wait_left(cursor, now)
@@ -107,7 +150,21 @@ class GitHubSource:
                 url=self._url,
                 retry_after=wait,
             )
-        walks = TermWalks(cursor, target, first_page=1, now=int(now))
+        part = cursor.get("discussions") if isinstance(cursor, dict) else None
+        if self.discussions and _walking(part):
+            return await self._discussions_page(ctx, target, cursor, part, int(now))
+        page = await self._issues_page(ctx, target, cursor, int(now))
+        if not self.discussions or page.more:
+            return page
+        # Every term's issues are done: the same run goes on with every term's discussions.
+        walks = TermWalks(part, target, first_page=1, now=int(now))
+        new_cursor = {**page.cursor, "discussions": {"terms": walks.dump()}}
+        return Page(page.mentions, new_cursor, more=True, unparsed=page.unparsed)
+
+    async def _issues_page(
+        self, ctx: CollectContext, target: Target, cursor: Any, now: int
+    ) -> Page:
+        walks = TermWalks(cursor, target, first_page=1, now=now)
         walk = walks.walk
         body, response = await self._search(ctx, walks.term, walk)
         items, total = _envelope(body, self._url)
@@ -135,25 +192,115 @@ class GitHubSource:
         walks.step(times, next_page=next_page, slide=total > served)
         spent = _spent_until(response)
         new_cursor: dict[str, Any] = {"terms": walks.dump(), "not_before": spent}
+        if isinstance(cursor, dict) and "discussions" in cursor:
+            new_cursor["discussions"] = cursor["discussions"]
         return Page(mentions, new_cursor, more=walks.more, unparsed=unparsed)
+
+    async def _discussions_page(
+        self, ctx: CollectContext, target: Target, cursor: dict[str, Any], part: Any, now: int
+    ) -> Page:
+        walks = TermWalks(part, target, first_page=1, now=now)
+        walk = walks.walk
+        page_number = walk["page"]
+        after = walk.get("after") if page_number > 1 else None
+        query = self._query(walks.term, walk, discussions=True)
+        data = await self._graphql(ctx, query, after if isinstance(after, str) else None)
+        nodes, total, has_next, end_cursor = _connection(data, self._graphql_url)
+        mentions: list[Mention] = []
+        unparsed: list[tuple[str, Any]] = []
+        times: list[int] = []
+        for node in nodes:
+            try:
+                mention = _discussion_mention(node, target.brand)
+            except Unparsable as error:
+                unparsed.append((str(error), node))
+                continue
+            times.append(int(mention.created_at.timestamp()))
+            if not walks.below_window(mention.created_at.timestamp()):
+                mentions.append(mention)
+        served = page_number * _DISCUSSION_PAGE
+        next_page = has_next and end_cursor is not None and served < min(total, _MAX_RESULTS)
+        walks.step(times, next_page=next_page, slide=total > served)
+        terms = walks.dump()
+        for entry in terms:
+            if entry["term"] == walks.term and entry["walk"] is not None:
+                # A next page follows endCursor; a slid window starts again without one.
+                moved = entry["walk"]["page"] > page_number
+                entry["walk"]["after"] = end_cursor if moved else None
+        new_cursor = {
+            "terms": cursor.get("terms"),
+            "not_before": _graphql_spent_until(data),
+            "discussions": {"terms": terms},
+        }
+        return Page(mentions, new_cursor, more=walks.more, unparsed=unparsed)
+
+    async def _graphql(self, ctx: CollectContext, query: str, after: str | None) -> Any:
+        """The ``data`` of one discussions search, or the error its answer stands for."""
+        url = self._graphql_url
+        payload = {
+            "query": _DISCUSSION_QUERY,
+            "variables": {"q": query, "first": _DISCUSSION_PAGE, "after": after},
+        }
+        response = await request(
+            ctx,
+            _NAME,
+            url,
+            method="POST",
+            json_body=payload,
+            headers=self._headers(rest=False),
+            ok=(200, 401, 403, 429),
+        )
+        if response.status == 401:
+            raise SourceError(
+                f"{_NAME}: {url} refused the token (HTTP 401: {_message(response.body)}). "
+                "Check the GitHub token in the environment (GOODWILL_GITHUB_TOKEN).",
+                source=_NAME,
+                url=url,
+            )
+        try:
+            body = json.loads(response.body)
+        except ValueError as error:
+            if response.status != 200:
+                self._raise_for(response, url)
+            raise BadPayload(
+                f"{_NAME}: {url} answered something that is not JSON: {error}; "
+                f"it began {response.body[:120]!r}",
+                source=_NAME,
+                url=url,
+            ) from None
+        errors = body.get("errors") if isinstance(body, dict) else None
+        data = body.get("data") if isinstance(body, dict) else None
+        if isinstance(errors, list) and errors and (data is None or response.status != 200):
+            _raise_graphql(errors, response, url)
+        if response.status != 200:
+            self._raise_for(response, url)
+        return data
 
     @property
     def _url(self) -> str:
         return f"{self.base_url}/search/issues"
 
-    def _headers(self) -> dict[str, str]:
-        headers = {
-            "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": "2022-11-28",
-            "User-Agent": self.user_agent,
-        }
+    @property
+    def _graphql_url(self) -> str:
+        # GitHub Enterprise Server serves REST at /api/v3 and GraphQL at /api/graphql.
+        if self.base_url.endswith("/api/v3"):
+            return f"{self.base_url.removesuffix('/v3')}/graphql"
+        return f"{self.base_url}/graphql"
+
+    def _headers(self, *, rest: bool = True) -> dict[str, str]:
+        headers = {"User-Agent": self.user_agent}
+        if rest:
+            headers["Accept"] = "application/vnd.github+json"
+            headers["X-GitHub-Api-Version"] = "2022-11-28"
         if self.token is not None:
             headers["Authorization"] = f"Bearer {self.token.get_secret_value()}"
         return headers
 
-    def _query(self, term: str, walk: dict[str, Any]) -> str:
+    def _query(self, term: str, walk: dict[str, Any], *, discussions: bool = False) -> str:
         phrase = term.replace('"', " ").strip()
-        parts = [f'"{phrase}"' if any(c.isspace() for c in phrase) else phrase, "is:issue"]
+        parts = [f'"{phrase}"' if any(c.isspace() for c in phrase) else phrase]
+        if not discussions:
+            parts.append("is:issue")  # the GraphQL search's type: DISCUSSION selects instead
         low, high = walk["lower"], walk["upper"]
         if low is not None and high is not None:
             parts.append(f"created:{_iso(low)}..{_iso(high)}")
@@ -163,6 +310,8 @@ class GitHubSource:
             parts.append(f"created:<={_iso(high)}")
         if self.qualifiers:
             parts.append(self.qualifiers)
+        if discussions:
+            parts.append("sort:created-desc")  # GraphQL search has no sort argument
         return " ".join(parts)
 
     async def _search(
@@ -180,7 +329,7 @@ class GitHubSource:
             ctx, _NAME, self._url, params=params, headers=self._headers(), ok=(200, 403, 422, 429)
         )
         if response.status != 200:
-            self._raise_for(response)
+            self._raise_for(response, self._url)
         try:
             return json.loads(response.body), response
         except ValueError as error:
@@ -191,7 +340,7 @@ class GitHubSource:
                 url=self._url,
             ) from None
 
-    def _raise_for(self, response: Response) -> None:
+    def _raise_for(self, response: Response, url: str) -> None:
         message = _message(response.body)
         headers = response.headers
         reset = _number(headers.get("X-RateLimit-Reset"))
@@ -201,7 +350,7 @@ class GitHubSource:
                 f"{_NAME}: rate limit spent (HTTP {response.status}: {message}); "
                 f"it resets in {wait:.0f} s",
                 source=_NAME,
-                url=self._url,
+                url=url,
                 retry_after=wait,
             )
         retry_after = parse_retry_after(headers.get("Retry-After"))
@@ -215,21 +364,21 @@ class GitHubSource:
                 f"{_NAME}: secondary rate limit (HTTP {response.status}: {message}); "
                 f"waiting {wait:.0f} s",
                 source=_NAME,
-                url=self._url,
+                url=url,
                 retry_after=wait,
             )
         if response.status == 403:
             raise SourceError(
-                f"{_NAME}: {self._url} refused access (HTTP 403: {message}). Check the GitHub "
+                f"{_NAME}: {url} refused access (HTTP 403: {message}). Check the GitHub "
                 "token in the environment (GOODWILL_GITHUB_TOKEN).",
                 source=_NAME,
-                url=self._url,
+                url=url,
             )
         raise SourceError(
-            f"{_NAME}: {self._url} refused the search (HTTP {response.status}: {message}); "
+            f"{_NAME}: {url} refused the search (HTTP {response.status}: {message}); "
             "check the terms and qualifiers of the source.",
             source=_NAME,
-            url=self._url,
+            url=url,
         )
 
 
@@ -262,6 +411,119 @@ def _mention(item: Any, brand: str) -> Mention:
         engagement=_engagement(item),
         raw=item,
     )
+
+
+def _discussion_mention(node: Any, brand: str) -> Mention:
+    if not isinstance(node, dict) or not node:
+        raise Unparsable("search node is not a discussion")
+    node_id = node.get("id")
+    if not isinstance(node_id, str) or not node_id:
+        raise Unparsable("discussion has no id")
+    created = _parse_time(node.get("createdAt"))
+    if created is None:
+        raise Unparsable("discussion has no ISO 8601 createdAt")
+    title = node.get("title")
+    if not isinstance(title, str):
+        raise Unparsable("discussion has no title")
+    body = node.get("body")
+    if body is not None and not isinstance(body, str):
+        raise Unparsable("discussion body is not text")
+    body = (body or "").strip()
+    link = node.get("url")
+    author = node.get("author")  # null for a deleted account
+    login = author.get("login") if isinstance(author, dict) else None
+    profile = author.get("url") if isinstance(author, dict) else None
+    comments = node.get("comments")
+    values: dict[str, Any] = {
+        "score": node.get("upvoteCount"),
+        "replies": comments.get("totalCount") if isinstance(comments, dict) else None,
+    }
+    return Mention(
+        source=_NAME,
+        external_id=node_id,
+        brand=brand,
+        text=f"{title}\n\n{body}" if body else title,
+        url=link if isinstance(link, str) else None,
+        title=title,
+        author=Author(
+            handle=login if isinstance(login, str) else None,
+            url=profile if isinstance(profile, str) else None,
+        ),
+        created_at=created,
+        engagement={
+            key: value for key, value in values.items() if _is_int(value) and isinstance(value, int)
+        },
+        raw=node,
+    )
+
+
+def _walking(part: Any) -> bool:
+    """Whether a cursor's discussions part has a walk under way."""
+    listed = part.get("terms") if isinstance(part, dict) else None
+    return isinstance(listed, list) and any(
+        isinstance(entry, dict) and entry.get("walk") for entry in listed
+    )
+
+
+def _connection(data: Any, url: str) -> tuple[list[Any], int, bool, str | None]:
+    """The nodes, discussionCount, hasNextPage and endCursor of a search answer."""
+    search = data.get("search") if isinstance(data, dict) else None
+    nodes = search.get("nodes") if isinstance(search, dict) else None
+    if not isinstance(search, dict) or not isinstance(nodes, list):
+        raise BadPayload(
+            f"{_NAME}: {url} answered without data.search.nodes", source=_NAME, url=url
+        )
+    total = search.get("discussionCount")
+    info = search.get("pageInfo")
+    if not isinstance(total, int) or isinstance(total, bool) or not isinstance(info, dict):
+        raise BadPayload(
+            f"{_NAME}: {url} answered without discussionCount and pageInfo",
+            source=_NAME,
+            url=url,
+        )
+    end = info.get("endCursor")
+    return nodes, total, info.get("hasNextPage") is True, end if isinstance(end, str) else None
+
+
+def _raise_graphql(errors: list[Any], response: Response, url: str) -> None:
+    messages = [
+        error["message"]
+        for error in errors
+        if isinstance(error, dict) and isinstance(error.get("message"), str)
+    ]
+    message = "; ".join(messages) or "no message"
+    types = {error.get("type") for error in errors if isinstance(error, dict)}
+    if "RATE_LIMITED" in types:
+        reset = _number(response.headers.get("X-RateLimit-Reset"))
+        wait = max(reset - time.time(), 1.0) if reset is not None else _SECONDARY_WAIT
+        raise RateLimited(
+            f"{_NAME}: GraphQL rate limit spent ({message}); it resets in {wait:.0f} s",
+            source=_NAME,
+            url=url,
+            retry_after=wait,
+        )
+    if types & _AUTH_ERRORS:
+        raise SourceError(
+            f"{_NAME}: {url} refused the discussions search ({message}). Check the GitHub "
+            "token in the environment (GOODWILL_GITHUB_TOKEN).",
+            source=_NAME,
+            url=url,
+        )
+    raise SourceError(
+        f"{_NAME}: {url} refused the discussions search (HTTP {response.status}: {message}); "
+        "check the terms and qualifiers of the source.",
+        source=_NAME,
+        url=url,
+    )
+
+
+def _graphql_spent_until(data: Any) -> float | None:
+    """When a spent GraphQL rate limit resets, if this answer spent the last point."""
+    limit = data.get("rateLimit") if isinstance(data, dict) else None
+    if not isinstance(limit, dict) or limit.get("remaining") != 0:
+        return None
+    reset = _parse_time(limit.get("resetAt"))
+    return reset.timestamp() if reset is not None else None
 
 
 def _author(user: Any) -> Author:

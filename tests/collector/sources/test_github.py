@@ -494,3 +494,265 @@ def test_bad_parameters_are_refused_with_a_clear_message(kwargs: dict[str, Any])
     """The constructor refuses values the search cannot take."""
     with pytest.raises(ValueError, match=r"must"):
         GitHubSource(**kwargs)
+
+
+# --- Discussions, through the GraphQL search -------------------------------------------
+
+
+def discussion(
+    number: int, at: int, title: str = "Acme skates: ideas", **extra: Any
+) -> dict[str, Any]:
+    """A discussion node as search(type: DISCUSSION) returns it for the source's query."""
+    node: dict[str, Any] = {
+        "id": f"D_kwDOAbCdEf4AQx{number:04d}",
+        "number": number,
+        "title": title,
+        "body": "Could the Acme skates get a brake? 🛼\r\n\r\n> quoted",
+        "url": f"https://github.com/acme-inc/rocket-skates/discussions/{number}",
+        "createdAt": _iso(at),
+        "updatedAt": _iso(at + 600),
+        "author": {"login": "road-runner", "url": "https://github.com/road-runner"},
+        "upvoteCount": 7,
+        "comments": {"totalCount": 5},
+        "repository": {"nameWithOwner": "acme-inc/rocket-skates"},
+    }
+    node.update(extra)
+    return node
+
+
+@dataclass
+class GraphQL:
+    """POST /graphql answering search(type: DISCUSSION) over a list of nodes, newest first."""
+
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[tuple[dict[str, Any], dict[str, str]]] = field(default_factory=list)
+    replies: list[web.Response] = field(default_factory=list)  # answered before searching
+    remaining: int = 5000
+    reset_at: int = 0
+
+    async def graphql(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.requests.append((body, dict(request.headers)))
+        if self.replies:
+            return self.replies.pop(0)
+        assert "search(type: DISCUSSION" in body["query"]
+        variables = body["variables"]
+        q, first, after = variables["q"], variables["first"], variables["after"]
+        phrase = re.match(r'\s*(?:"([^"]+)"|(\S+))', q)
+        assert phrase is not None and q.endswith("sort:created-desc")
+        words = (phrase.group(1) or phrase.group(2)).casefold()
+        low, high = _range(q)
+        found = [
+            node
+            for node in self.nodes
+            if words in f"{node.get('title')} {node.get('body')}".casefold()
+            and low <= _node_stamp(node) <= high
+        ]
+        found.sort(key=_node_stamp, reverse=True)
+        start = int(after.removeprefix("cursor:")) if after else 0
+        served = found[start : start + first]
+        end = start + len(served)
+        self.remaining = max(self.remaining - 1, 0)
+        reset = self.reset_at or int(time.time()) + 3000
+        return web.json_response(
+            {
+                "data": {
+                    "rateLimit": {"remaining": self.remaining, "resetAt": _iso(reset)},
+                    "search": {
+                        "discussionCount": len(found),
+                        "pageInfo": {
+                            "hasNextPage": end < len(found),
+                            "endCursor": f"cursor:{end}" if served else None,
+                        },
+                        "nodes": served,
+                    },
+                }
+            }
+        )
+
+
+def _node_stamp(node: dict[str, Any]) -> int:
+    try:
+        return int(datetime.fromisoformat(node["createdAt"]).timestamp())
+    except (KeyError, TypeError, ValueError):
+        return T0
+
+
+@pytest.fixture
+async def both() -> AsyncIterator[tuple[GitHub, GraphQL, str]]:
+    """A fake GitHub with both the REST issues search and the GraphQL endpoint."""
+    rest, graph = GitHub(), GraphQL()
+    app = web.Application()
+    app.router.add_get("/search/issues", rest.search)
+    app.router.add_post("/graphql", graph.graphql)
+    async with serve(app) as url:
+        yield rest, graph, url
+
+
+def _with_discussions(url: str) -> GitHubSource:
+    return GitHubSource(base_url=url, token=SecretStr(TOKEN), discussions=True)
+
+
+async def _first_discussions_fetch(source: GitHubSource, ctx: CollectContext, since: int) -> Any:
+    """Fetch the (empty) issues page; returns the cursor that goes on to discussions."""
+    page = await source.fetch(ctx, target(since=since), None)
+    assert page.mentions == [] and page.more is True
+    return page.cursor
+
+
+async def test_a_discussion_maps_every_field_and_is_searched_after_the_issues(
+    both: tuple[GitHub, GraphQL, str], ctx: CollectContext
+) -> None:
+    """Issues first, then the GraphQL search; a node becomes a mention with every field."""
+    rest, graph, url = both
+    rest.issues = [issue(1, T0 + 5)]
+    node = discussion(42, T0 + 10, title="Acme rocket skates: brake ideas 🚀")
+    graph.nodes = [node]
+    result = await run(_with_discussions(url), ctx, target(since=T0))
+    assert len(rest.requests) == 1 and len(graph.requests) == 1
+    assert [m.external_id for m in result.mentions] == [str(2_600_000_001), node["id"]]
+    mention = result.mentions[1]
+    assert mention.source == "github" and mention.brand == BRAND
+    assert mention.title == "Acme rocket skates: brake ideas 🚀"
+    assert mention.text == (
+        "Acme rocket skates: brake ideas 🚀\n\nCould the Acme skates get a brake? 🛼\r\n\r\n> quoted"
+    )
+    assert mention.url == "https://github.com/acme-inc/rocket-skates/discussions/42"
+    assert mention.created_at == datetime.fromtimestamp(T0 + 10, UTC)
+    assert mention.engagement == {"score": 7, "replies": 5}
+    assert mention.author.handle == "road-runner"
+    assert mention.author.url == "https://github.com/road-runner"
+    assert mention.raw == node
+    body, headers = graph.requests[0]
+    assert body["variables"] == {
+        "q": f"acme created:>={_iso(T0)} sort:created-desc",
+        "first": 50,
+        "after": None,
+    }
+    assert "rateLimit { remaining resetAt }" in body["query"]
+    assert headers["Authorization"] == f"Bearer {TOKEN}"
+    assert headers["User-Agent"].startswith("goodwill/")
+    assert TOKEN not in str(result.cursor) and TOKEN not in mention.model_dump_json()
+    assert term_state(result.cursor["discussions"], "acme") == {"newest": T0 + 10, "walk": None}
+
+
+async def test_discussions_page_back_with_end_cursor_to_since(
+    both: tuple[GitHub, GraphQL, str], ctx: CollectContext
+) -> None:
+    """Pages follow endCursor as after until the window is exhausted."""
+    _, graph, url = both
+    graph.nodes = [discussion(i, T0 + 60 * i) for i in range(130)]
+    since = T0 + 60 * 10
+    result = await run(_with_discussions(url), ctx, target(since=since))
+    assert {m.raw["number"] for m in result.mentions} == set(range(10, 130))
+    afters = [body["variables"]["after"] for body, _ in graph.requests]
+    assert afters == [None, "cursor:50", "cursor:100"]
+    queries = [body["variables"]["q"] for body, _ in graph.requests]
+    assert queries[1] == f"acme created:{_iso(since)}..{_iso(T0 + 60 * 129)} sort:created-desc"
+    assert term_state(result.cursor["discussions"], "acme")["newest"] == T0 + 60 * 129
+
+
+async def test_a_second_run_fetches_only_newer_discussions(
+    both: tuple[GitHub, GraphQL, str], ctx: CollectContext
+) -> None:
+    """The next run's created:>= is the newest createdAt already collected, per term."""
+    rest, graph, url = both
+    graph.nodes = [discussion(i, T0 + 60 * i) for i in range(3)]
+    source = _with_discussions(url)
+    first = await run(source, ctx, target(since=T0))
+    graph.nodes += [discussion(200, T0 + 900)]
+    graph.requests.clear()
+    rest.requests.clear()
+    second = await run(source, ctx, target(since=T0), first.cursor)
+    assert len(rest.requests) == 1  # the issues are searched again too
+    [(body, _)] = graph.requests
+    assert body["variables"]["q"] == f"acme created:>={_iso(T0 + 120)} sort:created-desc"
+    assert {m.raw["number"] for m in second.mentions} - {2} == {200}
+
+
+async def test_discussions_without_a_token_are_refused() -> None:
+    """Discussions search is GraphQL only, which needs a token."""
+    with pytest.raises(ValueError, match="discussions search needs GOODWILL_GITHUB_TOKEN"):
+        GitHubSource(discussions=True)
+
+
+async def test_a_rate_limited_graphql_answer_waits_for_the_reset(
+    both: tuple[GitHub, GraphQL, str], ctx: CollectContext
+) -> None:
+    """errors type RATE_LIMITED with HTTP 200 is RateLimited until X-RateLimit-Reset."""
+    _, graph, url = both
+    body = {
+        "data": None,
+        "errors": [
+            {"type": "RATE_LIMITED", "message": "API rate limit exceeded for user ID 583231."}
+        ],
+    }
+    headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 900)}
+    graph.replies.append(web.json_response(body, headers=headers))
+    source = _with_discussions(url)
+    cursor = await _first_discussions_fetch(source, ctx, T0)
+    with pytest.raises(RateLimited, match="rate limit exceeded") as caught:
+        await source.fetch(ctx, target(since=T0), cursor)
+    assert 880 <= caught.value.retry_after <= 900
+
+
+async def test_a_spent_graphql_limit_keeps_the_page_and_waits_for_reset_at(
+    both: tuple[GitHub, GraphQL, str], ctx: CollectContext
+) -> None:
+    """rateLimit.remaining 0 keeps the page; the next fetch waits until resetAt."""
+    rest, graph, url = both
+    graph.nodes = [discussion(i, T0 + i) for i in range(60)]
+    graph.remaining, graph.reset_at = 1, int(time.time()) + 1200
+    source = _with_discussions(url)
+    cursor = await _first_discussions_fetch(source, ctx, T0)
+    page = await source.fetch(ctx, target(since=T0), cursor)
+    assert len(page.mentions) == 50 and page.more is True
+    with pytest.raises(RateLimited) as caught:
+        await source.fetch(ctx, target(since=T0), page.cursor)
+    assert 1180 <= caught.value.retry_after <= 1200
+    assert len(graph.requests) == 1 and len(rest.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("reply", "error", "words"),
+    [
+        (lambda: web.json_response({"message": "Bad credentials", "documentation_url": "https://docs.github.com/graphql"}, status=401), SourceError, "HTTP 401: Bad credentials.*GOODWILL_GITHUB_TOKEN"),
+        (lambda: web.json_response({"data": None, "errors": [{"type": "FORBIDDEN", "message": "Resource not accessible by personal access token"}]}), SourceError, "GOODWILL_GITHUB_TOKEN"),
+        (lambda: web.json_response({"data": None, "errors": [{"message": "Parse error on \"}\" (RCURLY)"}]}), SourceError, "Parse error"),
+        (lambda: web.json_response({"data": {"search": None}}), BadPayload, "data.search.nodes"),
+        (lambda: web.Response(text="<html>Unicorn!</html>", content_type="text/html"), BadPayload, "not JSON"),
+        (lambda: web.Response(status=502, text="Bad gateway"), SourceUnavailable, "HTTP 502"),
+    ],
+)  # fmt: skip
+async def test_graphql_failures_become_the_errors_the_runner_acts_on(
+    both: tuple[GitHub, GraphQL, str],
+    ctx: CollectContext,
+    reply: Any,
+    error: type[Exception],
+    words: str,
+) -> None:
+    """A bad token, refused or broken query and odd bodies name what to check, never the token."""
+    _, graph, url = both
+    graph.replies.append(reply())
+    source = _with_discussions(url)
+    cursor = await _first_discussions_fetch(source, ctx, T0)
+    with pytest.raises(error, match=words) as caught:
+        await source.fetch(ctx, target(since=T0), cursor)
+    assert not isinstance(caught.value, RateLimited) and TOKEN not in str(caught.value)
+
+
+async def test_an_unparseable_discussion_is_dead_lettered_and_the_rest_kept(
+    both: tuple[GitHub, GraphQL, str], ctx: CollectContext
+) -> None:
+    """A node that is no discussion, or lacks an id or a time, goes to unparsed."""
+    _, graph, url = both
+    no_id = discussion(1, T0 + 3)
+    del no_id["id"]
+    graph.nodes = [no_id, discussion(2, T0 + 2, createdAt="soon"), discussion(3, T0, author=None)]
+    result = await run(_with_discussions(url), ctx, target(since=T0))
+    [mention] = result.mentions
+    assert mention.raw["number"] == 3 and mention.author.handle is None
+    assert {reason for reason, _ in result.unparsed} == {
+        "discussion has no id",
+        "discussion has no ISO 8601 createdAt",
+    }
