@@ -35,11 +35,11 @@ their own); ``lang`` is left unknown (a store's country does not say the languag
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import Any
 
 from collector.base import CollectContext, Page, Target
 from collector.http import get_json
+from collector.sources._time import parse_time as _parse_time
 from goodwill.errors import BadPayload
 from goodwill.models import Author, Mention
 
@@ -284,13 +284,3 @@ def _mention(entry: Any, brand: str, store_url: str) -> Mention:
         engagement=engagement,
         raw=entry,
     )
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

@@ -46,6 +46,7 @@ from pydantic import SecretStr, ValidationError
 
 from collector.base import CollectContext, Page, Target
 from collector.http import Response, parse_retry_after, request
+from collector.sources._time import parse_time as _parse_time
 from goodwill.errors import BadPayload, RateLimited, SourceError
 from goodwill.models import Author, Mention
 
@@ -392,16 +393,6 @@ def _mention(post: Any, brand: str) -> tuple[Mention, datetime] | str:
         return f"post does not fit a mention: {error.errors()[0]['msg']}"
     # The search orders and filters by "sortAt", the earlier of createdAt and indexedAt.
     return mention, min(created, indexed) if indexed else created
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _iso(when: datetime) -> str:

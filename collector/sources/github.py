@@ -46,6 +46,7 @@ from pydantic import SecretStr
 
 from collector.base import CollectContext, Page, Target
 from collector.http import Response, parse_retry_after, request
+from collector.sources._time import parse_time as _parse_time
 from collector.sources._window import TermWalks, Unparsable, wait_left
 from goodwill.errors import BadPayload, RateLimited, SourceError
 from goodwill.models import Author, Mention
@@ -551,16 +552,6 @@ def _engagement(item: dict[str, Any]) -> dict[str, int]:
         for key, value in values.items()
         if isinstance(value, int) and not isinstance(value, bool)
     }
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _iso(stamp: int) -> str:

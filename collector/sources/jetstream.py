@@ -40,6 +40,7 @@ from pydantic import ValidationError
 
 from collector.base import CollectContext, Page, Target
 from collector.http import parse_retry_after
+from collector.sources._time import parse_time as _parse_time
 from goodwill.errors import RateLimited, SourceError, SourceUnavailable
 from goodwill.models import Author, Mention, normalise_text
 
@@ -280,13 +281,3 @@ def _read_event(
         )
     except ValidationError as error:
         return (f"post does not fit a mention: {error.errors()[0]['msg']}", event, time_us)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

@@ -55,6 +55,7 @@ from pydantic import SecretStr
 from collector.base import CollectContext, Page, Target
 from collector.http import Response, parse_retry_after, request
 from collector.sources._text import html_to_text
+from collector.sources._time import parse_time as _parse_time
 from goodwill.errors import BadPayload, RateLimited, SourceError
 from goodwill.models import Author, Mention, utcnow
 
@@ -387,16 +388,6 @@ def _id_key(value: str) -> tuple[int, str]:
     # Mastodon ids are decimal snowflakes (a longer id is a newer one); other servers'
     # ids (ULIDs, flake ids) are fixed-length strings that sort as text. This orders both.
     return (len(value), value)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _is_exhausted(remaining: str) -> bool:

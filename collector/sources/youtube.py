@@ -47,6 +47,7 @@ from pydantic import SecretStr
 
 from collector.base import CollectContext, Page, Target
 from collector.http import request
+from collector.sources._time import parse_time as _parse_time
 from goodwill.errors import BadPayload, RateLimited, SourceError
 from goodwill.models import Author, Mention, utcnow
 
@@ -471,16 +472,6 @@ def _next_pacific_midnight(now: datetime) -> datetime:
     local = now.astimezone(_PACIFIC)
     midnight = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=_PACIFIC)
     return midnight.astimezone(UTC)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def _mention(item: Any, brand: str) -> Mention:
