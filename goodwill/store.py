@@ -449,13 +449,6 @@ class Store:
         if ops:
             await self._db.rollups.bulk_write(ops, ordered=False)
 
-    async def daily_rollups(self, brand: str, since: datetime) -> list[Document]:
-        """Daily counts per source and sentiment for one brand since a day."""
-        cursor = self._db.rollups.find(
-            {"brand": {"$eq": brand}, "day": {"$gte": _day(since)}}, {"_id": 0}
-        )
-        return sorted([doc async for doc in cursor], key=lambda doc: (doc["day"], doc["source"]))
-
     # -- cursors ------------------------------------------------------------------------
 
     async def get_cursor(self, brand: str, source: str) -> CursorState:

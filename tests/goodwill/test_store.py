@@ -69,7 +69,9 @@ async def test_scores_of_a_stolen_claim_are_not_written_twice(store: Store) -> N
     mention_id = fast.mentions[0]["_id"]
     assert await store.save_scores(fast, {mention_id: _sentiment(SentimentLabel.NEGATIVE)}) == 1
     assert await store.save_scores(slow, {mention_id: _sentiment(SentimentLabel.POSITIVE)}) == 0
-    rollups = await store.daily_rollups("United Airlines", datetime(2026, 11, 1, tzinfo=UTC))
+    rollups = await store.rollup_window(
+        "United Airlines", datetime(2026, 11, 1, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+    )
     assert [(r["total"], r.get("negative"), r.get("positive")) for r in rollups] == [(1, 1, None)]
 
 

@@ -43,7 +43,9 @@ async def test_drain_scores_every_mention_and_rolls_up_the_day(
     assert all(
         doc["sentiment"]["model_version"] == sentiment_model.version for doc in docs.values()
     )
-    [rollup] = await store.daily_rollups("United Airlines", datetime(2026, 11, 20, tzinfo=UTC))
+    [rollup] = await store.rollup_window(
+        "United Airlines", datetime(2026, 11, 20, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+    )
     assert (rollup["total"], rollup["positive"], rollup["negative"], rollup["neutral"]) == (
         3,
         1,
@@ -76,7 +78,9 @@ async def test_two_workers_racing_never_score_a_mention_twice(
     written = await asyncio.gather(first.drain(), second.drain())
     assert sum(written) == 120
     assert await store.count_mentions({"score_state": "scored"}) == 120
-    [rollup] = await store.daily_rollups("United Airlines", datetime(2026, 11, 20, tzinfo=UTC))
+    [rollup] = await store.rollup_window(
+        "United Airlines", datetime(2026, 11, 20, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+    )
     assert rollup["total"] == 120
 
 
@@ -97,7 +101,9 @@ async def test_rescoring_moves_each_mention_to_its_new_label_in_the_rollups(
     assert await store.requeue_for_rescoring(sentiment_model.version) == 3
     assert await store.requeue_for_rescoring(sentiment_model.version) == 0
     assert await ScoringWorker(store, sentiment_model).drain() == 3
-    [rollup] = await store.daily_rollups("United Airlines", datetime(2026, 11, 20, tzinfo=UTC))
+    [rollup] = await store.rollup_window(
+        "United Airlines", datetime(2026, 11, 20, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+    )
     assert (rollup["total"], rollup["positive"], rollup["negative"], rollup["neutral"]) == (
         3,
         1,
@@ -119,7 +125,9 @@ async def test_complaints_are_flagged_with_reasons_and_counted_per_day(
     assert lost_bag["category"] == "lost or damaged baggage" and lost_bag["reasons"]
     assert docs[TEXTS[2]]["complaint"]["kind"] == "question"
     assert not docs[TEXTS[0]]["complaint"]["is_complaint"]
-    [rollup] = await store.daily_rollups("United Airlines", datetime(2026, 11, 20, tzinfo=UTC))
+    [rollup] = await store.rollup_window(
+        "United Airlines", datetime(2026, 11, 20, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+    )
     assert rollup["complaints"] == 1
 
 
@@ -143,5 +151,7 @@ async def test_mentions_in_other_languages_are_marked_not_guessed(
     )
     assert docs[texts[2]]["skipped"] == {"reason": "not English", "language": "de"}
     assert "sentiment" not in docs[texts[1]]
-    [rollup] = await store.daily_rollups("United Airlines", datetime(2026, 11, 20, tzinfo=UTC))
+    [rollup] = await store.rollup_window(
+        "United Airlines", datetime(2026, 11, 20, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
+    )
     assert rollup["total"] == 1
