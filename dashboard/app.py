@@ -1,8 +1,9 @@
 """Goodwill's dashboard: ``streamlit run dashboard/app.py``.
 
-Three pages over the store: **Overview** (a brand's volume and sentiment from the
-daily roll-ups), **Mentions** (the feed, filtered and paged) and **Sources** (where
-collection of each brand x source stands). When ``GOODWILL_DASHBOARD_PASSWORD`` is
+Four pages over the store: **Overview** (a brand's volume and sentiment from the
+daily roll-ups), **Mentions** (the feed, filtered and paged), **Complaints queue**
+(open complaints and their shared workflow: assign, acknowledge, resolve, tag, note)
+and **Sources** (where collection of each brand x source stands). When ``GOODWILL_DASHBOARD_PASSWORD`` is
 set, a password form comes first. No page ever shows a secret or a traceback:
 failures are shown as messages that say what to do.
 """
@@ -643,6 +644,209 @@ def mentions() -> None:
     )
 
 
+# -- Complaints queue ------------------------------------------------------------------
+
+_QUEUE_PAGE = "complaints_page"
+_QUEUE_FILTERS = "complaints_filters"
+_QUEUE_RESULT = "complaints_result"  # (ok, message) of the last action, shown once
+_VIEW_LABELS = {
+    "all": "All open",
+    "unassigned": "Unassigned",
+    "mine": "Mine",
+    "overdue": "Overdue (open > 24 h)",
+}
+_ACTION_LABELS = {
+    "assign": "Assign to (a name; empty: you)",
+    "acknowledge": "Acknowledge",
+    "resolve": "Resolve",
+    "tag": "Add a tag",
+    "note": "Add a note",
+}
+_ACTION_PHRASES = {
+    "assign": "assigned to",
+    "acknowledge": "acknowledged",
+    "resolve": "resolved",
+    "tag": "tagged",
+    "note": "noted",
+}
+_STATE_BADGES = {
+    "open": ":orange-badge[:material/error: Open]",
+    "acknowledged": ":blue-badge[:material/visibility: Acknowledged]",
+    "resolved": ":green-badge[:material/check_circle: Resolved]",
+}
+
+
+def _turn_queue_page(step: int) -> None:
+    st.session_state[_QUEUE_PAGE] = max(0, int(st.session_state.get(_QUEUE_PAGE, 0)) + step)
+
+
+def _history_line(step: data.HandlingStep) -> str:
+    """Reads like ``assigned to Bo by Ana · 5 min ago`` (names and values made inert)."""
+    what = _ACTION_PHRASES.get(step.action, _md(step.action))
+    value = f" {_md(step.value)}" if step.value else ""
+    if step.action == "note" and step.value:
+        value = f": {_md(step.value)}"
+    return f"{what}{value} by {_md(step.by)} · {_ago(step.at)}"
+
+
+def _show_complaint(item: data.ComplaintItem, *, show_brand: bool) -> None:
+    with st.container(border=True):
+        meta = [_STATE_BADGES.get(item.state, _md(item.state)), _utc(item.created_at)]
+        meta.append(_md(item.source))
+        if show_brand:
+            meta.append(_md(item.brand))
+        if item.category:
+            meta.append(f"category: {_md(item.category)}")
+        meta.append(f"assigned to {_md(item.assignee)}" if item.assignee else "unassigned")
+        if item.tags:
+            meta.append("tags: " + ", ".join(_md(tag) for tag in item.tags))
+        url = _safe_url(item.url)
+        if url:
+            meta.append(f"[open ↗]({url})")
+        st.caption(" · ".join(meta))
+        st.text(item.text)
+        if item.reasons:
+            st.caption("Why a complaint: " + "; ".join(_md(reason) for reason in item.reasons))
+        if item.history:
+            st.caption("Latest: " + _history_line(item.history[-1]))
+            with st.expander(f"History ({len(item.history)})"):
+                for step in reversed(item.history):
+                    st.markdown("- " + _history_line(step))
+
+
+def _act_on_complaint() -> None:
+    """The action form's submit: write the action at once, keep a message for the next run."""
+    state = st.session_state
+    target = state.get("complaints_target")
+    action = str(state.get("complaints_action") or "")
+    value = str(state.get("complaints_value") or "").strip()
+    name = str(state.get(_NAME) or "").strip()
+    if action == "assign" and not value:
+        value = name
+    if target is None:
+        state[_QUEUE_RESULT] = (False, "Not done: pick a complaint first.")
+        return
+    if not name:
+        state[_QUEUE_RESULT] = (False, "Not done: enter your name in the sidebar (*Your name*).")
+        return
+    try:
+        data.handle_complaint(str(target), action, name, value or None)
+    except ValueError as error:
+        state[_QUEUE_RESULT] = (False, f"Not done: {error}")
+        return
+    except StoreError as error:
+        state[_QUEUE_RESULT] = (
+            False,
+            f"Not done: the database refused or did not answer ({_redact(str(error))}).",
+        )
+        return
+    state["complaints_value"] = ""
+    state[_QUEUE_RESULT] = (True, f"Done: {_ACTION_PHRASES.get(action, action)}.")
+
+
+def _action_form(items: list[data.ComplaintItem]) -> None:
+    """One compact form for the page: which complaint, which action, its value."""
+    labels = {
+        item.id: f"{_utc(item.created_at)} · {item.source} · "
+        + (item.text if len(item.text) <= 80 else item.text[:80] + "…")
+        for item in items
+    }
+    with st.form("complaints_form"):
+        st.selectbox(
+            "Complaint",
+            list(labels),
+            key="complaints_target",
+            format_func=lambda mention_id: labels.get(str(mention_id), str(mention_id)),
+        )
+        left, right = st.columns([1, 2])
+        with left:
+            st.selectbox(
+                "Action",
+                data.COMPLAINT_ACTIONS,
+                key="complaints_action",
+                format_func=lambda action: _ACTION_LABELS[str(action)],
+            )
+        with right:
+            st.text_input(
+                "Name, tag or note",
+                max_chars=2000,
+                key="complaints_value",
+                placeholder="for Assign, Add a tag and Add a note",
+            )
+        st.form_submit_button("Apply", key="complaints_apply", on_click=_act_on_complaint)
+    result = st.session_state.pop(_QUEUE_RESULT, None)
+    if result is not None:
+        ok, message = result
+        if ok:
+            st.success(message, icon=":material/check:")
+        else:
+            st.error(message, icon=":material/error:")
+
+
+def complaints() -> None:
+    """Open complaints, newest first, with a workflow shared by everyone: assign to resolve."""
+    st.title("Complaints queue")
+    brands = data.brands()
+    if not brands:
+        st.info(EMPTY_MESSAGE, icon=":material/inbox:")
+        return
+    left, right = st.columns(2)
+    with left:
+        brand = _brand_picker(brands, key="complaints_brand", allow_all=True)
+    with right:
+        view = st.selectbox(
+            "Show",
+            data.COMPLAINT_VIEWS,
+            key="complaints_view",
+            format_func=lambda name: _VIEW_LABELS[str(name)],
+        )
+    name = str(st.session_state.get(_NAME) or "").strip()
+    if view == "mine" and not name:
+        st.warning("Enter your name in the sidebar (*Your name*) to see your complaints.")
+        return
+    filters = (brand, view, name if view == "mine" else None)
+    if st.session_state.get(_QUEUE_FILTERS) != filters:
+        st.session_state[_QUEUE_FILTERS] = filters
+        st.session_state[_QUEUE_PAGE] = 0
+    page_number = int(st.session_state.get(_QUEUE_PAGE, 0))
+    page = data.complaints_page(*filters, page_number)
+    if not page.items and page_number > 0:
+        page_number = st.session_state[_QUEUE_PAGE] = 0
+        page = data.complaints_page(*filters, 0)
+    if not page.items:
+        st.info("No open complaints.", icon=":material/task_alt:")
+        result = st.session_state.pop(_QUEUE_RESULT, None)
+        if result is not None and result[0]:
+            st.success(result[1], icon=":material/check:")
+        return
+    _action_form(page.items)
+    shown_from = page_number * data.COMPLAINTS_PAGE_SIZE + 1
+    st.caption(
+        f"Complaints {shown_from:,}–{shown_from + len(page.items) - 1:,}, newest first. "
+        "Actions are saved at once and seen by everyone."
+    )
+    for item in page.items:
+        _show_complaint(item, show_brand=brand is None)
+    previous, where, following = st.columns([1, 2, 1])
+    previous.button(
+        "← Previous",
+        key="complaints_previous",
+        disabled=page_number == 0,
+        on_click=_turn_queue_page,
+        args=(-1,),
+        width="stretch",
+    )
+    where.caption(f"Page {page_number + 1}", text_alignment="center")
+    following.button(
+        "Next →",
+        key="complaints_next",
+        disabled=not page.has_next,
+        on_click=_turn_queue_page,
+        args=(1,),
+        width="stretch",
+    )
+
+
 # -- Sources ---------------------------------------------------------------------------
 
 
@@ -725,6 +929,12 @@ def main() -> None:
             default=True,
         ),
         st.Page(_guarded(mentions), title="Mentions", icon=":material/forum:", url_path="mentions"),
+        st.Page(
+            _guarded(complaints),
+            title="Complaints queue",
+            icon=":material/report:",
+            url_path="complaints",
+        ),
         st.Page(_guarded(sources), title="Sources", icon=":material/sensors:", url_path="sources"),
     ]
     current = st.navigation(pages)

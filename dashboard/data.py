@@ -27,19 +27,27 @@ from goodwill.errors import StoreError
 from goodwill.store import Store
 
 __all__ = [
+    "COMPLAINTS_PAGE_SIZE",
+    "COMPLAINT_ACTIONS",
+    "COMPLAINT_VIEWS",
     "FEED_PAGE_SIZE",
     "SENTIMENTS",
     "UNSCORED",
+    "ComplaintItem",
+    "ComplaintPage",
     "FeedFilters",
     "FeedItem",
     "FeedPage",
+    "HandlingStep",
     "SourceState",
     "backend",
     "brands",
     "clear_caches",
+    "complaints_page",
     "cursor_states",
     "feed_count",
     "feed_page",
+    "handle_complaint",
     "rollups",
     "run",
     "save_correction",
@@ -377,3 +385,103 @@ def cursor_states() -> list[SourceState]:
         )
         for state in run(backend().store.cursors())
     ]
+
+
+# -- complaints queue -------------------------------------------------------------------
+
+COMPLAINT_VIEWS = Store.COMPLAINT_VIEWS
+COMPLAINT_ACTIONS = Store.COMPLAINT_ACTIONS
+COMPLAINTS_PAGE_SIZE = 25
+
+
+@dataclass(frozen=True)
+class HandlingStep:
+    """One entry of a complaint's handling history: who did what, when."""
+
+    action: str
+    by: str
+    at: datetime | None
+    value: str | None
+
+
+@dataclass(frozen=True)
+class ComplaintItem:
+    """One open complaint as the queue shows it."""
+
+    id: str
+    brand: str
+    source: str
+    text: str
+    url: str | None
+    created_at: datetime
+    category: str | None
+    reasons: tuple[str, ...]
+    state: str = "open"
+    assignee: str | None = None
+    tags: tuple[str, ...] = ()
+    history: tuple[HandlingStep, ...] = ()
+
+
+@dataclass(frozen=True)
+class ComplaintPage:
+    """One page of the complaints queue, and whether an older page follows."""
+
+    items: list[ComplaintItem]
+    has_next: bool
+
+
+def _complaint(doc: dict[str, Any]) -> ComplaintItem:
+    verdict = doc.get("complaint") or {}
+    handling = doc.get("handling") or {}
+    return ComplaintItem(
+        id=str(doc["_id"]),
+        brand=str(doc.get("brand", "")),
+        source=str(doc.get("source", "")),
+        text=str(doc.get("text", "")),
+        url=doc.get("url"),
+        created_at=doc["created_at"],
+        category=verdict.get("category"),
+        reasons=tuple(str(reason) for reason in verdict.get("reasons") or ()),
+        state=str(handling.get("state") or "open"),
+        assignee=handling.get("assignee"),
+        tags=tuple(str(tag) for tag in handling.get("tags") or ()),
+        history=tuple(
+            HandlingStep(
+                str(step.get("action", "")),
+                str(step.get("by", "")),
+                step.get("at"),
+                step.get("value"),
+            )
+            for step in handling.get("history") or ()
+        ),
+    )
+
+
+@st.cache_data(ttl=5, show_spinner=False, max_entries=200)
+def complaints_page(
+    brand: str | None, view: str, by: str | None, page: int, page_size: int = COMPLAINTS_PAGE_SIZE
+) -> ComplaintPage:
+    """Page ``page`` (0 = newest) of the open complaints in ``view`` (see ``Store.complaints_queue``)."""
+    docs = run(
+        backend().store.complaints_queue(
+            brand,
+            view,
+            by,
+            datetime.now(UTC),
+            skip=page * page_size,
+            limit=page_size + 1,
+        )
+    )
+    return ComplaintPage(
+        items=[_complaint(doc) for doc in docs[:page_size]], has_next=len(docs) > page_size
+    )
+
+
+def handle_complaint(mention_id: str, action: str, by: str, value: str | None = None) -> None:
+    """Apply a workflow action to a complaint, then forget the cached queue pages.
+
+    Raises ``ValueError`` with a message for the person when the store refuses it.
+    """
+    run(backend().store.handle_complaint(mention_id, action, by, value))
+    complaints_page.clear()
+    feed_page.clear()

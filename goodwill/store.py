@@ -780,6 +780,125 @@ class Store:
             del doc["_id"]
         return ordered
 
+    # -- complaints queue --
+
+    # Its views, workflow actions and handling states (open -> acknowledged -> resolved).
+    COMPLAINT_VIEWS = ("all", "unassigned", "mine", "overdue")
+    COMPLAINT_ACTIONS = ("assign", "acknowledge", "resolve", "tag", "note")
+    COMPLAINT_STATES = ("open", "acknowledged", "resolved")
+    OVERDUE_AFTER = timedelta(hours=24)
+
+    async def complaints_queue(
+        self,
+        brand: str | None = None,
+        view: str = "all",
+        by: str | None = None,
+        now: datetime | None = None,
+        skip: int = 0,
+        limit: int = 25,
+    ) -> list[Document]:
+        """One page of open complaints (not resolved), newest first (raw payloads left out).
+
+        ``view`` is one of ``Store.COMPLAINT_VIEWS``: ``all`` open ones, ``unassigned``, ``mine``
+        (assigned to ``by``), or ``overdue`` (created more than 24 h before ``now``).
+
+        Raises:
+            ValueError: an unknown view, or ``mine`` without a name.
+        """
+        if view not in self.COMPLAINT_VIEWS:
+            raise ValueError(
+                f"View must be one of {', '.join(self.COMPLAINT_VIEWS)}; got {view!r}."
+            )
+        query: Document = {
+            "complaint.is_complaint": {"$eq": True},
+            "handling.state": {"$ne": "resolved"},
+        }
+        if brand is not None:
+            query["brand"] = {"$eq": str(brand)}
+        if view == "unassigned":
+            query["handling.assignee"] = {"$in": [None, ""]}
+        elif view == "mine":
+            who = by.strip() if isinstance(by, str) else ""
+            if not who:
+                raise ValueError("The view 'mine' needs your name.")
+            query["handling.assignee"] = {"$eq": who}
+        elif view == "overdue":
+            query["created_at"] = {"$lt": (now or utcnow()) - self.OVERDUE_AFTER}
+        cursor = (
+            self._db.mentions.find(query, {"raw": 0, "claim": 0})
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .skip(max(skip, 0))
+            .limit(max(limit, 0))
+        )
+        return [doc async for doc in cursor]
+
+    async def handle_complaint(
+        self, mention_id: str | ObjectId, action: str, by: str, value: str | None = None
+    ) -> Document:
+        """Apply one workflow action to a complaint and return its new ``handling``.
+
+        Every action appends ``{action, by, at, value}`` to ``handling.history``.
+        ``assign`` sets ``handling.assignee`` to ``value``; ``acknowledge`` and
+        ``resolve`` move ``handling.state`` (open -> acknowledged -> resolved);
+        ``tag`` adds ``value`` to ``handling.tags``; ``note`` records ``value`` only.
+        Values are stored as literal strings, never read as operators.
+
+        Raises:
+            ValueError: an unknown action, a malformed id, no such complaint, a missing or
+                too long name or value, or acknowledging a resolved complaint.
+        """
+        if not isinstance(action, str) or action not in self.COMPLAINT_ACTIONS:
+            raise ValueError(
+                f"Action must be one of {', '.join(self.COMPLAINT_ACTIONS)}; got {action!r}."
+            )
+        oid = _object_id(mention_id)
+        who = by.strip() if isinstance(by, str) else ""
+        if not who:
+            raise ValueError("A complaint action needs the name of who takes it.")
+        if len(who) > _MAX_NAME:
+            raise ValueError(f"A name is at most {_MAX_NAME} characters.")
+        if value is not None and not isinstance(value, str):
+            raise ValueError("A value is text.")
+        text = (value or "").strip() or None
+        limit = _MAX_NOTE if action == "note" else _MAX_NAME
+        if action in ("assign", "tag", "note") and text is None:
+            raise ValueError(f"The action {action!r} needs a value.")
+        if text is not None and len(text) > limit:
+            raise ValueError(f"A value for {action!r} is at most {limit} characters.")
+        if action in ("acknowledge", "resolve"):
+            text = None
+        found = await self._db.mentions.find_one(
+            {"_id": oid, "complaint.is_complaint": {"$eq": True}}, {"handling": 1}
+        )
+        if found is None:
+            raise ValueError(f"No complaint has the id {oid}; it may have been erased.")
+        state = (found.get("handling") or {}).get("state") or "open"
+        if action == "acknowledge":
+            if state == "resolved":
+                raise ValueError("This complaint is already resolved.")
+            state = "acknowledged"
+        elif action == "resolve":
+            state = "resolved"
+        entry: Document = {"action": action, "by": who, "at": utcnow(), "value": text}
+        update: Document = {
+            "$set": {"handling.state": state},
+            "$push": {"handling.history": entry},
+        }
+        if action == "assign":
+            update["$set"]["handling.assignee"] = text
+        elif action == "tag":
+            update["$addToSet"] = {"handling.tags": text}
+        updated = await self._db.mentions.find_one_and_update(
+            {"_id": oid},
+            update,
+            projection={"handling": 1},
+            return_document=ReturnDocument.AFTER,
+        )
+        if updated is None:
+            raise ValueError(f"No complaint has the id {oid}; it may have been erased.")
+        handling: Document = updated.get("handling") or {}
+        return handling
+
 
 # Corrections: what people may say a mention is.
 CORRECTION_KINDS: tuple[str, ...] = ("complaint", "negative_opinion", "question", "other")

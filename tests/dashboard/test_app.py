@@ -75,7 +75,7 @@ async def test_an_empty_database_shows_the_empty_state_on_every_page(
     _no_failure(app)
     assert "No mentions yet" in app.info[0].value
     assert "goodwill up" in app.info[0].value
-    for page in ("mentions", "sources"):
+    for page in ("mentions", "complaints", "sources"):
         _go(app, page)
         _no_failure(app)
         assert "goodwill up" in app.info[0].value
@@ -506,3 +506,172 @@ async def test_a_mention_in_another_language_says_so_instead_of_waiting(
     assert not app.exception
     shown = " ".join(block.value for block in app.caption)
     assert "Not English (fr)" in shown and "Not scored yet" not in shown
+
+
+# -- complaints queue ------------------------------------------------------------------
+
+
+def _verdict(category: str = "lost luggage") -> dict[str, object]:
+    return {
+        "is_complaint": True,
+        "score": 0.9,
+        "category": category,
+        "reasons": ["names a failure", "asks for a fix"],
+        "kind": "complaint",
+    }
+
+
+async def _seed_complaints(store: Store, complaints: dict[str, timedelta], *others: str) -> None:
+    """Seed scored mentions: ``complaints`` (text -> age) judged complaints, ``others`` not."""
+    await seed(
+        store,
+        [(mention(text, age=age), "negative") for text, age in complaints.items()]
+        + [(mention(text), "neutral") for text in others],
+    )
+    await store.collection("mentions").update_many(
+        {"text": {"$in": list(complaints)}}, {"$set": {"complaint": _verdict()}}
+    )
+    await store.collection("mentions").update_many(
+        {"text": {"$in": list(others)}},
+        {"$set": {"complaint": {**_verdict(), "is_complaint": False, "kind": "other"}}},
+    )
+
+
+def _act(app: AppTest, mention_id: str, action: str, value: str = "") -> AppTest:
+    """Pick one complaint in the action form, choose an action and value, press Apply."""
+    app.selectbox(key="complaints_target").set_value(mention_id)
+    app.selectbox(key="complaints_action").set_value(action)
+    app.text_input(key="complaints_value").input(value)
+    return app.button(key="complaints_apply").click().run()
+
+
+def _view(app: AppTest, view: str) -> AppTest:
+    return app.selectbox(key="complaints_view").set_value(view).run()
+
+
+async def test_the_queue_lists_only_open_complaints_newest_first(
+    store: Store, dashboard: Open
+) -> None:
+    """Non-complaints and resolved complaints stay out; category and reasons are shown."""
+    await _seed_complaints(
+        store,
+        {"older bag": timedelta(hours=3), "newer bag": timedelta(hours=1), "done": timedelta()},
+        "lovely crew",
+    )
+    await store.collection("mentions").update_one(
+        {"text": "done"}, {"$set": {"handling": {"state": "resolved"}}}
+    )
+    app = _go(dashboard(), "complaints")
+    _no_failure(app)
+    assert _texts(app) == ["newer bag", "older bag"]
+    captions = " ".join(caption.value for caption in app.caption)
+    assert "lost luggage" in captions and "names a failure; asks for a fix" in captions
+
+
+async def test_the_queue_without_complaints_says_so(store: Store, dashboard: Open) -> None:
+    """Mentions but no open complaint: the empty state "No open complaints"."""
+    await _seed_complaints(store, {}, "lovely crew")
+    app = _go(dashboard(), "complaints")
+    _no_failure(app)
+    assert "No open complaints" in app.info[0].value
+
+
+async def test_assigning_a_complaint_to_me_shows_it_under_mine(
+    store: Store, dashboard: Open
+) -> None:
+    """Assign with an empty value assigns to the sidebar name; 'mine' then lists it alone."""
+    await _seed_complaints(store, {"mine soon": timedelta(hours=1), "not mine": timedelta()})
+    mention_id = await _mention_id(store, "mine soon")
+    app = _go(dashboard(), "complaints")
+    app.text_input(key="goodwill_name").input("Ana").run()
+    assert _texts(_view(app, "mine")) == []
+    _act(_view(app, "all"), mention_id, "assign")
+    _no_failure(app)
+    assert _texts(_view(app, "mine")) == ["mine soon"]
+    doc = await store.collection("mentions").find_one({"text": "mine soon"})
+    assert doc is not None
+    assert (doc["handling"]["assignee"], doc["handling"]["state"]) == ("Ana", "open")
+
+
+async def test_resolving_a_complaint_removes_it_from_the_queue(
+    store: Store, dashboard: Open
+) -> None:
+    """Acknowledge then resolve moves the state along; a resolved complaint leaves the queue."""
+    await _seed_complaints(store, {"fix me": timedelta(hours=1), "still open": timedelta()})
+    mention_id = await _mention_id(store, "fix me")
+    app = _go(dashboard(), "complaints")
+    _act(app, mention_id, "acknowledge")
+    assert "Acknowledged" in " ".join(caption.value for caption in app.caption)
+    _act(app, mention_id, "resolve")
+    _no_failure(app)
+    assert _texts(app) == ["still open"]
+    doc = await store.collection("mentions").find_one({"text": "fix me"})
+    assert doc is not None and doc["handling"]["state"] == "resolved"
+
+
+async def test_the_history_records_who_did_what(store: Store, dashboard: Open) -> None:
+    """Each action appends {action, by, at, value}; tags accumulate; values stay literal."""
+    await _seed_complaints(store, {"bag gone": timedelta(hours=1)})
+    mention_id = await _mention_id(store, "bag gone")
+    app = _go(dashboard(), "complaints")
+    app.text_input(key="goodwill_name").input("Ana").run()
+    _act(app, mention_id, "assign", "Bo")
+    _act(app, mention_id, "tag", "baggage")
+    app.text_input(key="goodwill_name").input("Bo").run()
+    _act(app, mention_id, "note", '{"$set": {"x": 1}}')
+    _no_failure(app)
+    doc = await store.collection("mentions").find_one({"text": "bag gone"})
+    assert doc is not None
+    handling = doc["handling"]
+    assert [(step["action"], step["by"], step["value"]) for step in handling["history"]] == [
+        ("assign", "Ana", "Bo"),
+        ("tag", "Ana", "baggage"),
+        ("note", "Bo", '{"$set": {"x": 1}}'),
+    ]
+    assert all(isinstance(step["at"], datetime) for step in handling["history"])
+    assert (handling["assignee"], handling["tags"]) == ("Bo", ["baggage"])
+    captions = " ".join(caption.value for caption in app.caption)
+    assert "noted" in captions and "by Bo" in captions
+
+
+async def test_the_unassigned_view_leaves_out_assigned_complaints(
+    store: Store, dashboard: Open
+) -> None:
+    """'Unassigned' lists complaints nobody was assigned, whoever is asking."""
+    await _seed_complaints(store, {"taken": timedelta(hours=1), "free": timedelta()})
+    await store.handle_complaint(await _mention_id(store, "taken"), "assign", "Ana", "Bo")
+    app = _go(dashboard(), "complaints")
+    assert _texts(_view(app, "unassigned")) == ["free"]
+    _no_failure(app)
+
+
+async def test_the_overdue_view_lists_complaints_open_over_a_day(
+    store: Store, dashboard: Open
+) -> None:
+    """'Overdue' keeps complaints created more than 24 h ago, acknowledged ones included."""
+    await _seed_complaints(
+        store,
+        {
+            "fresh": timedelta(hours=2),
+            "stale": timedelta(hours=30),
+            "stale seen": timedelta(days=3),
+        },
+    )
+    await store.handle_complaint(await _mention_id(store, "stale seen"), "acknowledge", "Ana")
+    app = _go(dashboard(), "complaints")
+    assert _texts(_view(app, "overdue")) == ["stale", "stale seen"]
+    _no_failure(app)
+
+
+async def test_a_malformed_action_is_refused_by_the_store(store: Store) -> None:
+    """Unknown actions, bad ids and non-text values raise ValueError and write nothing."""
+    await _seed_complaints(store, {"bag": timedelta()})
+    mention_id = await _mention_id(store, "bag")
+    with pytest.raises(ValueError, match="Action must be one of"):
+        await store.handle_complaint(mention_id, "$set", "Ana")
+    with pytest.raises(ValueError, match="not a mention id"):
+        await store.handle_complaint("not-an-id", "resolve", "Ana")
+    with pytest.raises(ValueError, match="A value is text"):
+        await store.handle_complaint(mention_id, "tag", "Ana", {"$gt": ""})  # type: ignore[arg-type]
+    doc = await store.collection("mentions").find_one({"text": "bag"})
+    assert doc is not None and "handling" not in doc
