@@ -471,6 +471,28 @@ def _turn_page(step: int) -> None:
     st.session_state[_FEED_PAGE] = max(0, int(st.session_state.get(_FEED_PAGE, 0)) + step)
 
 
+def _pager(key: str, page_number: int, has_next: bool, turn: Callable[[int], None]) -> None:
+    """Previous / page number / Next under a paged list; ``turn`` moves by -1 or +1."""
+    previous, where, following = st.columns([1, 2, 1])
+    previous.button(
+        "← Previous",
+        key=f"{key}_previous",
+        disabled=page_number == 0,
+        on_click=turn,
+        args=(-1,),
+        width="stretch",
+    )
+    where.caption(f"Page {page_number + 1}", text_alignment="center")
+    following.button(
+        "Next →",
+        key=f"{key}_next",
+        disabled=not has_next,
+        on_click=turn,
+        args=(1,),
+        width="stretch",
+    )
+
+
 def _show_mention(item: data.FeedItem, *, show_brand: bool) -> None:
     with st.container(border=True):
         if item.sentiment in _BADGE:
@@ -624,24 +646,7 @@ def mentions() -> None:
             _correction_dialog(shown[0])
         else:  # its mention left the page (another filter, another page)
             _stop_correcting()
-    previous, where, following = st.columns([1, 2, 1])
-    previous.button(
-        "← Previous",
-        key="feed_previous",
-        disabled=page_number == 0,
-        on_click=_turn_page,
-        args=(-1,),
-        width="stretch",
-    )
-    where.caption(f"Page {page_number + 1}", text_alignment="center")
-    following.button(
-        "Next →",
-        key="feed_next",
-        disabled=not page.has_next,
-        on_click=_turn_page,
-        args=(1,),
-        width="stretch",
-    )
+    _pager("feed", page_number, page.has_next, _turn_page)
 
 
 # -- Complaints queue ------------------------------------------------------------------
@@ -827,24 +832,7 @@ def complaints() -> None:
     )
     for item in page.items:
         _show_complaint(item, show_brand=brand is None)
-    previous, where, following = st.columns([1, 2, 1])
-    previous.button(
-        "← Previous",
-        key="complaints_previous",
-        disabled=page_number == 0,
-        on_click=_turn_queue_page,
-        args=(-1,),
-        width="stretch",
-    )
-    where.caption(f"Page {page_number + 1}", text_alignment="center")
-    following.button(
-        "Next →",
-        key="complaints_next",
-        disabled=not page.has_next,
-        on_click=_turn_queue_page,
-        args=(1,),
-        width="stretch",
-    )
+    _pager("complaints", page_number, page.has_next, _turn_queue_page)
 
 
 # -- Sources ---------------------------------------------------------------------------
