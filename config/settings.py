@@ -70,6 +70,38 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     score_batch_size: int = Field(default=32, ge=1, le=1024)
     replay_interval_seconds: float = Field(default=300.0, gt=0)
+    # Advocacy (formula in scoring/advocacy.py and the README).
+    advocate_threshold: float = Field(
+        default=20.0,
+        ge=-100,
+        le=100,
+        description="Score at or above which a profile is an advocate.",
+    )
+    detractor_threshold: float = Field(
+        default=-20.0,
+        ge=-100,
+        le=100,
+        description="Score at or below which a profile is a detractor.",
+    )
+    advocacy_half_life_days: float = Field(
+        default=90.0, gt=0, description="A mention's weight halves every this many days."
+    )
+    advocacy_prior: float = Field(
+        default=2.0,
+        ge=0,
+        description="Neutral pseudo-mentions added: one mention never makes an advocate.",
+    )
+    erase_keeps_text: bool = Field(
+        default=False,
+        description="On erasure, keep the text of the person's mentions (author fields are always removed).",
+    )
+    slack_bot_token: SecretStr | None = Field(
+        default=None, description="Slack bot token (xoxb-...) for destinations that name a channel."
+    )
+    dashboard_url: str | None = Field(
+        default=None,
+        description="Public address of the dashboard, for links in alerts (default http://HOST:PORT).",
+    )
 
     @field_validator("mongodb_uri")
     @classmethod
@@ -98,6 +130,13 @@ class Settings(BaseSettings):
         return f"mongodb://127.0.0.1:{self.db_port}/?directConnection=true"
 
     @property
+    def dashboard_link(self) -> str:
+        """The dashboard's address as alerts link to it."""
+        if self.dashboard_url:
+            return self.dashboard_url.rstrip("/")
+        return f"http://{self.dashboard_host}:{self.dashboard_port}"
+
+    @property
     def db_dir(self) -> Path:
         """Where the embedded server keeps its data."""
         return self.data_dir / "db"
@@ -113,7 +152,7 @@ def _describe(error: ValidationError) -> str:
     for item in error.errors():
         field = str(item["loc"][0]) if item["loc"] else "?"
         given = item.get("input")
-        secret = field.endswith(("url", "uri", "password"))
+        secret = field.endswith(("url", "uri", "password", "token", "secret", "key"))
         shown = "" if secret else f" (got {given!r})"
         lines.append(f"{_ENV_PREFIX}{field.upper()}: {item['msg']}{shown}")
     return "Invalid setting:\n  " + "\n  ".join(lines)

@@ -19,7 +19,9 @@ import typer
 
 from config.settings import Settings, load_settings
 from goodwill.errors import GoodwillError
+from service.alerts_cli import alerts_app
 from service.db_cli import db_app
+from service.people_cli import export_app, profiles_app
 
 __all__ = ["app", "main"]
 
@@ -40,6 +42,9 @@ corrections_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(corrections_app, name="corrections")
+app.add_typer(profiles_app, name="profiles")
+app.add_typer(export_app, name="export")
+app.add_typer(alerts_app, name="alerts")
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:

@@ -1,0 +1,58 @@
+"""Who an author is, across sources: identity keys, profile ids and erasure hashes.
+
+An *identity* is one account on one source (``reddit:t2_abc``); a *profile* is one
+person, holding one or more identities. These helpers are the one definition of both
+keys, shared by the scorer (which resolves authors), the CRM import and erasure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "ADVOCACY_TIERS",
+    "erasure_hash",
+    "handle_key",
+    "identity_key",
+    "new_profile_id",
+]
+
+# Advocacy standing of a profile for one brand (not the customer's CRM tier).
+ADVOCACY_TIERS = ("advocate", "neutral", "detractor")
+
+# Salt of erasure hashes: stable across installs so that a re-collected author is known.
+_ERASURE_SALT = b"goodwill-erasure-v1:"
+
+
+def handle_key(source: str, handle: str) -> str:
+    """The identity key of a handle on a source: ``source:handle``, handle case-folded, no ``@``."""
+    return f"{source.strip().casefold()}:{handle.strip().lstrip('@').casefold()}"
+
+
+def identity_key(source: str, author: Mapping[str, Any] | None) -> str | None:
+    """The identity key of a mention's author: the source's stable id, else the handle.
+
+    ``None`` when the source names no author at all (nothing to resolve).
+    """
+    if not author:
+        return None
+    author_id = author.get("id")
+    if isinstance(author_id, str) and author_id.strip():
+        return f"{source.strip().casefold()}:id:{author_id.strip()}"
+    handle = author.get("handle")
+    if isinstance(handle, str) and handle.strip().lstrip("@"):
+        return handle_key(source, handle)
+    return None
+
+
+def erasure_hash(key: str) -> str:
+    """What an erasure keeps of an identity key: a salted SHA-256, never the key itself."""
+    return hashlib.sha256(_ERASURE_SALT + key.encode("utf-8")).hexdigest()
+
+
+def new_profile_id() -> str:
+    """A fresh profile id: ``p_`` and 16 hex digits."""
+    return f"p_{secrets.token_hex(8)}"

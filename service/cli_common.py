@@ -1,0 +1,46 @@
+"""What every ``goodwill`` sub-command shares: settings, async running, and failing clearly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import typer
+
+from config.settings import Settings, load_settings
+from goodwill.errors import GoodwillError
+
+__all__ = ["fail", "run_async", "settings"]
+
+_T = TypeVar("_T")
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``message`` in red on stderr; raise the returned exit to stop with ``code``."""
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+def settings() -> Settings:
+    """The settings (a bad value stops the command with a message naming the variable)."""
+    try:
+        loaded = load_settings()
+    except GoodwillError as error:
+        raise fail(str(error)) from None
+    logging.basicConfig(
+        level=loaded.log_level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return loaded
+
+
+def run_async(make: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+    """Run a coroutine; a ``GoodwillError`` becomes its message on stderr and exit status 1."""
+    try:
+        return asyncio.run(make())
+    except GoodwillError as error:
+        raise fail(str(error)) from None
