@@ -55,6 +55,7 @@ from collector.base import Source
 from collector.query import Query, QuerySyntaxError
 from collector.runner import Job
 from collector.sources.registry import CREDENTIALS, SourceRegistry, default_registry
+from config.alerting import AlertRuleConfig, DestinationConfig
 from config.settings import Settings, get_settings
 from goodwill.corpus import AIRLINES
 from goodwill.errors import ConfigError
@@ -187,6 +188,8 @@ class WatchList(BaseModel):
 
     defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
     brands: list[BrandConfig] = Field(alias="brand", min_length=1)
+    destinations: dict[str, DestinationConfig] = Field(default_factory=dict)
+    alerts: list[AlertRuleConfig] = Field(default_factory=list)
 
     _path: Path | None = PrivateAttr(default=None)
     _text: str = PrivateAttr(default="")
@@ -304,6 +307,9 @@ _SECRET_KEY = re.compile(
     re.IGNORECASE,
 )
 _URL_WITH_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^/@\s:]+:[^/@\s]+@", re.IGNORECASE)
+# A Slack webhook URL is its own credential: whoever has it can post to the channel.
+_WEBHOOK_KEY = re.compile(r"^webhook(?:[_-]?url)?$", re.IGNORECASE)
+_SLACK_WEBHOOK = re.compile(r"^https?://hooks\.slack(?:-gov)?\.com/", re.IGNORECASE)
 
 
 def _env_var(field: str) -> str:
@@ -318,7 +324,16 @@ def _secret_problems(
     credentials = CREDENTIALS.get(kind or "", {})
     for key, value in data.items():
         here = (*loc, key)
-        if key in credentials or _SECRET_KEY.search(key):
+        if _WEBHOOK_KEY.match(key) or (isinstance(value, str) and _SLACK_WEBHOOK.match(value)):
+            problems.append(
+                _Problem(
+                    here,
+                    "a Slack webhook URL is a secret and does not belong in the watch list: put it "
+                    "in an environment variable and name that variable with webhook_env = "
+                    '"GOODWILL_SLACK_WEBHOOK_..." (default GOODWILL_SLACK_WEBHOOK_URL)',
+                )
+            )
+        elif key in credentials or _SECRET_KEY.search(key):
             field = credentials.get(key) or (f"{kind}_{key}" if kind else key)
             if field in Settings.model_fields:
                 where = f"set the environment variable {_env_var(field)} instead"
@@ -359,7 +374,9 @@ def _secret_problems(
 # --- validation errors ---------------------------------------------------------------
 
 _ALLOWED = {
-    "top": ("defaults", "brand"),
+    "top": ("defaults", "brand", "destinations", "alerts"),
+    "alerts": tuple(AlertRuleConfig.model_fields),
+    "destinations": tuple(DestinationConfig.model_fields),
     "defaults": tuple(DefaultsConfig.model_fields),
     "brand": ("name", "query", "competitors", "strict_lang", "source"),
 }
@@ -369,6 +386,9 @@ _MISSING = {
     "query": """every brand needs a query, e.g. query = '"acme" OR "acme corp"'""",
     "source": "every brand needs at least one [[brand.source]] table",
     "type": 'every source needs a type, e.g. type = "hackernews"',
+    "rule": "every [[alerts]] table needs a rule: complaint, negative_spike, tier_change or digest",
+    "destination": 'every alert rule needs a destination, e.g. destination = "support" '
+    "(a [destinations.support] table)",
 }
 _TYPE_NAMES = {
     "string_type": "a string (in quotes)",
@@ -436,6 +456,43 @@ def _meaning_problems(watchlist: WatchList) -> list[_Problem]:
             elif competitor.casefold() in named:
                 problems.append(_Problem(here, f"{competitor!r} is listed twice"))
             named.add(competitor.casefold())
+    problems.extend(_alert_problems(watchlist, seen))
+    return problems
+
+
+def _alert_problems(watchlist: WatchList, brands: Mapping[str, int]) -> list[_Problem]:
+    """Alert rules: unique names, known destinations, known brands."""
+    problems = []
+    names: dict[str, int] = {}
+    known = sorted(watchlist.destinations)
+    for index, rule in enumerate(watchlist.alerts):
+        if rule.name in names:
+            problems.append(
+                _Problem(
+                    ("alerts", index, "name"),
+                    f"two alert rules are named {rule.name!r} (also alerts[{names[rule.name]}]); "
+                    'give each its own name = "..."',
+                )
+            )
+        names.setdefault(rule.name, index)
+        if rule.destination not in watchlist.destinations:
+            close = difflib.get_close_matches(rule.destination, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            problems.append(
+                _Problem(
+                    ("alerts", index, "destination"),
+                    f"no [destinations.{rule.destination}] table; {hint}"
+                    + (f"defined: {', '.join(known)}" if known else "define one"),
+                )
+            )
+        for position, brand in enumerate(rule.brands):
+            if brand.casefold() not in brands:
+                problems.append(
+                    _Problem(
+                        ("alerts", index, "brands", position),
+                        f"{brand!r} is not a [[brand]] of this watch list",
+                    )
+                )
     return problems
 
 

@@ -23,36 +23,45 @@ import pandas as pd
 import streamlit as st
 
 from config.settings import Settings, get_settings
-from goodwill.errors import StoreError
+from goodwill import insights
+from goodwill.errors import ConfigError, StoreError
 from goodwill.store import Store
 
 __all__ = [
+    "BRAND_COLUMNS",
     "COMPLAINTS_PAGE_SIZE",
     "COMPLAINT_ACTIONS",
     "COMPLAINT_VIEWS",
     "FEED_PAGE_SIZE",
     "SENTIMENTS",
     "UNSCORED",
+    "AlertItem",
     "ComplaintItem",
     "ComplaintPage",
     "FeedFilters",
     "FeedItem",
     "FeedPage",
     "HandlingStep",
+    "Post",
     "SourceState",
     "backend",
+    "brand_rollups",
     "brands",
     "clear_caches",
+    "competitors",
     "complaints_page",
     "cursor_states",
     "feed_count",
     "feed_page",
     "handle_complaint",
+    "negative_posts",
+    "recent_alerts",
     "rollups",
     "run",
     "save_correction",
     "settings",
     "sources",
+    "top_terms",
     "unscored_count",
 ]
 
@@ -65,7 +74,7 @@ UNSCORED = "unscored"
 _CONNECT_TIMEOUT_MS = 3000
 _QUERY_TIMEOUT_S = 20.0
 # The feed counts at most this many matches (a count is a scan; the pages need none).
-FEED_COUNT_CAP = 10_000
+FEED_COUNT_CAP = 1_000
 _ROLLUP_COLUMNS = ["day", "source", "total", *SENTIMENTS]
 
 
@@ -186,8 +195,8 @@ def _start_of(day: date) -> datetime:
 
 @st.cache_data(ttl=30, show_spinner=False)
 def brands() -> list[str]:
-    """Every brand with mentions or roll-ups."""
-    return run(backend().store.brands())
+    """Every brand collected or scored (see ``insights.brand_names``)."""
+    return run(insights.brand_names(backend().store))
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -485,3 +494,156 @@ def handle_complaint(mention_id: str, action: str, by: str, value: str | None = 
     run(backend().store.handle_complaint(mention_id, action, by, value))
     complaints_page.clear()
     feed_page.clear()
+
+
+# -- overview: competitors, changes, terms -------------------------------------------------
+
+BRAND_COLUMNS = ["brand", "day", "source", *insights.ROLLUP_COUNTS]
+# How many recent mentions the top terms are counted over (a sample, read in day-sized slices).
+TERM_SAMPLE = 2000
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def competitors(brand: str) -> tuple[list[str], bool]:
+    """``brand``'s competitors, and whether the watch list named them.
+
+    From the watch list's ``competitors`` when it lists ``brand``; otherwise every
+    other brand in the database (False), so a brand outside the watch list is still
+    seen beside the others.
+    """
+    listed = _watchlist_competitors()
+    if brand in listed:
+        return listed[brand], True
+    return [name for name in brands() if name != brand], False
+
+
+@st.cache_resource(show_spinner=False)
+def _watchlist_competitors() -> dict[str, list[str]]:
+    # Imported here: the watch list module builds on the collector's query language,
+    # which no other dashboard code needs; read once per process.
+    from config.watchlist import watchlist_from_settings
+
+    try:
+        watchlist = watchlist_from_settings(settings())
+    except ConfigError:
+        return {}  # the service refuses a bad watch list and says why; here: no pairs
+    return {entry.name: list(entry.competitors) for entry in watchlist.brands}
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def brand_rollups(names: tuple[str, ...], first: date, last: date) -> pd.DataFrame:
+    """Daily counts of several brands per source, ``first`` to ``last`` inclusive (UTC days).
+
+    Columns ``BRAND_COLUMNS``: ``brand``, ``day`` (a date), ``source``, ``total``,
+    ``negative``, ``neutral``, ``positive``, ``complaints``.
+    """
+    docs = run(
+        insights.brand_rollups(
+            backend().store, names, _start_of(first), _start_of(last + timedelta(days=1))
+        )
+    )
+    rows = [{**doc, "day": doc["day"].date()} for doc in docs]
+    return pd.DataFrame(rows, columns=BRAND_COLUMNS)
+
+
+@dataclass(frozen=True)
+class Post:
+    """A mention behind a change: text, where, who, how far it travelled, how negative."""
+
+    id: str
+    source: str
+    text: str
+    url: str | None
+    created_at: datetime
+    author: str | None
+    engagement: int
+    negativity: float
+    complaint: bool
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def negative_posts(brand: str, day: date, days: int = 1, limit: int = 5) -> list[Post]:
+    """The most negative, most engaged mentions of ``brand`` in the ``days`` from ``day``."""
+    docs = run(
+        insights.negative_posts(
+            backend().store,
+            brand,
+            _start_of(day),
+            _start_of(day + timedelta(days=days)),
+            limit=limit,
+        )
+    )
+    posts = []
+    for doc in docs:
+        author = doc.get("author") or {}
+        handle = author.get("handle")
+        posts.append(
+            Post(
+                id=str(doc["_id"]),
+                source=str(doc.get("source", "")),
+                text=str(doc.get("text", "")),
+                url=doc.get("url"),
+                created_at=doc["created_at"],
+                author=f"@{handle}" if handle else author.get("display_name"),
+                engagement=int(doc["engagement_total"]),
+                negativity=float(doc["negativity"]),
+                complaint=bool((doc.get("complaint") or {}).get("is_complaint")),
+            )
+        )
+    return posts
+
+
+@st.cache_data(ttl=120, show_spinner=False)
+def top_terms(
+    brand: str, first: date, last: date, exclude: tuple[str, ...], top: int = 20
+) -> tuple[list[tuple[str, int]], int]:
+    """The ``top`` words of ``brand``'s latest mentions in the window, and the sample size.
+
+    Counted over at most ``TERM_SAMPLE`` mentions, brand names in ``exclude`` left out.
+    """
+    texts = run(
+        insights.recent_texts(
+            backend().store,
+            brand,
+            _start_of(first),
+            _start_of(last + timedelta(days=1)),
+            limit=TERM_SAMPLE,
+        )
+    )
+    return insights.count_terms(texts, exclude=(brand, *exclude), top=top), len(texts)
+
+
+@dataclass(frozen=True)
+class AlertItem:
+    """One alert of the outbox and where its delivery stands."""
+
+    id: str
+    rule: str
+    brand: str
+    destination: str
+    created_at: datetime | None
+    state: str
+    attempts: int
+    sent_at: datetime | None
+    next_attempt_at: datetime | None
+    last_error: str | None
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def recent_alerts(limit: int = 50) -> list[AlertItem]:
+    """The latest alerts, newest first."""
+    return [
+        AlertItem(
+            id=str(doc.get("_id")),
+            rule=str(doc.get("rule", "")),
+            brand=str(doc.get("brand", "")),
+            destination=str(doc.get("destination", "")),
+            created_at=doc.get("created_at"),
+            state=str(doc.get("state", "")),
+            attempts=int(doc.get("attempts") or 0),
+            sent_at=doc.get("sent_at"),
+            next_attempt_at=doc.get("next_attempt_at"),
+            last_error=doc.get("last_error"),
+        )
+        for doc in run(insights.recent_alerts(backend().store, limit=limit))
+    ]

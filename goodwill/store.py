@@ -14,7 +14,7 @@ import functools
 import inspect
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
@@ -27,6 +27,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from goodwill.errors import StoreError
+from goodwill.identity import erasure_hash, handle_key, identity_key
 from goodwill.models import Mention, Sentiment, SentimentLabel, utcnow
 
 __all__ = ["CORRECTION_KINDS", "Claim", "Coverage", "CursorState", "Store", "UpsertResult"]
@@ -53,9 +54,30 @@ _INDEXES: dict[str, list[IndexModel]] = {
             [("fingerprint", ASCENDING), ("sentiment.model_version", ASCENDING)], name="fingerprint"
         ),
         IndexModel([("author.id", ASCENDING), ("source", ASCENDING)], name="author"),
+        # The dashboard's feed and complaints queue across brands: read newest day first.
+        IndexModel([("created_at", DESCENDING)], name="created"),
+        # A profile's mentions (counts, advocacy, merges; goodwill/profiles.py).
+        IndexModel([("profile_id", ASCENDING)], name="profile"),
+        # The alert engine's cursor: complaints in the order they were scored.
+        IndexModel(
+            [("complaint.is_complaint", ASCENDING), ("scored_at", ASCENDING)],
+            name="complaint_scored",
+        ),
     ],
     "profiles": [
         IndexModel([("identities.key", ASCENDING)], name="identity"),
+        IndexModel([("identities.handle_key", ASCENDING)], name="handle"),
+        IndexModel([("emails", ASCENDING)], name="emails"),
+        IndexModel([("crm_id", ASCENDING)], name="crm_id"),
+    ],
+    "advocacy": [
+        IndexModel([("brand", ASCENDING), ("score", DESCENDING)], name="brand_score"),
+        IndexModel([("profile_id", ASCENDING)], name="profile"),
+        IndexModel([("tier_changed_at", DESCENDING)], name="tier_changed"),
+    ],
+    "merges": [
+        IndexModel([("absorbed", ASCENDING)], name="absorbed"),
+        IndexModel([("into", ASCENDING)], name="into"),
     ],
     "cursors": [
         IndexModel([("brand", ASCENDING), ("source", ASCENDING)], unique=True, name="brand_source"),
@@ -63,6 +85,12 @@ _INDEXES: dict[str, list[IndexModel]] = {
     "alerts": [
         IndexModel([("dedupe_key", ASCENDING)], unique=True, name="dedupe_key"),
         IndexModel([("created_at", DESCENDING)], name="created"),
+        # Each destination's delivery queue, oldest first; group messages name their members.
+        IndexModel(
+            [("destination", ASCENDING), ("state", ASCENDING), ("created_at", ASCENDING)],
+            name="queue",
+        ),
+        IndexModel([("members", ASCENDING)], name="members", sparse=True),
     ],
     "dead_letters": [
         IndexModel([("source", ASCENDING), ("received_at", DESCENDING)], name="source_time"),
@@ -164,6 +192,15 @@ def _day(moment: datetime) -> datetime:
     return moment.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+def _author_hashes(mention: Mention) -> set[str]:
+    """Erasure hashes of a mention author's identity key and handle key (none if no author)."""
+    author = mention.author.model_dump()
+    keys = {identity_key(mention.source, author)}
+    if mention.author.handle and mention.author.handle.strip().lstrip("@"):
+        keys.add(handle_key(mention.source, mention.author.handle))
+    return {erasure_hash(key) for key in keys if key is not None}
+
+
 def _translating_errors(cls: type[_S]) -> type[_S]:
     """Make every public coroutine of ``cls`` raise ``StoreError`` instead of driver errors.
 
@@ -254,16 +291,30 @@ class Store:
         """Insert new mentions, refresh engagement of known ones; never duplicates.
 
         A mention's text, author and score are kept as first collected; what changes
-        on a re-collection is its engagement, title and raw payload.
+        on a re-collection is its engagement, title and raw payload. A mention by an
+        erased person (its author's key hashed in ``erasures``) is stored without its
+        author and raw payload, and marked ``erased``.
         """
         if not mentions:
             return UpsertResult(0, 0, 0)
         now = utcnow()
+        # An erased person's author fields are never stored again (goodwill/rights.py).
+        hashes = [_author_hashes(mention) for mention in mentions]
+        erased: set[str] = set()
+        if wanted := sorted(set[str]().union(*hashes)):
+            async for found in self._db.erasures.find(
+                {"identity_hashes": {"$in": wanted}}, {"identity_hashes": 1}
+            ):
+                erased.update(found.get("identity_hashes") or [])
         ops = []
-        for mention in mentions:
+        for mention, author_hashes in zip(mentions, hashes, strict=True):
             doc = mention.model_dump(mode="python")
             key = {"source": doc.pop("source"), "external_id": doc.pop("external_id")}
             refreshed = {name: doc.pop(name) for name in ("engagement", "title", "raw")}
+            if author_hashes & erased:
+                del doc["author"], refreshed["raw"]
+                # A title erased with its post's text is not brought back by a re-collection.
+                doc.update(erased=True, title=refreshed.pop("title"))
             doc.update(
                 fingerprint=mention.fingerprint,
                 collected_at=now,
@@ -598,14 +649,39 @@ class Store:
         ``sentiment`` is a label or ``"unscored"``; ``contains`` is a literal,
         case-insensitive substring of the text. See ``_feed_query``.
         """
-        query = self._feed_query(brand, source, sentiment, since, until, contains)
-        cursor = (
-            self._db.mentions.find(query, {"raw": 0, "claim": 0})
-            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
-            .skip(max(skip, 0))
-            .limit(max(limit, 0))
-        )
-        return [doc async for doc in cursor]
+        query = self._feed_query(brand, source, sentiment, None, None, contains)
+        return await self._newest_first(query, since, until, skip, limit)
+
+    async def _newest_first(
+        self,
+        query: Document,
+        since: datetime | None,
+        until: datetime | None,
+        skip: int,
+        limit: int,
+    ) -> list[Document]:
+        """Mentions ``skip`` to ``skip + limit`` matching ``query`` in ``[since, until)``, newest first.
+
+        The embedded server sorts without its indexes, so one sorted query would read
+        and sort every match. This reads period by period (see ``_periods``), each a
+        ``created_at`` range of an index, until the page is full: the first pages of a
+        million mentions cost a day's worth. Ties on ``created_at`` never straddle two
+        periods (each is a half-open range of it), so the order is one sorted query's.
+        """
+        wanted = max(skip, 0) + max(limit, 0)
+        if limit <= 0:
+            return []
+        found: list[Document] = []
+        for bounds in _periods(since, until):
+            cursor = (
+                self._db.mentions.find({**query, "created_at": bounds}, {"raw": 0, "claim": 0})
+                .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+                .limit(wanted - len(found))
+            )
+            found.extend([doc async for doc in cursor])
+            if len(found) >= wanted:
+                break
+        return found[max(skip, 0) : wanted]
 
     async def feed_count(
         self,
@@ -619,10 +695,18 @@ class Store:
         cap: int | None = None,
     ) -> int:
         """How many mentions ``feed`` would page through, counting no further than ``cap``."""
-        query = self._feed_query(brand, source, sentiment, since, until, contains)
+        query = self._feed_query(brand, source, sentiment, None, None, contains)
         if cap is None:
-            return await self._db.mentions.count_documents(query)
-        return await self._db.mentions.count_documents(query, limit=cap)
+            window = self._feed_query(None, None, None, since, until, None)
+            return await self._db.mentions.count_documents({**query, **window})
+        counted = 0
+        for bounds in _periods(since, until):  # newest first, so a cap stops early
+            counted += await self._db.mentions.count_documents(
+                {**query, "created_at": bounds}, limit=cap - counted
+            )
+            if counted >= cap:
+                break
+        return min(counted, cap)
 
     async def sources_for(self, brand: str | None = None) -> list[str]:
         """The sources a brand (or any brand) has been collected from or scored on.
@@ -810,7 +894,10 @@ class Store:
                 f"View must be one of {', '.join(self.COMPLAINT_VIEWS)}; got {view!r}."
             )
         query: Document = {
-            "complaint.is_complaint": {"$eq": True},
+            # ``$all: [True]`` is ``== True`` for a flag; written so because the embedded
+            # server picks an index with an equality prefix (``complaint_scored``) over
+            # the time indexes, and would read every complaint ever made for one page.
+            "complaint.is_complaint": {"$all": [True]},
             "handling.state": {"$ne": "resolved"},
         }
         if brand is not None:
@@ -822,15 +909,10 @@ class Store:
             if not who:
                 raise ValueError("The view 'mine' needs your name.")
             query["handling.assignee"] = {"$eq": who}
-        elif view == "overdue":
-            query["created_at"] = {"$lt": (now or utcnow()) - self.OVERDUE_AFTER}
-        cursor = (
-            self._db.mentions.find(query, {"raw": 0, "claim": 0})
-            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
-            .skip(max(skip, 0))
-            .limit(max(limit, 0))
-        )
-        return [doc async for doc in cursor]
+        until = None
+        if view == "overdue":
+            until = (now or utcnow()) - self.OVERDUE_AFTER
+        return await self._newest_first(query, None, until, skip, limit)
 
     async def handle_complaint(
         self, mention_id: str | ObjectId, action: str, by: str, value: str | None = None
@@ -898,6 +980,27 @@ class Store:
             raise ValueError(f"No complaint has the id {oid}; it may have been erased.")
         handling: Document = updated.get("handling") or {}
         return handling
+
+
+def _periods(since: datetime | None, until: datetime | None) -> Iterator[Document]:
+    """``created_at`` ranges covering ``[since, until)`` newest first: the last day, then
+    periods four times longer each time, then (past a year) all that is older."""
+    upper = until
+    span = timedelta(days=1)
+    lower: datetime | None = (until or utcnow()) - span
+    while True:
+        if since is not None and (lower is None or lower <= since):
+            lower = since
+        bounds: Document = {}
+        if lower is not None:
+            bounds["$gte"] = lower
+        if upper is not None:
+            bounds["$lt"] = upper
+        yield bounds
+        if lower is None or lower == since:
+            return
+        upper, span = lower, span * 4
+        lower = None if span > timedelta(days=400) else upper - span
 
 
 # Corrections: what people may say a mention is.

@@ -1,18 +1,5 @@
-"""Scoring: the sentiment model, complaint detection, training, evaluation, the worker."""
+"""Scoring: the sentiment model, complaint detection, advocacy, training, evaluation, the worker.
 
-from scoring.complaints import ComplaintVerdict, detect
-from scoring.evaluate import evaluate, evaluate_held_out
-from scoring.sentiment import SentimentModel
-from scoring.train import train
-from scoring.worker import BatchResult, ScoringWorker
-
-__all__ = [
-    "BatchResult",
-    "ComplaintVerdict",
-    "ScoringWorker",
-    "SentimentModel",
-    "detect",
-    "evaluate",
-    "evaluate_held_out",
-    "train",
-]
+Submodules are imported where they are used (``from scoring.advocacy import ...``), so
+that a command about profiles never pays for loading torch.
+"""

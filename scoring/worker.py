@@ -5,6 +5,13 @@ batch is claimed atomically with a lease (``Store.claim_unscored``), and the sco
 of a batch whose lease ran out (and which another worker took) are not written.
 Texts already scored by the same model version (identical reposts) are not run
 through the model again.
+
+After writing a batch's scores, the worker ties each mention's author to a customer
+profile and recomputes, exactly, the advocacy of every (profile, brand) the batch
+touched (``goodwill/profiles.py``, formula in ``scoring/advocacy.py``). Re-scoring with
+another model goes through the same path, so advocacy follows the new scores. Should a
+worker die between the two steps, ``goodwill profiles recompute`` brings advocacy back
+in line.
 """
 
 from __future__ import annotations
@@ -20,7 +27,9 @@ from typing import Any, Protocol
 
 from goodwill.errors import StoreError
 from goodwill.models import Sentiment
+from goodwill.profiles import ProfileStore, TierChange
 from goodwill.store import Store
+from scoring.advocacy import AdvocacyParams
 from scoring.complaints import detect
 from scoring.language import is_english, language_of
 
@@ -51,6 +60,8 @@ class BatchResult:
     reused: int  # texts whose score was known from an identical text
     written: int
     skipped: int = 0  # not scored on purpose (another language)
+    resolved: int = 0  # mentions whose author was tied to a profile
+    tier_changes: tuple[TierChange, ...] = ()  # advocacy tiers this batch changed
 
 
 class ScoringWorker:
@@ -65,8 +76,13 @@ class ScoringWorker:
         claim_size: int = 256,
         lease: timedelta = timedelta(minutes=5),
         owner: str | None = None,
+        profiles: ProfileStore | None = None,
+        params: AdvocacyParams | None = None,
     ) -> None:
+        """``params`` (the advocacy formula's, from ``AdvocacyParams.from_settings``) is used
+        when no ``profiles`` is given; by default the formula's documented defaults."""
         self.store = store
+        self.profiles = profiles or ProfileStore(store, params)
         self.model = model
         self.batch_size = batch_size
         # Claims are larger than inference batches: each claim costs a query whose price
@@ -114,9 +130,24 @@ class ScoringWorker:
         complaints = {
             doc["_id"]: detect(doc["text"], scores[doc["_id"]]).to_document() for doc in mentions
         }
+        # Authors are tied to profiles before the scores land, so whoever reads a freshly
+        # scored mention (the alert engine) already finds its profile; advocacy follows.
+        profile_of = await self.profiles.resolve(claim.mentions)
         written = await self.store.save_scores(claim, scores, complaints)
+        changes = await self._refresh_advocacy(claim.mentions, profile_of)
+        resolved = len(profile_of)
         reused = len(mentions) - sum(len(docs) for docs in unknown.values())
-        return BatchResult(len(claim.mentions), len(texts), reused, written, skipped)
+        return BatchResult(
+            len(claim.mentions), len(texts), reused, written, skipped, resolved, tuple(changes)
+        )
+
+    async def _refresh_advocacy(
+        self, mentions: list[dict[str, Any]], profile_of: dict[Any, str]
+    ) -> list[TierChange]:
+        """Recompute the advocacy of every (profile, brand) the batch touched."""
+        brands = {doc["_id"]: doc["brand"] for doc in mentions}
+        pairs = {(profile_id, brands[mention_id]) for mention_id, profile_id in profile_of.items()}
+        return await self.profiles.refresh(pairs) if pairs else []
 
     async def drain(self, progress: Callable[[BatchResult], None] | None = None) -> int:
         """Score until nothing is waiting; returns how many mentions were written."""

@@ -184,6 +184,21 @@ def score(
 
 
 @app.command()
+def alert(
+    once: Annotated[
+        bool, typer.Option(help="Evaluate the rules and deliver what is due once, then exit.")
+    ] = False,
+) -> None:
+    """Raise alerts for the watch list's [[alerts]] rules and deliver them to Slack."""
+    from service.processes import alert as run_alert
+
+    settings = _settings()
+    delivered = _run(lambda: run_alert(settings, once=once))
+    if once:
+        typer.echo(f"Done: {delivered} messages delivered.")
+
+
+@app.command()
 def rescore(
     model: Annotated[
         str | None, typer.Option(help="Model to score with: a directory, or the bundled one.")

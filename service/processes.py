@@ -1,6 +1,6 @@
-"""The long-running processes of Goodwill: the collector and the scorer.
+"""The long-running processes of Goodwill: the collector, the scorer and the alerter.
 
-Each runs as its own OS process (``goodwill collect``, ``goodwill score``), so each can
+Each runs as its own OS process (``goodwill collect``, ``goodwill score``, ``goodwill alert``), so each can
 run as many copies, on as many machines, as its load needs; they meet only in MongoDB.
 """
 
@@ -25,7 +25,7 @@ from goodwill.store import Store
 if TYPE_CHECKING:
     from scoring.worker import BatchResult
 
-__all__ = ["collect", "default_jobs", "open_store", "score", "wait_for_stop"]
+__all__ = ["alert", "collect", "default_jobs", "open_store", "score", "wait_for_stop"]
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +119,7 @@ async def rescore(
     report: Callable[[BatchResult], None] | None = None,
 ) -> int:
     """Re-score mentions scored by another model version (since a date) with this one."""
+    from scoring.advocacy import AdvocacyParams
     from scoring.sentiment import SentimentModel
     from scoring.worker import ScoringWorker
 
@@ -129,7 +130,12 @@ async def rescore(
         queued = await store.requeue_for_rescoring(model.version, since=since)
         if started is not None:
             started(model.version, queued)
-        worker = ScoringWorker(store, model, batch_size=settings.score_batch_size)
+        worker = ScoringWorker(
+            store,
+            model,
+            batch_size=settings.score_batch_size,
+            params=AdvocacyParams.from_settings(settings),
+        )
         return await worker.drain(report)
 
 
@@ -137,6 +143,7 @@ async def score(
     settings: Settings, *, once: bool, report: Callable[[BatchResult], None] | None = None
 ) -> int:
     """Score what is waiting (``once``), or keep scoring as mentions arrive until asked to stop."""
+    from scoring.advocacy import AdvocacyParams
     from scoring.sentiment import SentimentModel  # torch loads only in processes that score
     from scoring.worker import ScoringWorker
 
@@ -144,7 +151,12 @@ async def score(
         SentimentModel.load, settings.model, quantize=settings.model_int8
     )
     async with open_store(settings) as store:
-        worker = ScoringWorker(store, model, batch_size=settings.score_batch_size)
+        worker = ScoringWorker(
+            store,
+            model,
+            batch_size=settings.score_batch_size,
+            params=AdvocacyParams.from_settings(settings),
+        )
         if once:
             return await worker.drain(report)
         log.info("scorer running with %s; Ctrl-C or SIGTERM stops it", model.version)
@@ -155,4 +167,52 @@ async def score(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        return 0
+
+
+async def alert(settings: Settings, *, once: bool = False, interval: float = 1.0) -> int:
+    """Evaluate the watch list's alert rules and deliver the outbox to Slack, until asked to stop.
+
+    ``once``: one pass of the rules and one of delivery (returns the messages delivered).
+    Without alert rules the process waits idle (so ``goodwill up`` keeps it quietly).
+    """
+    from alerts.deliver import Deliverer
+    from alerts.engine import AlertEngine
+    from config.alerting import resolve_destinations
+    from goodwill.outbox import AlertStore
+
+    watchlist = watchlist_from_settings(settings)
+    destinations = resolve_destinations(watchlist.destinations, settings)
+    timeout = aiohttp.ClientTimeout(total=30, connect=10)
+    async with open_store(settings) as store, aiohttp.ClientSession(timeout=timeout) as session:
+        alerts = AlertStore(store)
+        engine = AlertEngine(
+            alerts,
+            watchlist.alerts,
+            brands=[brand.name for brand in watchlist.brands],
+            dashboard_link=settings.dashboard_link,
+        )
+        deliverer = Deliverer(alerts, destinations, session)
+        if once:
+            await engine.run_once()
+            return await deliverer.deliver_once()
+        if not watchlist.alerts:
+            log.info("no [[alerts]] rules in the watch list; the alerter waits idle")
+        log.info(
+            "alerter running %d rules to %d destinations; Ctrl-C or SIGTERM stops it",
+            len(watchlist.alerts),
+            len(destinations),
+        )
+        tasks = [
+            asyncio.create_task(engine.run_forever(interval=interval)),
+            asyncio.create_task(deliverer.run_forever(interval=interval)),
+        ]
+        try:
+            await wait_for_stop()
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         return 0

@@ -1,13 +1,277 @@
-"""``goodwill profiles`` and ``goodwill export``: customer profiles, advocacy, exports."""
+"""``goodwill profiles`` and ``goodwill export``: customer profiles, advocacy, exports.
+
+``profiles show|list|merge|split|proposals|recompute`` live here; a person is named
+by profile id, email, ``source:handle`` or identity key. Every error is one line on
+stderr and exit status 1.
+"""
 
 from __future__ import annotations
 
+import getpass
+import sys
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
 import typer
 
+from service.cli_common import fail, run_async, settings
+
+if TYPE_CHECKING:
+    from goodwill.profiles import ProfileStore
+
 __all__ = ["export_app", "profiles_app"]
+
+_T = TypeVar("_T")
 
 profiles_app = typer.Typer(
     help="Customer profiles: look up, merge, split, import from a CRM, export or erase a person.",
     no_args_is_help=True,
 )
 export_app = typer.Typer(help="Export lists for marketing (CSV or XLSX).", no_args_is_help=True)
+
+
+def _default_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return "cli"
+
+
+By = Annotated[str | None, typer.Option("--by", help="Who does this (default: your login name).")]
+
+
+def _with_profiles(work: Callable[[ProfileStore], Coroutine[Any, Any, _T]]) -> _T:
+    """Open the store, run ``work`` with a ProfileStore; a ValueError becomes its message and exit 1."""
+    from goodwill.profiles import ProfileStore
+    from scoring.advocacy import AdvocacyParams
+    from service.processes import open_store
+
+    loaded = settings()
+
+    async def run() -> _T:
+        async with open_store(loaded) as store:
+            return await work(ProfileStore(store, AdvocacyParams.from_settings(loaded)))
+
+    try:
+        return run_async(run)
+    except ValueError as error:
+        raise fail(str(error)) from None
+
+
+def _when(moment: Any) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment is not None else "-"
+
+
+def _line(text: str | None, width: int = 70) -> str:
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _person(doc: dict[str, Any]) -> str:
+    return f"{doc.get('display_name') or '(no name)'} ({doc['_id']})"
+
+
+def _print_profile(
+    doc: dict[str, Any],
+    advocacy: list[dict[str, Any]],
+    mentions: list[dict[str, Any]],
+    merges: list[dict[str, Any]],
+) -> None:
+    typer.echo(f"{_person(doc)}  origin {doc.get('origin')}, reach {doc.get('reach', 0):,}")
+    if doc.get("do_not_contact"):
+        typer.echo("  DO NOT CONTACT")
+    typer.echo("Identities:")
+    for identity in doc.get("identities") or ():
+        followers = identity.get("followers")
+        typer.echo(
+            f"  {identity.get('source')}  @{identity.get('handle') or '-'}  {identity['key']}"
+            f"  {'-' if followers is None else f'{followers:,}'} followers  {identity.get('url') or ''}"
+        )
+    if doc.get("emails"):
+        typer.echo(f"Emails: {', '.join(doc['emails'])}")
+    if doc.get("crm_id") or doc.get("crm_fields") or doc.get("value") is not None:
+        typer.echo(
+            f"CRM: {doc.get('crm_system') or '-'} {doc.get('crm_id') or '-'}, "
+            f"tier {doc.get('tier') or '-'}, value {doc.get('value') if doc.get('value') is not None else '-'}"
+        )
+        for name, value in sorted((doc.get("crm_fields") or {}).items()):
+            typer.echo(f"  {name}: {value}")
+    if doc.get("tags"):
+        typer.echo(f"Tags: {', '.join(doc['tags'])}")
+    counts = doc.get("counts") or {}
+    typer.echo(
+        f"Mentions: {counts.get('mentions', 0)} ({counts.get('scored', 0)} scored: "
+        f"{counts.get('positive', 0)} positive, {counts.get('neutral', 0)} neutral, "
+        f"{counts.get('negative', 0)} negative; {counts.get('complaints', 0)} complaints), "
+        f"{_when(doc.get('first_seen'))} to {_when(doc.get('last_seen'))}"
+    )
+    typer.echo("Advocacy:")
+    if not advocacy:
+        typer.echo("  (no scored mention yet)")
+    for row in advocacy:
+        typer.echo(
+            f"  {row['brand']:<20} {row['tier']:<9} {row['score']:>7.2f}  "
+            f"{row['mentions']} mentions, last {_when(row.get('last_mention_at'))}"
+        )
+    typer.echo("Last mentions:")
+    for mention in mentions:
+        label = (mention.get("sentiment") or {}).get("label") or mention.get("score_state")
+        typer.echo(
+            f"  {_when(mention.get('created_at'))}  {mention.get('brand')}  {mention.get('source')}"
+            f"  {label}  {_line(mention.get('text'))}"
+        )
+    for record in merges:
+        state = f"split {_when(record['split_at'])}" if record.get("split_at") else "merged"
+        typer.echo(
+            f"Merge {record['_id']}: {record['absorbed']} into {record['into']} "
+            f"by {record['by']} {_when(record['at'])} ({state})"
+        )
+
+
+@profiles_app.command("show")
+def show(
+    person: Annotated[
+        str, typer.Argument(help="Profile id, email, source:handle or identity key.")
+    ],
+    mentions: Annotated[int, typer.Option(help="How many recent mentions to show.")] = 10,
+) -> None:
+    """Show one person: identities, CRM fields, advocacy per brand, last mentions, merges."""
+
+    async def work(profiles: ProfileStore) -> None:
+        doc = await profiles.get(person)
+        _print_profile(
+            doc,
+            await profiles.advocacy_of(doc["_id"]),
+            await profiles.profile_mentions(doc["_id"], limit=mentions),
+            await profiles.merges(doc["_id"]),
+        )
+
+    _with_profiles(work)
+
+
+@profiles_app.command("list")
+def list_(
+    brand: Annotated[str | None, typer.Option(help="Brand (default: every brand).")] = None,
+    tier: Annotated[
+        str | None, typer.Option(help="advocate, neutral or detractor (default: all).")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, help="Rows per brand.")] = 20,
+    offset: Annotated[int, typer.Option(min=0, help="Rows to skip.")] = 0,
+) -> None:
+    """List people by advocacy score: advocates highest first, detractors lowest first."""
+
+    async def work(profiles: ProfileStore) -> None:
+        brands = [brand] if brand else await profiles.store.brands()
+        for name in brands:
+            total = await profiles.leaderboard_count(name, tier=tier)
+            rows = await profiles.leaderboard(name, tier=tier, limit=limit, offset=offset)
+            typer.echo(f"{name}: {total} {tier or 'scored'} people")
+            for row in rows:
+                typer.echo(
+                    f"  {row['score']:>7.2f}  {row['tier']:<9} {row['profile_id']}  "
+                    f"{row.get('display_name') or '(no name)'}  reach {row.get('reach', 0):,}  "
+                    f"{row['mentions']} mentions"
+                )
+
+    _with_profiles(work)
+
+
+@profiles_app.command("merge")
+def merge(
+    into: Annotated[str, typer.Argument(help="The person who stays (keeps their values).")],
+    absorbed: Annotated[str, typer.Argument(help="The person merged into the first.")],
+    by: By = None,
+    reason: Annotated[str, typer.Option(help="Why they are one person.")] = "",
+) -> None:
+    """Merge two profiles that are one person (undo with `goodwill profiles split`)."""
+
+    async def work(profiles: ProfileStore) -> dict[str, Any]:
+        keep, gone = await profiles.get(into), await profiles.get(absorbed)
+        return await profiles.merge(keep["_id"], gone["_id"], by or _default_name(), reason)
+
+    record = _with_profiles(work)
+    typer.echo(
+        f"Merged {record['absorbed']} into {record['into']} (merge {record['_id']}); "
+        f"undo with `goodwill profiles split {record['_id']}`."
+    )
+
+
+@profiles_app.command("split")
+def split(
+    merge_ref: Annotated[
+        str,
+        typer.Argument(metavar="MERGE_ID_OR_PROFILE", help="A merge id, or the merged profile."),
+    ],
+    by: By = None,
+) -> None:
+    """Undo a merge: the absorbed profile comes back with its identities, mentions and scores."""
+
+    async def work(profiles: ProfileStore) -> dict[str, Any]:
+        return await profiles.split(merge_ref, by or _default_name())
+
+    record = _with_profiles(work)
+    typer.echo(f"Split merge {record['_id']}: {record['absorbed']} is apart from {record['into']}.")
+
+
+@profiles_app.command("proposals")
+def proposals(
+    accept: Annotated[str | None, typer.Option(help="Merge the pair of this proposal.")] = None,
+    reject: Annotated[str | None, typer.Option(help="Never propose this pair again.")] = None,
+    by: By = None,
+) -> None:
+    """Find profiles that may be one person (and merge those sharing a CRM id); accept or reject."""
+    if accept and reject:
+        raise fail("Pass --accept or --reject, not both.")
+    who = by or _default_name()
+
+    async def work(profiles: ProfileStore) -> None:
+        if accept:
+            record = await profiles.accept_proposal(accept, who)
+            typer.echo(
+                f"Merged {record['absorbed']} into {record['into']} (merge {record['_id']})."
+            )
+            return
+        if reject:
+            await profiles.reject_proposal(reject, who)
+            typer.echo(f"Rejected {reject}; this pair will not be proposed again.")
+            return
+        run = await profiles.proposals(who)
+        for record in run.merged:
+            typer.echo(
+                f"Merged {record['absorbed']} into {record['into']}: {record['reason']} "
+                f"(merge {record['_id']})"
+            )
+        opened = await profiles.list_proposals("open")
+        typer.echo(f"{len(opened)} open proposals")
+        for proposal in opened:
+            typer.echo(f"  {proposal['_id']}  {'; '.join(proposal.get('reasons') or ())}")
+
+    _with_profiles(work)
+
+
+@profiles_app.command("recompute")
+def recompute() -> None:
+    """Recompute every profile's counts and advocacy from the mentions, with progress."""
+    from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
+
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="mentions", desc="recomputing", file=sys.stderr)
+        bar.update(done - bar.n)
+
+    async def work(profiles: ProfileStore) -> Any:
+        return await profiles.recompute_all(progress=progress)
+
+    try:
+        stats = _with_profiles(work)
+    finally:
+        if bar is not None:
+            bar.close()
+    typer.echo(
+        f"Done: {stats.mentions:,} mentions, {stats.profiles:,} profiles, "
+        f"{stats.advocacy:,} advocacy scores computed, {stats.removed:,} removed, "
+        f"{stats.tier_changes:,} tier changes, {stats.written:,} documents written."
+    )

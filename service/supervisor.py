@@ -1,7 +1,7 @@
 """``goodwill up``: the whole of Goodwill on one machine, started and stopped as one.
 
 It starts the embedded database (unless GOODWILL_MONGODB_URI points elsewhere), then
-the collector, the scorer and the dashboard as child processes; it restarts a child
+the collector, the scorer, the alerter and the dashboard as child processes; it restarts a child
 that dies (with back-off, up to a limit), and on Ctrl-C or SIGTERM stops them all and
 the database it started. A lock file under the data directory makes a second
 ``goodwill up`` say where the first one is instead of starting twice.
@@ -82,6 +82,7 @@ class Supervisor:
         self.children = [
             _Child("collector", [python, "-m", "service.cli", "collect"]),
             _Child("scorer", [python, "-m", "service.cli", "score"]),
+            _Child("alerter", [python, "-m", "service.cli", "alert"]),
             _Child(
                 "dashboard",
                 [

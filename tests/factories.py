@@ -66,3 +66,107 @@ async def seed(store: Store, items: Iterable[tuple[Mention, SentimentLabel | str
         }
         await store.save_scores(claim, scores)
     await store.upsert_mentions([m for m, label in pairs if label is None])
+
+
+def profile_doc(
+    handle: str | None = "bob",
+    *,
+    source: str = "reddit",
+    author_id: str | None = None,
+    emails: Iterable[str] = (),
+    display_name: str | None = None,
+    do_not_contact: bool | None = False,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A ``profiles`` document as the data contract shapes it, with one identity (``handle`` on ``source``)."""
+    from goodwill.identity import handle_key, identity_key, new_profile_id
+
+    now = datetime.now(UTC)
+    identities = []
+    if handle is not None or author_id is not None:
+        key = identity_key(source, {"id": author_id, "handle": handle})
+        identities.append(
+            {
+                "key": key,
+                "handle_key": handle_key(source, handle) if handle else None,
+                "source": source,
+                "id": author_id,
+                "handle": handle,
+                "url": f"https://{source}.example/{handle}" if handle else None,
+                "display_name": display_name,
+                "followers": 10,
+                "first_seen": now,
+                "last_seen": now,
+            }
+        )
+    doc: dict[str, Any] = {
+        "_id": new_profile_id(),
+        "display_name": display_name,
+        "identities": identities,
+        "emails": [e.lower() for e in emails],
+        "crm_id": None,
+        "crm_system": None,
+        "crm_fields": {},
+        "value": None,
+        "tier": None,
+        "tags": [],
+        "do_not_contact": do_not_contact,
+        "reach": 10,
+        "counts": {
+            "mentions": 0,
+            "scored": 0,
+            "positive": 0,
+            "neutral": 0,
+            "negative": 0,
+            "complaints": 0,
+        },
+        "first_seen": None,
+        "last_seen": None,
+        "origin": "collected",
+        "created_at": now,
+        "updated_at": now,
+    }
+    doc.update(extra)
+    if do_not_contact is None:
+        del doc["do_not_contact"]
+    return doc
+
+
+def advocacy_doc(
+    profile_id: str,
+    *,
+    brand: str = "Acme",
+    score: float = 50.0,
+    tier: str = "advocate",
+    mentions: int = 3,
+    last_mention_at: datetime | None = None,
+    last_mention_url: str | None = "https://example.com/post/1",
+    **extra: Any,
+) -> dict[str, Any]:
+    """An ``advocacy`` document (one profile x brand) as the data contract shapes it."""
+    from bson import ObjectId
+
+    now = datetime.now(UTC)
+    doc: dict[str, Any] = {
+        "_id": f"{profile_id}|{brand}",
+        "profile_id": profile_id,
+        "brand": brand,
+        "score": score,
+        "tier": tier,
+        "love": score / 100,
+        "reach_factor": 1.0,
+        "mentions": mentions,
+        "positive": mentions,
+        "neutral": 0,
+        "negative": 0,
+        "complaints": 0,
+        "last_mention_at": last_mention_at or now - timedelta(days=1),
+        "last_mention_id": ObjectId(),
+        "last_mention_url": last_mention_url,
+        "as_of": now,
+        "previous_tier": None,
+        "tier_changed_at": now,
+        "updated_at": now,
+    }
+    doc.update(extra)
+    return doc

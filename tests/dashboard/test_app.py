@@ -3,66 +3,17 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from config.settings import get_settings
 from dashboard import data
 from goodwill.store import Store
 from tests.conftest import free_port
+from tests.dashboard.conftest import Open, _go, _no_failure, _texts
 from tests.factories import mention, seed
-
-APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
-
-Open = Callable[[], AppTest]
-
-
-def _forget_everything() -> None:
-    st.cache_data.clear()
-    st.cache_resource.clear()  # closes the dashboard's store and stops its loop
-    get_settings.cache_clear()
-
-
-@pytest.fixture
-def dashboard(
-    monkeypatch: pytest.MonkeyPatch, mongodb_uri: str, database_name: str
-) -> Iterator[Open]:
-    """Opens the app (not yet run) on the test database; its store is closed afterwards."""
-    monkeypatch.setenv("GOODWILL_MONGODB_URI", mongodb_uri)
-    monkeypatch.setenv("GOODWILL_DATABASE", database_name)
-    monkeypatch.delenv("GOODWILL_DASHBOARD_PASSWORD", raising=False)
-    _forget_everything()
-    yield lambda: AppTest.from_file(APP, default_timeout=30)
-    _forget_everything()
-
-
-def _go(app: AppTest, url_path: str) -> AppTest:
-    """Open one page of the app and run it.
-
-    ``AppTest.switch_page`` takes page files only, and Goodwill's pages are functions
-    given to ``st.navigation``; so this asks for the page it registered under
-    ``url_path``, as a browser opening ``/url_path`` does.
-    """
-    if not app._registered_pages:
-        app.run()
-    pages = {info.get("url_pathname"): key for key, info in app._registered_pages.items()}
-    app._page_hash = pages[url_path]
-    return app.run()
-
-
-def _texts(app: AppTest) -> list[str]:
-    return [element.value for element in app.text]
-
-
-def _no_failure(app: AppTest) -> None:
-    assert not app.exception, [e.value for e in app.exception]
-    assert not app.error, [e.value for e in app.error]
-
 
 # -- empty and broken ------------------------------------------------------------------
 
@@ -127,6 +78,7 @@ async def test_the_overview_shows_the_seeded_counts(store: Store, dashboard: Ope
         "Neutral": "1",
         "Positive": "2",
         "Net sentiment": "-17%",
+        "Complaints": "0",
     }
     assert any("1 more await scoring" in caption.value for caption in app.caption)
     table = app.dataframe[0].value

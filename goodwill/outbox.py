@@ -1,0 +1,389 @@
+"""The store side of alerting: the outbox of alerts, the engine's state, and what rules read.
+
+The outbox (collection ``alerts``) holds each alert once: its ``dedupe_key`` is unique, so
+raising the same alert again (after a restart, or from a second engine) inserts nothing.
+A deliverer then claims the due alerts of one destination with a lease, oldest first, and
+marks each ``sent``, ``failed`` (permanently, with the error), ``grouped`` (delivered inside
+a group message, ``group_id``) or back to ``pending`` with a later ``next_attempt_at``.
+A deliverer that dies mid-send leaves a lease that expires; the alerts are claimed again.
+
+States: ``pending`` -> ``sending`` (leased) -> ``sent`` | ``failed`` | ``grouped``
+                         \\-> ``pending`` (retry later, or quiet hours)
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING
+from pymongo.errors import DuplicateKeyError
+
+from goodwill.models import utcnow
+from goodwill.store import Store, _translating_errors
+
+__all__ = ["OPEN_STATES", "STATES", "AlertStore", "Lease"]
+
+Document = dict[str, Any]
+
+PENDING, SENDING, SENT, FAILED, GROUPED = "pending", "sending", "sent", "failed", "grouped"
+STATES = (PENDING, SENDING, SENT, FAILED, GROUPED)
+OPEN_STATES = (PENDING, SENDING)
+_NO_RAW = {"raw": 0, "claim": 0}
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Alerts of one destination claimed for delivery by one deliverer until ``expires``."""
+
+    token: str
+    expires: datetime
+    alerts: list[Document]
+
+
+@_translating_errors
+class AlertStore:
+    """Every MongoDB query of alerting, over the process's one ``Store``."""
+
+    def __init__(self, store: Store) -> None:
+        self._alerts = store.collection("alerts")
+        self._state = store.collection("alert_state")
+        self._mentions = store.collection("mentions")
+        self._profiles = store.collection("profiles")
+        self._advocacy = store.collection("advocacy")
+        self._rollups = store.collection("rollups")
+
+    # -- the outbox ------------------------------------------------------------------------
+
+    async def raise_alert(
+        self,
+        *,
+        dedupe_key: str,
+        rule: str,
+        brand: str | None,
+        destination: str,
+        payload: Document,
+        now: datetime | None = None,
+    ) -> bool:
+        """Write an alert once; False when one with this ``dedupe_key`` was already raised."""
+        now = now or utcnow()
+        try:
+            await self._alerts.insert_one(
+                {
+                    "dedupe_key": dedupe_key,
+                    "rule": rule,
+                    "brand": brand,
+                    "destination": destination,
+                    "created_at": now,
+                    "payload": payload,
+                    "state": PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": now,
+                    "sent_at": None,
+                    "last_error": None,
+                    "group_id": None,
+                }
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def known_keys(self, keys: Iterable[str]) -> set[str]:
+        """Which of ``keys`` were already raised."""
+        wanted = list(set(keys))
+        if not wanted:
+            return set()
+        cursor = self._alerts.find({"dedupe_key": {"$in": wanted}}, {"dedupe_key": 1})
+        return {doc["dedupe_key"] async for doc in cursor}
+
+    async def open_destinations(self) -> list[str]:
+        """Destinations with alerts waiting to be delivered."""
+        names = await self._alerts.distinct("destination", {"state": {"$in": list(OPEN_STATES)}})
+        return sorted(str(name) for name in names)
+
+    async def claim_due(
+        self,
+        destination: str,
+        owner: str,
+        *,
+        now: datetime | None = None,
+        lease: timedelta = timedelta(seconds=60),
+        limit: int = 100,
+    ) -> Lease | None:
+        """Claim the due alerts at the head of ``destination``'s queue, oldest first.
+
+        The queue is first in, first out: while its oldest open alert waits for a retry,
+        nothing behind it is sent. None when another deliverer holds a live lease on it.
+        """
+        now = now or utcnow()
+        head = [
+            doc
+            async for doc in self._alerts.find(
+                {"destination": destination, "state": {"$in": list(OPEN_STATES)}},
+                {"_id": 1, "state": 1, "next_attempt_at": 1, "lease_expires": 1},
+            )
+            .sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        ]
+        if any(doc["state"] == SENDING and doc.get("lease_expires", now) > now for doc in head):
+            return None
+        due = []
+        for doc in head:
+            if doc["state"] == PENDING and doc["next_attempt_at"] > now:
+                break
+            due.append(doc["_id"])
+        if not due:
+            return Lease("", now, [])
+        # A group message written before its members were marked (a crash between the two):
+        # those members were delivered in it.
+        async for group in self._alerts.find({"members": {"$in": due}}, {"members": 1}):
+            await self._alerts.update_many(
+                {"_id": {"$in": group["members"]}, "state": {"$in": list(OPEN_STATES)}},
+                {"$set": {"state": GROUPED, "group_id": group["_id"]}},
+            )
+            grouped = set(group["members"])
+            due = [alert_id for alert_id in due if alert_id not in grouped]
+        token = f"{owner}:{secrets.token_hex(6)}"
+        expires = now + lease
+        await self._alerts.update_many(
+            {
+                "_id": {"$in": due},
+                "$or": [
+                    {"state": PENDING, "next_attempt_at": {"$lte": now}},
+                    {"state": SENDING, "lease_expires": {"$lt": now}},
+                ],
+            },
+            {"$set": {"state": SENDING, "lease": token, "lease_expires": expires}},
+        )
+        claimed = [doc async for doc in self._alerts.find({"_id": {"$in": due}, "lease": token})]
+        claimed.sort(key=lambda doc: (doc["created_at"], doc["_id"]))
+        return Lease(token, expires, claimed)
+
+    async def mark_sent(self, alert_id: ObjectId, token: str, now: datetime | None = None) -> None:
+        """The alert reached Slack."""
+        await self._alerts.update_one(
+            {"_id": alert_id, "lease": token},
+            {
+                "$set": {"state": SENT, "sent_at": now or utcnow(), "last_error": None},
+                "$inc": {"attempts": 1},
+                "$unset": {"lease": "", "lease_expires": ""},
+            },
+        )
+
+    async def mark_failed(self, alert_id: ObjectId, token: str, error: str) -> None:
+        """Slack refused the alert for good (bad payload, no such webhook): never retried."""
+        await self._alerts.update_one(
+            {"_id": alert_id, "lease": token},
+            {
+                "$set": {"state": FAILED, "last_error": error[:500]},
+                "$inc": {"attempts": 1},
+                "$unset": {"lease": "", "lease_expires": ""},
+            },
+        )
+
+    async def mark_retry(
+        self, alert_id: ObjectId, token: str, at: datetime, error: str, *, attempt: bool = True
+    ) -> None:
+        """Try again at ``at`` (network error, 5xx, 429)."""
+        await self._alerts.update_one(
+            {"_id": alert_id, "lease": token},
+            {
+                "$set": {"state": PENDING, "next_attempt_at": at, "last_error": error[:500]},
+                "$inc": {"attempts": 1 if attempt else 0},
+                "$unset": {"lease": "", "lease_expires": ""},
+            },
+        )
+
+    async def release(self, ids: Sequence[ObjectId], token: str, at: datetime) -> None:
+        """Give claimed alerts back, due at ``at`` (quiet hours; the rate limit)."""
+        await self._alerts.update_many(
+            {"_id": {"$in": list(ids)}, "lease": token},
+            {
+                "$set": {"state": PENDING, "next_attempt_at": at},
+                "$unset": {"lease": "", "lease_expires": ""},
+            },
+        )
+
+    async def group(
+        self,
+        members: Sequence[Document],
+        token: str,
+        payload: Document,
+        now: datetime | None = None,
+    ) -> Document:
+        """Replace claimed ``members`` by one group alert (claimed by the same lease) and return it.
+
+        The group is written first, naming its members, so a crash before they are marked
+        still delivers each of them once (``claim_due`` marks them grouped).
+        """
+        now = now or utcnow()
+        first = members[0]
+        ids = [member["_id"] for member in members]
+        doc: Document = {
+            "_id": ObjectId(),
+            "dedupe_key": f"group:{first['destination']}:{first['_id']}:{len(ids)}",
+            "rule": "group",
+            "brand": None,
+            "destination": first["destination"],
+            "created_at": first["created_at"],
+            "payload": payload,
+            "members": ids,
+            "state": SENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "sent_at": None,
+            "last_error": None,
+            "group_id": None,
+            "lease": token,
+            "lease_expires": first.get("lease_expires", now),
+        }
+        await self._alerts.insert_one(doc)
+        await self._alerts.update_many(
+            {"_id": {"$in": ids}, "lease": token},
+            {
+                "$set": {"state": GROUPED, "group_id": doc["_id"], "sent_at": None},
+                "$unset": {"lease": "", "lease_expires": ""},
+            },
+        )
+        return doc
+
+    async def recent(
+        self, *, limit: int = 50, state: str | None = None, rule: str | None = None
+    ) -> list[Document]:
+        """The latest alerts, newest first (payload included)."""
+        query: Document = {}
+        if state is not None:
+            query["state"] = state
+        if rule is not None:
+            query["rule"] = rule
+        cursor = (
+            self._alerts.find(query)
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
+
+    async def count(self, query: Document | None = None) -> int:
+        """How many alerts match ``query``."""
+        return await self._alerts.count_documents(query or {})
+
+    # -- the engine's state ----------------------------------------------------------------
+
+    async def get_state(self, key: str) -> Any:
+        """A value the engine saved (a cursor), or None."""
+        doc = await self._state.find_one({"_id": key})
+        return None if doc is None else doc.get("value")
+
+    async def set_state(self, key: str, value: Any) -> None:
+        """Save a value of the engine's (a cursor)."""
+        await self._state.update_one(
+            {"_id": key}, {"$set": {"value": value, "updated_at": utcnow()}}, upsert=True
+        )
+
+    # -- what the rules read -----------------------------------------------------------------
+
+    async def complaints_scored_since(
+        self, since: datetime, *, limit: int = 1000
+    ) -> list[Document]:
+        """Complaints scored at or after ``since``, in the order they were scored."""
+        cursor = (
+            self._mentions.find(
+                {"complaint.is_complaint": True, "scored_at": {"$gte": since}}, _NO_RAW
+            )
+            .sort([("scored_at", ASCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
+
+    async def profiles(self, ids: Iterable[str | None]) -> dict[str, Document]:
+        """Profiles by id."""
+        wanted = list({i for i in ids if i})
+        if not wanted:
+            return {}
+        return {doc["_id"]: doc async for doc in self._profiles.find({"_id": {"$in": wanted}})}
+
+    async def advocacy(self, ids: Iterable[str]) -> dict[str, Document]:
+        """Advocacy documents by ``"<profile_id>|<brand>"``."""
+        wanted = list(set(ids))
+        if not wanted:
+            return {}
+        return {doc["_id"]: doc async for doc in self._advocacy.find({"_id": {"$in": wanted}})}
+
+    async def tier_changes_since(self, since: datetime, *, limit: int = 1000) -> list[Document]:
+        """Advocacy documents whose tier changed at or after ``since``, oldest change first."""
+        cursor = (
+            self._advocacy.find({"tier_changed_at": {"$gte": since}})
+            .sort([("tier_changed_at", ASCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
+
+    async def hourly_counts(
+        self, brand: str, start: datetime, end: datetime
+    ) -> dict[datetime, tuple[int, int]]:
+        """(all, negative) mentions of ``brand`` per hour created in [start, end)."""
+        pipeline: list[Document] = [
+            {"$match": {"brand": brand, "created_at": {"$gte": start, "$lt": end}}},
+            {
+                "$group": {
+                    "_id": {"$dateTrunc": {"date": "$created_at", "unit": "hour"}},
+                    "total": {"$sum": 1},
+                    "negative": {
+                        "$sum": {"$cond": [{"$eq": ["$sentiment.label", "negative"]}, 1, 0]}
+                    },
+                }
+            },
+        ]
+        counts: dict[datetime, tuple[int, int]] = {}
+        async for doc in await self._mentions.aggregate(pipeline):
+            counts[doc["_id"]] = (int(doc["total"]), int(doc["negative"]))
+        return counts
+
+    async def negative_mentions(
+        self, brand: str, start: datetime, end: datetime, *, limit: int = 2000
+    ) -> list[Document]:
+        """Negative mentions of ``brand`` created in [start, end) (for the posts behind a spike)."""
+        cursor = self._mentions.find(
+            {
+                "brand": brand,
+                "created_at": {"$gte": start, "$lt": end},
+                "sentiment.label": "negative",
+            },
+            _NO_RAW,
+        ).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def rollup_day(self, brand: str, day: datetime) -> dict[str, int]:
+        """A brand's roll-up counts of one (UTC) day, summed over sources."""
+        totals: dict[str, int] = {}
+        async for doc in self._rollups.find({"brand": brand, "day": day}):
+            for name in ("total", "positive", "neutral", "negative", "complaints"):
+                totals[name] = totals.get(name, 0) + int(doc.get(name, 0))
+        return totals
+
+    async def complaints_between(
+        self, brand: str, start: datetime, end: datetime, *, limit: int = 500
+    ) -> list[Document]:
+        """Complaints about ``brand`` created in [start, end)."""
+        cursor = self._mentions.find(
+            {
+                "brand": brand,
+                "created_at": {"$gte": start, "$lt": end},
+                "complaint.is_complaint": True,
+            },
+            _NO_RAW,
+        ).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def tier_changes_between(
+        self, brand: str, tier: str, start: datetime, end: datetime, *, limit: int = 100
+    ) -> list[Document]:
+        """Profiles that became ``tier`` for ``brand`` in [start, end)."""
+        cursor = self._advocacy.find(
+            {"brand": brand, "tier": tier, "tier_changed_at": {"$gte": start, "$lt": end}}
+        ).limit(limit)
+        return [doc async for doc in cursor]

@@ -1,0 +1,89 @@
+"""`goodwill alerts`, `goodwill alerts test RULE` and `goodwill alert --once`, run as a user runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+from goodwill.store import Store
+from tests.alerts.conftest import Receiver, scored
+
+WATCHLIST = """
+[[brand]]
+name = "Acme"
+query = "acme"
+  [[brand.source]]
+  type = "replay"
+
+[destinations.support]
+webhook_env = "GOODWILL_SLACK_WEBHOOK_SUPPORT"
+
+[[alerts]]
+rule = "complaint"
+name = "vip"
+destination = "support"
+
+[[alerts]]
+rule = "negative_spike"
+destination = "support"
+"""
+
+
+def goodwill(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def _env(goodwill_env: dict[str, str], tmp_path: Path, receiver: Receiver) -> dict[str, str]:
+    path = tmp_path / "watchlist.toml"
+    path.write_text(WATCHLIST)
+    return {
+        **goodwill_env,
+        "GOODWILL_WATCHLIST": str(path),
+        "GOODWILL_SLACK_WEBHOOK_SUPPORT": receiver.url,
+    }
+
+
+async def test_alerts_test_sends_a_valid_sample_to_the_rules_destination(
+    goodwill_env: dict[str, str], tmp_path: Path, receiver: Receiver
+) -> None:
+    """`goodwill alerts test vip` posts a sample to the webhook; an unknown rule is named."""
+    env = _env(goodwill_env, tmp_path, receiver)
+    sent = await asyncio.to_thread(goodwill, "alerts", "test", "negative_spike", env=env)
+    assert sent.returncode == 0, sent.stderr
+    assert "Sent a sample negative_spike alert to support" in sent.stdout
+    assert len(receiver.received) == 1 and "Sample negative_spike" in receiver.texts()[0]
+    receiver.answer("no_service")
+    refused = await asyncio.to_thread(goodwill, "alerts", "test", "vip", env=env)
+    assert refused.returncode == 1 and "404 no_service" in refused.stderr
+    unknown = await asyncio.to_thread(goodwill, "alerts", "test", "nope", env=env)
+    assert unknown.returncode == 1 and "vip, negative_spike" in unknown.stderr
+    assert receiver.url not in refused.stderr + unknown.stderr  # the secret never shows
+
+
+async def test_alert_once_delivers_and_alerts_lists_the_state(
+    goodwill_env: dict[str, str], tmp_path: Path, receiver: Receiver, store: Store
+) -> None:
+    """`goodwill alert --once` raises and delivers a complaint; `goodwill alerts` lists it as sent."""
+    env = _env(goodwill_env, tmp_path, receiver)
+    empty = await asyncio.to_thread(goodwill, "alerts", env=env)
+    assert empty.returncode == 0 and "No alerts yet" in empty.stdout
+    await scored(store, "My Acme order never came")
+    ran = await asyncio.to_thread(goodwill, "alert", "--once", env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert "My Acme order never came" in str(receiver.received)
+    listed = await asyncio.to_thread(goodwill, "alerts", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert (
+        "vip" in listed.stdout
+        and "sent" in listed.stdout
+        and "Complaint about Acme" in listed.stdout
+    )
+    missing = await asyncio.to_thread(
+        goodwill, "alert", "--once", env={**env, "GOODWILL_SLACK_WEBHOOK_SUPPORT": ""}
+    )
+    assert missing.returncode == 1 and "GOODWILL_SLACK_WEBHOOK_SUPPORT" in missing.stderr

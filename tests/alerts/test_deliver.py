@@ -1,0 +1,220 @@
+"""Delivery to a real Slack-compatible receiver: once, in order, through outages, 429s and bursts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import pytest
+from pydantic import SecretStr
+
+from alerts.deliver import Deliverer
+from alerts.messages import validate_message
+from config.alerting import Destination, QuietHours
+from goodwill.outbox import AlertStore
+from goodwill.store import Store
+from tests.alerts.conftest import Receiver, webhook
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as opened:
+        yield opened
+
+
+def deliverer(alerts: AlertStore, session, *destinations: Destination, **options) -> Deliverer:
+    options = {"rate": 100.0, "backoff": 0.05, "max_backoff": 0.2, "timeout": 1.0, **options}
+    return Deliverer(alerts, {d.name: d for d in destinations}, session, **options)
+
+
+async def raise_many(
+    alerts: AlertStore, count: int, destination: str = "slack", start: int = 0
+) -> None:
+    for i in range(start, start + count):
+        await alerts.raise_alert(
+            dedupe_key=f"complaint:m{i}:vip",
+            rule="vip",
+            brand="Acme",
+            destination=destination,
+            payload={
+                "kind": "complaint",
+                "brand": "Acme",
+                "mention_id": f"m{i}",
+                "text": f"complaint number {i}",
+                "url": f"https://example.com/{i}",
+                "dashboard_url": f"http://goodwill.test/?mention=m{i}",
+                "summary": f"alert {i}",
+                "who": {"name": f"Customer {i}", "customer_tier": "enterprise", "value": 1000},
+                "sentiment": {"label": "negative", "score": 0.9},
+                "complaint": {"score": 0.8},
+            },
+        )
+
+
+async def drain(worker: Deliverer, alerts: AlertStore, *, seconds: float = 10.0) -> None:
+    """Deliver until nothing is open (or ``seconds`` pass)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while await alerts.count({"state": {"$in": ["pending", "sending"]}}):
+        assert asyncio.get_running_loop().time() < deadline, "alerts still open"
+        await worker.deliver_once()
+        await asyncio.sleep(0.02)
+
+
+async def test_alerts_arrive_once_in_the_order_raised(
+    alert_store: AlertStore, receiver: Receiver, session
+) -> None:
+    """Each alert arrives exactly once, oldest first, with valid blocks; all end ``sent``."""
+    await raise_many(alert_store, 5)
+    worker = deliverer(alert_store, session, webhook(receiver))
+    await drain(worker, alert_store)
+    await worker.deliver_once()
+    assert receiver.texts() == [f"alert {i}" for i in range(5)]
+    assert all(validate_message(body) == [] for body in receiver.received)
+    assert await alert_store.count({"state": "sent"}) == 5
+
+
+async def test_an_outage_of_500s_and_dropped_connections_delays_but_loses_nothing(
+    alert_store: AlertStore, receiver: Receiver, session
+) -> None:
+    """5xx, closed connections and timeouts are retried with back-off; each alert then arrives once, in order."""
+    receiver.hang_seconds = 2.0
+    receiver.answer("error", "unavailable", "close", "hang", "error")
+    await raise_many(alert_store, 3)
+    worker = deliverer(alert_store, session, webhook(receiver), timeout=0.3)
+    await drain(worker, alert_store)
+    assert receiver.texts() == ["alert 0", "alert 1", "alert 2"]
+    first = (await alert_store.recent(limit=10))[-1]
+    assert first["attempts"] == 6 and first["state"] == "sent"
+
+
+async def test_the_outbox_survives_a_restart_while_slack_is_down(
+    store: Store, alert_store: AlertStore, receiver: Receiver, session
+) -> None:
+    """Alerts raised while Slack answers 500 wait in MongoDB; a new deliverer sends each once."""
+    receiver.default = "error"
+    await raise_many(alert_store, 3)
+    down = deliverer(alert_store, session, webhook(receiver))
+    for _ in range(4):
+        await down.deliver_once()
+        await asyncio.sleep(0.1)
+    assert receiver.received == [] and len(receiver.attempts) >= 2
+    receiver.default = "ok"
+    await asyncio.sleep(0.25)
+    restarted = deliverer(AlertStore(store), session, webhook(receiver))
+    await drain(restarted, alert_store)
+    assert receiver.texts() == ["alert 0", "alert 1", "alert 2"]
+
+
+async def test_a_dead_deliverers_lease_expires_and_its_alerts_are_sent(
+    alert_store: AlertStore, receiver: Receiver, session
+) -> None:
+    """A deliverer that claimed alerts and died leaves a lease; when it expires another sends them."""
+    await raise_many(alert_store, 2)
+    lease = await alert_store.claim_due("slack", "dead", lease=timedelta(seconds=0.3))
+    assert lease is not None and len(lease.alerts) == 2
+    worker = deliverer(alert_store, session, webhook(receiver))
+    assert await worker.deliver_once() == 0  # the lease is live
+    await asyncio.sleep(0.4)
+    await drain(worker, alert_store)
+    assert receiver.texts() == ["alert 0", "alert 1"]
+
+
+async def test_429_retry_after_is_honoured(
+    alert_store: AlertStore, receiver: Receiver, session
+) -> None:
+    """After a 429 nothing goes to the destination before Retry-After has passed."""
+    receiver.retry_after = 1.0
+    receiver.answer("rate_limited")
+    await raise_many(alert_store, 2)
+    worker = deliverer(alert_store, session, webhook(receiver))
+    await drain(worker, alert_store)
+    limited_at = receiver.attempts[0][0]
+    assert receiver.attempts[0][2] == "rate_limited"
+    assert receiver.received_at[0] - limited_at >= 0.95
+    assert receiver.texts() == ["alert 0", "alert 1"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "error"),
+    [
+        ("invalid_payload", "400 invalid_payload"),
+        ("no_service", "404 no_service"),
+        ("forbidden", "403"),
+    ],
+)
+async def test_refusals_fail_for_good_with_the_error(
+    alert_store: AlertStore, receiver: Receiver, session, mode: str, error: str
+) -> None:
+    """400 invalid_payload, 404 no_service and 403 are not retried; the error is kept; the queue moves on."""
+    receiver.answer(mode)
+    await raise_many(alert_store, 2)
+    worker = deliverer(alert_store, session, webhook(receiver))
+    await drain(worker, alert_store)
+    docs = sorted(await alert_store.recent(), key=lambda d: d["created_at"])
+    assert docs[0]["state"] == "failed" and docs[0]["last_error"].startswith(error)
+    assert docs[1]["state"] == "sent" and len(receiver.attempts) == 2
+
+
+async def test_a_burst_is_grouped_into_one_message_not_dropped(
+    alert_store: AlertStore, receiver: Receiver, session
+) -> None:
+    """More than K due at once for a destination: one message lists them all; the rest are ``grouped``."""
+    await raise_many(alert_store, 30)
+    worker = deliverer(alert_store, session, webhook(receiver), group_above=5)
+    await drain(worker, alert_store)
+    assert len(receiver.received) == 1
+    body = receiver.received[0]
+    assert validate_message(body) == []
+    listed = " ".join(
+        block["text"]["text"] for block in body["blocks"] if block["type"] == "section"
+    )
+    assert all(f"alert {i}" in listed for i in range(30))
+    members = await alert_store.recent(limit=100, state="grouped")
+    assert len(members) == 30 and len({m["group_id"] for m in members}) == 1
+    assert await alert_store.count({"rule": "group", "state": "sent"}) == 1
+
+
+async def test_one_message_a_second_per_destination(
+    alert_store: AlertStore, receiver: Receiver, session
+) -> None:
+    """The rate limit spaces messages to one destination (here 5 a second) without dropping any."""
+    await raise_many(alert_store, 3)
+    worker = deliverer(alert_store, session, webhook(receiver), rate=5.0)
+    await drain(worker, alert_store)
+    gaps = [b - a for a, b in zip(receiver.received_at, receiver.received_at[1:], strict=False)]
+    assert len(receiver.received) == 3 and all(gap >= 0.18 for gap in gaps)
+
+
+async def test_quiet_hours_delay_delivery_until_they_end(
+    alert_store: AlertStore, receiver: Receiver, session
+) -> None:
+    """Inside a destination's quiet hours alerts wait (pending until the end); they are not dropped."""
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    start, end = (now - timedelta(hours=1)).time(), (now + timedelta(hours=2)).time()
+    quiet = QuietHours(
+        start.replace(second=0, microsecond=0), end.replace(second=0, microsecond=0), "UTC"
+    )
+    await raise_many(alert_store, 1)
+    worker = deliverer(alert_store, session, webhook(receiver, quiet=quiet), clock=lambda: now)
+    assert await worker.deliver_once() == 0
+    (doc,) = await alert_store.recent()
+    assert doc["state"] == "pending" and doc["next_attempt_at"] == quiet.until(now)
+    assert doc["next_attempt_at"] > now + timedelta(hours=1)
+    assert receiver.attempts == []
+    morning = deliverer(
+        alert_store, session, webhook(receiver, quiet=quiet), clock=lambda: now + timedelta(hours=3)
+    )
+    await morning.deliver_once()
+    assert receiver.texts() == ["alert 0"]
+
+
+async def test_a_bot_token_destination_posts_to_chat_post_message(
+    alert_store: AlertStore, receiver: Receiver, session
+) -> None:
+    """A channel destination posts with the bot token to the Web API (base URL is a parameter)."""
+    bot = Destination("ops", channel="#ops", token=SecretStr("xoxb-test"), api_url=receiver.api_url)
+    await raise_many(alert_store, 1, destination="ops")
+    await drain(deliverer(alert_store, session, bot), alert_store)
+    assert receiver.received[0]["channel"] == "#ops" and receiver.texts() == ["alert 0"]

@@ -1,0 +1,144 @@
+"""The Overview page beyond its totals: competitors, what changed and why, top terms."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dashboard import data
+from goodwill.models import Mention
+from goodwill.store import Store
+from tests.dashboard.conftest import Open, _no_failure
+from tests.factories import mention, sentiment
+
+_COMPLAINT = {"is_complaint": True, "kind": "complaint", "category": "baggage", "reasons": []}
+
+
+async def _score(store: Store, items: list[tuple[Mention, str, bool]]) -> None:
+    """Store and score mentions as the scorer does: label, and complaint verdict when True."""
+    await store.upsert_mentions([item for item, _, _ in items])
+    claim = await store.claim_unscored("test", limit=100_000, lease=timedelta(minutes=5))
+    by_id = {item.external_id: (label, flagged) for item, label, flagged in items}
+    found = {doc["_id"]: by_id[doc["external_id"]] for doc in claim.mentions}
+    await store.save_scores(
+        claim,
+        {key: sentiment(label) for key, (label, _) in found.items()},
+        {key: _COMPLAINT for key, (_, flagged) in found.items() if flagged},
+    )
+
+
+def _table(app: AppTest, index: int) -> dict[str, dict[str, object]]:
+    return {row["Brand"]: row for row in app.dataframe[index].value.to_dict("records")}
+
+
+async def test_competitors_are_shown_side_by_side_with_their_share_of_voice(
+    store: Store, dashboard: Open
+) -> None:
+    """Outside the watch list, every other brand is a competitor; shares add up to 100%."""
+    await _score(
+        store,
+        [
+            (mention("bad", brand="Acme"), "negative", True),
+            (mention("good", brand="Acme"), "positive", False),
+            (mention("fine", brand="Acme"), "neutral", False),
+            (mention("great", brand="Globex"), "positive", False),
+        ],
+    )
+    app = dashboard().run()
+    _no_failure(app)
+    table = _table(app, 1)
+    assert list(table) == ["Acme", "Globex"]
+    assert table["Acme"]["Share of voice"] == pytest.approx(0.75)
+    assert table["Globex"]["Share of voice"] == pytest.approx(0.25)
+    assert table["Acme"]["Complaints"] == 1
+    assert table["Globex"]["Net sentiment"] == pytest.approx(1.0)
+    assert any("every other brand in the database" in c.value for c in app.caption)
+    assert {metric.label: metric.value for metric in app.metric}["Complaints"] == "1"
+
+
+async def test_the_watch_list_names_the_competitors_even_those_without_mentions(
+    store: Store, dashboard: Open, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A brand's listed competitors are compared (a silent one at 0); unlisted brands are not."""
+    watchlist = tmp_path / "watchlist.toml"
+    watchlist.write_text(
+        '[[brand]]\nname = "Acme"\nquery = "acme"\ncompetitors = ["Initech"]\n'
+        '[[brand.source]]\ntype = "replay"\n'
+    )
+    monkeypatch.setenv("GOODWILL_WATCHLIST", str(watchlist))
+    await _score(
+        store,
+        [
+            (mention("bad", brand="Acme"), "negative", False),
+            (mention("great", brand="Globex"), "positive", False),
+        ],
+    )
+    app = dashboard().run()
+    _no_failure(app)
+    table = _table(app, 1)
+    assert list(table) == ["Acme", "Initech"]
+    assert table["Initech"]["Mentions"] == 0
+    assert table["Acme"]["Share of voice"] == pytest.approx(1.0)
+    assert any("No scored mentions of Initech" in c.value for c in app.caption)
+
+
+async def test_what_changed_compares_with_the_previous_window_and_shows_the_worst_posts(
+    store: Store, dashboard: Open
+) -> None:
+    """Deltas against the previous 30 days; the worst day's most negative, most engaged post first."""
+    worst = datetime.now(UTC) - timedelta(days=3)
+    await _score(
+        store,
+        [
+            (mention("Meh, delayed a bit", created_at=worst), "negative", False),
+            (
+                mention(
+                    "Lost my luggage and nobody answers",
+                    created_at=worst,
+                    engagement={"likes": 900, "replies": 40},
+                ),
+                "negative",
+                True,
+            ),
+            (mention("Lovely crew", age=timedelta(days=10)), "positive", False),
+            (mention("Old gripe", age=timedelta(days=40)), "negative", False),
+        ],
+    )
+    app = dashboard().run()
+    _no_failure(app)
+    deltas = {metric.label: (metric.value, metric.delta) for metric in app.metric}
+    assert deltas["Mentions"] == ("3", "2")
+    assert deltas["Negative"] == ("2", "1")
+    assert deltas["Complaints"] == ("1", "1")
+    bullets = " ".join(item.value for item in app.markdown)
+    assert "**Mentions** 1 → 3 (+200%)" in bullets
+    assert f"Most negative day: {worst:%Y-%m-%d}" in bullets
+    posts = [element.value for element in app.text]
+    assert posts[:2] == ["Lost my luggage and nobody answers", "Meh, delayed a bit"]
+    assert any("engagement 940" in c.value for c in app.caption)
+
+
+async def test_top_terms_leave_out_stop_words_and_brand_names(
+    store: Store, dashboard: Open
+) -> None:
+    """The terms chart counts words of the window's mentions, not 'the' nor the brand."""
+    await _score(
+        store,
+        [(mention(f"The Acme luggage desk was closed {i}"), "negative", False) for i in range(4)]
+        + [(mention("Acme luggage again"), "neutral", False)],
+    )
+    app = dashboard().run()
+    _no_failure(app)
+    assert any("latest 5 mentions of the window" in c.value for c in app.caption)
+    terms, sample = data.top_terms("Acme", *_last_30_days(), ("Acme", "Globex"))
+    assert sample == 5
+    assert terms[0] == ("luggage", 5)
+    assert {"the", "acme", "was"}.isdisjoint(term for term, _ in terms)
+
+
+def _last_30_days() -> tuple[date, date]:
+    today = datetime.now(UTC).date()
+    return today - timedelta(days=29), today

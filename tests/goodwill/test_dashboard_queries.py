@@ -1,0 +1,127 @@
+"""The dashboard's queries: time-sliced newest-first paging, insights over roll-ups and mentions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from goodwill import insights
+from goodwill.store import Store
+from tests.factories import mention, seed
+
+
+async def test_feed_pages_read_across_periods_in_one_order(store: Store) -> None:
+    """Pages walk from the newest day back years, ties kept in _id order, nothing twice."""
+    ages = [0, 0.5, 2, 2, 9, 40, 300, 900, 2000]
+    now = datetime.now(UTC)
+    same = now - timedelta(days=2)
+    await seed(
+        store,
+        [
+            (
+                mention(
+                    f"age {age} #{i}", created_at=same if age == 2 else now - timedelta(days=age)
+                ),
+                "neutral",
+            )
+            for i, age in enumerate(ages)
+        ],
+    )
+    everything = await store.feed(limit=100)
+    assert len(everything) == len(ages)
+    assert everything[0]["text"] == "age 0 #0" and everything[-1]["text"] == "age 2000 #8"
+    keys = [(doc["created_at"], doc["_id"]) for doc in everything]
+    assert keys == sorted(keys, reverse=True)
+    paged = []
+    for page in range(5):
+        paged += await store.feed(skip=page * 2, limit=2)
+    assert [doc["_id"] for doc in paged] == [doc["_id"] for doc in everything]
+    window = await store.feed(
+        since=now - timedelta(days=50), until=now - timedelta(days=1), limit=10
+    )
+    assert {doc["text"] for doc in window} == {"age 2 #2", "age 2 #3", "age 9 #4", "age 40 #5"}
+
+
+async def test_complaints_queue_reaches_old_open_complaints(store: Store) -> None:
+    """An open complaint from long ago still shows, after the recent ones."""
+    await seed(
+        store,
+        [(mention("new"), "negative"), (mention("ancient", age=timedelta(days=800)), "negative")],
+    )
+    await store.collection("mentions").update_many({}, {"$set": {"complaint.is_complaint": True}})
+    queue = await store.complaints_queue(None, "all")
+    assert [doc["text"] for doc in queue] == ["new", "ancient"]
+    assert [doc["text"] for doc in await store.complaints_queue(None, "overdue")] == ["ancient"]
+
+
+async def test_brand_names_come_from_rollups_and_cursors(store: Store) -> None:
+    """Scored brands and collected brands are listed; mentions are read only when both are empty."""
+    await seed(store, [(mention("x", brand="Waiting"), None)])
+    assert await insights.brand_names(store) == ["Waiting"]
+    await seed(store, [(mention("y", brand="Scored"), "positive")])
+    await store.record_success("Collected", "replay", {"offset": 1}, 1)
+    assert await insights.brand_names(store) == ["Collected", "Scored"]
+
+
+async def test_brand_rollups_cover_several_brands_with_every_count(store: Store) -> None:
+    """Each brand x day x source has all five counts, 0 where the scorer wrote none."""
+    await seed(
+        store,
+        [
+            (mention("a", brand="A"), "negative"),
+            (mention("b", brand="B"), "positive"),
+            (mention("c", brand="C"), "positive"),
+        ],
+    )
+    now = datetime.now(UTC)
+    docs = await insights.brand_rollups(store, ["A", "B"], now - timedelta(days=2), now)
+    assert [(doc["brand"], doc["total"], doc["negative"], doc["positive"]) for doc in docs] == [
+        ("A", 1, 1, 0),
+        ("B", 1, 0, 1),
+    ]
+    assert all(doc["complaints"] == 0 for doc in docs)
+
+
+async def test_negative_posts_rank_negativity_by_reach(store: Store) -> None:
+    """A widely shared negative post outranks a lone one; positive posts stay out."""
+    await seed(
+        store,
+        [
+            (mention("lonely", engagement={"likes": 0}), "negative"),
+            (mention("viral", engagement={"likes": 5000, "shares": 100}), "negative"),
+            (mention("happy", engagement={"likes": 9000}), "positive"),
+        ],
+    )
+    now = datetime.now(UTC)
+    posts = await insights.negative_posts(store, "Acme", now - timedelta(days=1), now)
+    assert [doc["text"] for doc in posts] == ["viral", "lonely"]
+    assert posts[0]["engagement_total"] == 5100
+
+
+async def test_top_terms_count_each_word_once_per_mention() -> None:
+    """Stop-words, links, handles and brand names are left out; a repeated word counts once."""
+    texts = [
+        "@acme LOST LOST LOST my luggage https://t.co/x",
+        "Acme Air lost the luggage again",
+        "where is my luggage, Acme Air?",
+    ]
+    assert insights.count_terms(texts, exclude=["Acme Air"], top=2) == [
+        ("luggage", 3),
+        ("lost", 2),
+    ]
+    assert "air" not in dict(insights.count_terms(texts, exclude=["Acme Air"]))
+
+
+async def test_recent_alerts_come_newest_first_without_payloads(store: Store) -> None:
+    """The alerts list shows delivery state and leaves payloads out."""
+    now = datetime.now(UTC)
+    await store.collection("alerts").insert_many(
+        [
+            {"dedupe_key": "a", "rule": "spike", "brand": "Acme", "destination": "slack",
+             "created_at": now - timedelta(hours=2), "state": "sent", "payload": {"x": 1}},
+            {"dedupe_key": "b", "rule": "spike", "brand": "Acme", "destination": "slack",
+             "created_at": now, "state": "failed", "last_error": "HTTP 500", "payload": {}},
+        ]
+    )  # fmt: skip
+    alerts = await insights.recent_alerts(store)
+    assert [doc["dedupe_key"] for doc in alerts] == ["b", "a"]
+    assert all("payload" not in doc for doc in alerts)
