@@ -214,6 +214,26 @@ def _load(uri: str, mentions: int, days: int, workers: int, now: datetime) -> fl
             ]
         )
         print(f"  {len(docs):,} roll-up documents", flush=True)
+        # One advocacy document per person x brand, as the scorer keeps them: one per
+        # ten mentions (people mention a brand more than once).
+        rng = random.Random(7)
+        people = [
+            {
+                "_id": f"p_{number:016x}|{brand}",
+                "profile_id": f"p_{number:016x}",
+                "brand": brand,
+                "score": (score := rng.uniform(-100, 100)),
+                "tier": "advocate" if score >= 20 else "detractor" if score <= -20 else "neutral",
+                "mentions": rng.randrange(1, 20),
+                "last_mention_at": now - timedelta(days=rng.uniform(0, days)),
+                "as_of": now,
+            }
+            for number in range(max(1, mentions // 10))
+            for brand in [list(AIRLINES.values())[number % len(AIRLINES)]]
+        ]
+        for start in range(0, len(people), _BATCH):
+            db.advocacy.insert_many(people[start : start + _BATCH], ordered=False)
+        print(f"  {len(people):,} advocacy documents", flush=True)
     return time.perf_counter() - began
 
 
@@ -394,16 +414,23 @@ async def _questions(uri: str, now: datetime) -> list[tuple[str, str, str, Timed
 
 
 async def _advocacy_questions(store: Store, brand: str) -> list[tuple[str, str, str, Timed]]:
-    """The advocates leaderboard, when the profiles module exists in this checkout."""
+    """The advocates leaderboard (``ProfileStore.leaderboard``), when this checkout has it."""
     if importlib.util.find_spec("goodwill.profiles") is None:
         return []
-    advocacy = store.collection("advocacy")
+    from goodwill.profiles import ProfileStore
+
+    profiles = ProfileStore(store)
 
     async def leaderboard() -> object:
-        cursor = advocacy.find({"brand": {"$eq": brand}}).sort("score", -1).limit(25)
-        return await cursor.to_list()
+        return await profiles.leaderboard(brand, limit=25)
 
-    return [("advocates", "top 25 of a brand", "advocacy", leaderboard)]
+    async def detractors() -> object:
+        return await profiles.leaderboard(brand, tier="detractor", limit=25)
+
+    return [
+        ("advocates", "top 25 of a brand", "advocacy", leaderboard),
+        ("advocates", "top 25 detractors of a brand", "advocacy", detractors),
+    ]
 
 
 async def _run(

@@ -160,7 +160,9 @@ async def negative_posts(
     ``negativity`` added. Reads at most a few thousand mentions of that window.
     """
     query: Document = {
-        "brand": {"$eq": str(brand)},
+        # ``$all: [brand]`` is ``== brand``; so written, the embedded server serves the
+        # range from the ``created`` index instead of reading every mention of the brand.
+        "brand": {"$all": [str(brand)]},
         "created_at": {"$gte": since, "$lt": until},
         "sentiment.label": {"$eq": "negative"},
     }
@@ -194,10 +196,9 @@ async def recent_texts(
     upper, reach = until, timedelta(days=1)
     while upper > since and len(texts) < limit:
         lower = max(since, upper - reach)
-        query: Document = {
-            "brand": {"$eq": str(brand)},
-            "created_at": {"$gte": lower, "$lt": upper},
-        }
+        # Exactly {brand: "<str>", created_at: range}: the form the embedded server
+        # serves from the brand_time index (a str is always a literal, never an operator).
+        query: Document = {"brand": str(brand), "created_at": {"$gte": lower, "$lt": upper}}
         fields = {"_id": 0, "text": 1, "title": 1}
         async for doc in collection.find(query, fields).limit(limit - len(texts)):
             parts = (str(doc.get("title") or ""), str(doc.get("text") or ""))

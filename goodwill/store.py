@@ -674,7 +674,7 @@ class Store:
         found: list[Document] = []
         for bounds in _periods(since, until):
             cursor = (
-                self._db.mentions.find({**query, "created_at": bounds}, {"raw": 0, "claim": 0})
+                self._db.mentions.find(_in_period(query, bounds), {"raw": 0, "claim": 0})
                 .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
                 .limit(wanted - len(found))
             )
@@ -702,7 +702,7 @@ class Store:
         counted = 0
         for bounds in _periods(since, until):  # newest first, so a cap stops early
             counted += await self._db.mentions.count_documents(
-                {**query, "created_at": bounds}, limit=cap - counted
+                _in_period(query, bounds), limit=cap - counted
             )
             if counted >= cap:
                 break
@@ -980,6 +980,25 @@ class Store:
             raise ValueError(f"No complaint has the id {oid}; it may have been erased.")
         handling: Document = updated.get("handling") or {}
         return handling
+
+
+def _in_period(query: Document, bounds: Document) -> Document:
+    """``query`` limited to the ``created_at`` range ``bounds``, written so the embedded
+    server walks an index range rather than every mention of the brand.
+
+    It walks ``brand_time`` only for exactly ``{brand: "<a string>", created_at: range}``;
+    with any other condition beside the brand it would read all the brand's mentions.
+    So the brand goes in bare when alone (a ``str``: a literal, never an operator) and
+    as ``$all: [brand]`` otherwise (the same match), which leaves the ``created`` index
+    to serve the range and the other conditions to filter it.
+    """
+    brand = query.get("brand")
+    rest = {key: value for key, value in query.items() if key != "brand"}
+    if isinstance(brand, dict) and set(brand) == {"$eq"} and isinstance(brand["$eq"], str):
+        if not rest:
+            return {"brand": brand["$eq"], "created_at": bounds}
+        return {**rest, "brand": {"$all": [brand["$eq"]]}, "created_at": bounds}
+    return {**query, "created_at": bounds}
 
 
 def _periods(since: datetime | None, until: datetime | None) -> Iterator[Document]:
