@@ -21,10 +21,10 @@ import pandas as pd
 import streamlit as st
 
 try:
-    from dashboard import data, login, overview, ui
+    from dashboard import advocates, data, login, overview, people, profile, ui
 except ModuleNotFoundError:  # `streamlit run dashboard/app.py` from a checkout not installed
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from dashboard import data, login, overview, ui
+    from dashboard import advocates, data, login, overview, people, profile, ui
 
 from goodwill.errors import ConfigError, StoreError
 from goodwill.store import CORRECTION_KINDS
@@ -258,9 +258,35 @@ def _save_correction(
     return None
 
 
+def _linked_mention(mention_id: str) -> None:
+    """The one mention a link ``?mention=<id>`` names (from an alert), and a way back to the feed."""
+    doc = people.mention(mention_id)
+    if doc is None:
+        st.warning(
+            "The linked mention is not here (erased, or a malformed link).",
+            icon=":material/search_off:",
+        )
+    else:
+        _show_mention(data.feed_item(doc), show_brand=True)
+        if doc.get("profile_id"):
+            st.page_link(
+                _PROFILE_PAGE,
+                label="The author's profile",
+                icon=":material/person:",
+                query_params={"profile": str(doc["profile_id"])},
+            )
+    if st.button("Show the whole feed", icon=":material/forum:", key="feed_unlink"):
+        st.query_params.pop("mention", None)
+        st.rerun()
+
+
 def mentions() -> None:
     """The feed: every mention, newest first, filtered, 25 to a page."""
     st.title("Mentions")
+    linked = st.query_params.get("mention")
+    if linked:
+        _linked_mention(linked)
+        return
     if not data.brands():
         st.info(ui.EMPTY_MESSAGE, icon=":material/inbox:")
         return
@@ -602,6 +628,27 @@ def _alerts() -> None:
 
 # -- the app ---------------------------------------------------------------------------
 
+_PROFILE_PAGE = st.Page(
+    ui.guarded(profile.profile), title="Profile", icon=":material/person:", url_path="profile"
+)
+
+
+def _follow_link(current: st.Page, pages: list[st.Page]) -> None:
+    """Alerts link to the app's root: ``?mention=``, ``?profile=``, ``?brand=``; open their page."""
+    if current.url_path not in ("", "overview"):
+        return
+    params = st.query_params
+    by_path = {page.url_path: page for page in pages}
+    if params.get("mention"):
+        st.switch_page(by_path["mentions"], query_params={"mention": params["mention"]})
+    if params.get("profile"):
+        st.switch_page(_PROFILE_PAGE, query_params={"profile": params["profile"]})
+    brand = params.get("brand")
+    if brand and st.session_state.get("goodwill_linked_brand") != brand:
+        # Once per link: the brand picker is the person's to change afterwards.
+        st.session_state["goodwill_linked_brand"] = brand
+        ui.select_brand(brand)
+
 
 def main() -> None:
     """Run one pass of the app: settings, login, then the chosen page."""
@@ -631,6 +678,13 @@ def main() -> None:
             url_path="complaints",
         ),
         st.Page(
+            ui.guarded(advocates.advocates),
+            title="Advocates and detractors",
+            icon=":material/groups:",
+            url_path="advocates",
+        ),
+        _PROFILE_PAGE,
+        st.Page(
             ui.guarded(sources),
             title="Sources and alerts",
             icon=":material/sensors:",
@@ -638,6 +692,7 @@ def main() -> None:
         ),
     ]
     current = st.navigation(pages)
+    _follow_link(current, pages)
     with st.sidebar:
         st.caption("Goodwill · data refreshes every 30 s")
         st.session_state.setdefault(ui.NAME_KEY, access.user or ui.DEFAULT_NAME)

@@ -52,6 +52,7 @@ __all__ = [
     "complaints_page",
     "cursor_states",
     "feed_count",
+    "feed_item",
     "feed_page",
     "handle_complaint",
     "negative_posts",
@@ -315,6 +316,11 @@ def _item(doc: dict[str, Any]) -> FeedItem:
         corrected_at=correction.get("at"),
         language=(doc.get("skipped") or {}).get("language"),
     )
+
+
+def feed_item(doc: dict[str, Any]) -> FeedItem:
+    """A mention document as the feed shows it."""
+    return _item(doc)
 
 
 @st.cache_data(ttl=5, show_spinner=False, max_entries=200)

@@ -28,6 +28,7 @@ __all__ = [
     "md",
     "redact",
     "safe_url",
+    "select_brand",
     "today",
     "utc",
     "window_bounds",
@@ -130,6 +131,7 @@ def utc(moment: datetime) -> str:
 def brand_picker(brands: list[str], *, key: str, allow_all: bool = False) -> str | None:
     """A brand select box; a brand the user picks is kept as the default of the other pages."""
     options: list[str | None] = [None, *brands] if allow_all else list(brands)
+    _PICKERS.add(key)
     remembered = st.session_state.get(_BRAND)
     return st.selectbox(
         "Brand",
@@ -140,6 +142,16 @@ def brand_picker(brands: list[str], *, key: str, allow_all: bool = False) -> str
         on_change=_remember_brand,
         args=(key,),
     )
+
+
+_PICKERS: set[str] = set()  # the brand pickers' widget keys, so a link can reset them
+
+
+def select_brand(brand: str) -> None:
+    """Make ``brand`` every page's chosen brand (as if picked), e.g. from a link ``?brand=``."""
+    st.session_state[_BRAND] = brand
+    for key in _PICKERS:
+        st.session_state.pop(key, None)
 
 
 def _remember_brand(key: str) -> None:

@@ -331,6 +331,20 @@ class Store:
         updated = result.modified_count
         return UpsertResult(inserted, updated, len(mentions) - inserted - updated)
 
+    async def mention(self, mention_id: object) -> Document | None:
+        """One mention by its id (an ObjectId or its 24 hex digits), without its raw payload.
+
+        ``None`` for an unknown or malformed id: the id is matched literally, never as an operator.
+        """
+        if isinstance(mention_id, ObjectId):
+            oid = mention_id
+        else:
+            try:
+                oid = ObjectId(str(mention_id))
+            except (InvalidId, TypeError):
+                return None
+        return await self._db.mentions.find_one({"_id": {"$eq": oid}}, {"raw": 0, "claim": 0})
+
     async def count_mentions(self, query: Document | None = None) -> int:
         """How many mentions match ``query`` (all by default)."""
         return await self._db.mentions.count_documents(query or {})

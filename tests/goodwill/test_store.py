@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from goodwill.models import Author, Mention, Sentiment, SentimentLabel
 from goodwill.store import Store
+from tests import factories
 
 
 def _mention(external_id: str, text: str = "Lost my bag again @united", **extra: object) -> Mention:
@@ -88,3 +89,17 @@ async def test_cursor_survives_and_counts(store: Store) -> None:
     await store.record_success("b", "replay", {"offset": 9}, 4)
     state = await store.get_cursor("b", "replay")
     assert state.cursor == {"offset": 9} and state.collected == 9 and state.last_error is None
+
+
+async def test_one_mention_by_id_literal_and_without_raw(store: Store) -> None:
+    """A mention is read by its id or its hex; a malformed or operator-shaped id finds nothing."""
+    await store.upsert_mentions([factories.mention("Where is my bag?")])
+    stored = await store.collection("mentions").find_one({})
+    assert stored is not None
+    by_oid = await store.mention(stored["_id"])
+    by_hex = await store.mention(str(stored["_id"]))
+    assert by_oid is not None and by_hex == by_oid
+    assert by_oid["text"] == "Where is my bag?" and "raw" not in by_oid
+    assert await store.mention("not-an-id") is None
+    assert await store.mention('{"$ne": null}') is None
+    assert await store.mention("0" * 24) is None

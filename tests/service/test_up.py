@@ -98,6 +98,11 @@ def test_up_runs_everything_and_ctrl_c_stops_everything(
             time.sleep(1)
         assert mentions.count_documents({"score_state": "scored"}) >= 50
         assert mentions.count_documents({"source": "replay"}) > 1000
+        # The scorer ties the tweets' authors to profiles and scores their advocacy.
+        database = client["goodwill"]
+        assert database.profiles.count_documents({}) > 0
+        assert database.advocacy.count_documents({}) > 0
+        assert mentions.count_documents({"profile_id": {"$exists": True}}) >= 50
         newest = [
             doc["text"]
             for doc in mentions.find({}, {"text": 1})
@@ -137,7 +142,7 @@ def _the_browser_shows_real_mentions(dashboard: str, newest: list[str]) -> None:
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1500})
             page.goto(f"{dashboard}/")
-            page.get_by_text("Net sentiment").wait_for(timeout=60_000)
+            page.get_by_text("Net sentiment", exact=True).wait_for(timeout=60_000)
             page.screenshot(path=SCREENSHOTS / "up-overview.png", full_page=True)
             page.goto(f"{dashboard}/mentions")
             page.get_by_text(newest[0], exact=True).wait_for(timeout=60_000)
