@@ -43,7 +43,7 @@ async def test_the_dashboard_serves_every_page_in_a_real_browser(
             page = await browser.new_page(viewport={"width": 1400, "height": 1500})
 
             await page.goto(f"{dashboard_url}/")
-            await page.get_by_text("Net sentiment").wait_for(timeout=30_000)
+            await page.get_by_text("Net sentiment", exact=True).wait_for(timeout=30_000)
             await page.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=30_000)
             await settle(page)
             assert await page.get_by_text("Traceback").count() == 0

@@ -100,6 +100,8 @@ def test_up_runs_everything_and_ctrl_c_stops_everything(
         assert mentions.count_documents({"source": "replay"}) > 1000
         # The scorer ties the tweets' authors to profiles and scores their advocacy.
         database = client["goodwill"]
+        while time.monotonic() < deadline and database.advocacy.count_documents({}) == 0:
+            time.sleep(1)  # advocacy is refreshed right after its batch's scores are written
         assert database.profiles.count_documents({}) > 0
         assert database.advocacy.count_documents({}) > 0
         assert mentions.count_documents({"profile_id": {"$exists": True}}) >= 50
