@@ -28,7 +28,7 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, DeleteOne, InsertOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from goodwill.identity import ADVOCACY_TIERS, erasure_hash, handle_key, identity_key
 from goodwill.merges import Merges, ProposalRun
@@ -630,6 +630,25 @@ class ProfileStore:
         if counts:
             await self._profiles.bulk_write(counts, ordered=False)
         return changes
+
+    async def claim_daily_recompute(self, as_of: datetime) -> bool:
+        """True for exactly one caller per ``as_of`` day: that one runs the day's full recompute.
+
+        Recency weights are measured to the end of the day, so every score moves a little
+        each day even for people who said nothing new; one scorer (of however many) takes
+        the day's ``recompute_all`` through this atomic claim.
+        """
+        try:
+            # Matches an older day's marker (taken), or finds none and inserts it (taken);
+            # a marker of this day already there makes the upsert's insert fail.
+            await self.store.collection("maintenance").find_one_and_update(
+                {"_id": "advocacy-recompute", "as_of": {"$lt": as_of}},
+                {"$set": {"as_of": as_of, "claimed_at": utcnow()}},
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return False  # another scorer holds this day
+        return True
 
     async def recompute_all(
         self,

@@ -11,7 +11,9 @@ profile and recomputes, exactly, the advocacy of every (profile, brand) the batc
 touched (``goodwill/profiles.py``, formula in ``scoring/advocacy.py``). Re-scoring with
 another model goes through the same path, so advocacy follows the new scores. Should a
 worker die between the two steps, ``goodwill profiles recompute`` brings advocacy back
-in line.
+in line. Once a day (the first pass after UTC midnight, one worker of however many) the
+running worker recomputes every score, so that recency weights age for people who said
+nothing new.
 """
 
 from __future__ import annotations
@@ -26,10 +28,10 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from goodwill.errors import StoreError
-from goodwill.models import Sentiment
-from goodwill.profiles import ProfileStore, TierChange
+from goodwill.models import Sentiment, utcnow
+from goodwill.profiles import ProfileStore, RecomputeStats, TierChange
 from goodwill.store import Store
-from scoring.advocacy import AdvocacyParams
+from scoring.advocacy import AdvocacyParams, as_of_for
 from scoring.complaints import detect
 from scoring.language import is_english, language_of
 
@@ -160,6 +162,21 @@ class ScoringWorker:
             if progress is not None:
                 progress(result)
 
+    async def daily_recompute(self) -> RecomputeStats | None:
+        """Recompute every advocacy score if this worker is the first to ask today; else None."""
+        as_of = as_of_for(utcnow())
+        if not await self.profiles.claim_daily_recompute(as_of):
+            return None
+        stats = await self.profiles.recompute_all(as_of)
+        log.info(
+            "recomputed advocacy as of %s: %d profiles, %d scores, %d tier changes",
+            as_of.date(),
+            stats.profiles,
+            stats.advocacy,
+            stats.tier_changes,
+        )
+        return stats
+
     async def run_forever(self, *, idle_seconds: float = 2.0, max_backoff: float = 60.0) -> None:
         """Score as mentions arrive; when the database is unreachable, retry with back-off."""
         backoff = 1.0
@@ -168,6 +185,7 @@ class ScoringWorker:
                 written = await self.drain()
                 if written:
                     log.info("scored %d mentions with %s", written, self.model.version)
+                await self.daily_recompute()
                 backoff = 1.0
                 await asyncio.sleep(idle_seconds)
             except StoreError as error:

@@ -122,3 +122,24 @@ async def test_the_worker_uses_the_configured_thresholds(
     await ScoringWorker(store, sentiment_model, params=params).drain()
     [numbers] = (await advocacy_numbers(store)).values()
     assert numbers[1] == "neutral"
+
+
+async def test_one_worker_a_day_recomputes_so_quiet_people_age(
+    store: Store, sentiment_model: SentimentModel
+) -> None:
+    """The day's full recompute runs once however many workers ask; it ages quiet people's scores."""
+    await store.upsert_mentions([post(LOVE, "fan", days=60) for _ in range(3)])
+    first = ScoringWorker(store, sentiment_model)
+    await first.drain()
+    # Pretend the scores were computed long ago: yesterday's marker, an older as_of.
+    await store.collection("maintenance").insert_one(
+        {"_id": "advocacy-recompute", "as_of": utcnow() - timedelta(days=400)}
+    )
+    await store.collection("advocacy").update_many({}, {"$set": {"score": 99.0}})
+    stats = await first.daily_recompute()
+    assert stats is not None and stats.advocacy == 1
+    [numbers] = (await advocacy_numbers(store)).values()
+    assert numbers[0] < 99.0
+    second = ScoringWorker(store, sentiment_model)
+    assert await second.daily_recompute() is None
+    assert await first.daily_recompute() is None
