@@ -91,28 +91,6 @@ def _turner(kind: str) -> Callable[[int], None]:
     return turn
 
 
-def _pager(kind: str, page_number: int, has_next: bool) -> None:
-    turn = _turner(kind)
-    previous, where, following = st.columns([1, 2, 1])
-    previous.button(
-        "← Previous",
-        key=f"board_{kind}_previous",
-        disabled=page_number == 0,
-        on_click=turn,
-        args=(-1,),
-        width="stretch",
-    )
-    where.caption(f"Page {page_number + 1}", text_alignment="center")
-    following.button(
-        "Next →",
-        key=f"board_{kind}_next",
-        disabled=not has_next,
-        on_click=turn,
-        args=(1,),
-        width="stretch",
-    )
-
-
 def _table(board: people.Board) -> pd.DataFrame:
     return pd.DataFrame(
         [
@@ -171,7 +149,7 @@ def _leaderboard(filters: people.BoardFilters, kind: str) -> None:
         column_config=_COLUMNS,
         key=f"board_{kind}_table",
     )
-    _pager(kind, page_number, board.has_next)
+    ui.pager(f"board_{kind}", page_number, board.has_next, _turner(kind))
 
 
 def advocates() -> None:

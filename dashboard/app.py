@@ -13,7 +13,6 @@ what to do.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -114,28 +113,6 @@ def _feed_filters() -> data.FeedFilters:
 
 def _turn_page(step: int) -> None:
     st.session_state[_FEED_PAGE] = max(0, int(st.session_state.get(_FEED_PAGE, 0)) + step)
-
-
-def _pager(key: str, page_number: int, has_next: bool, turn: Callable[[int], None]) -> None:
-    """Previous / page number / Next under a paged list; ``turn`` moves by -1 or +1."""
-    previous, where, following = st.columns([1, 2, 1])
-    previous.button(
-        "← Previous",
-        key=f"{key}_previous",
-        disabled=page_number == 0,
-        on_click=turn,
-        args=(-1,),
-        width="stretch",
-    )
-    where.caption(f"Page {page_number + 1}", text_alignment="center")
-    following.button(
-        "Next →",
-        key=f"{key}_next",
-        disabled=not has_next,
-        on_click=turn,
-        args=(1,),
-        width="stretch",
-    )
 
 
 def _show_mention(item: data.FeedItem, *, show_brand: bool) -> None:
@@ -317,7 +294,7 @@ def mentions() -> None:
             _correction_dialog(shown[0])
         else:  # its mention left the page (another filter, another page)
             _stop_correcting()
-    _pager("feed", page_number, page.has_next, _turn_page)
+    ui.pager("feed", page_number, page.has_next, _turn_page)
 
 
 # -- Complaints queue ------------------------------------------------------------------
@@ -503,7 +480,7 @@ def complaints() -> None:
     )
     for item in page.items:
         _show_complaint(item, show_brand=brand is None)
-    _pager("complaints", page_number, page.has_next, _turn_queue_page)
+    ui.pager("complaints", page_number, page.has_next, _turn_queue_page)
 
 
 # -- Sources ---------------------------------------------------------------------------

@@ -253,24 +253,7 @@ def _mentions(pid: str) -> None:
     st.caption(f"Mentions {first:,}–{first + len(docs) - 1:,}, newest first.")
     for doc in docs:
         _mention(doc)
-    previous, where, following = st.columns([1, 2, 1])
-    previous.button(
-        "← Newer",
-        key="profile_previous",
-        disabled=page_number == 0,
-        on_click=_turn,
-        args=(-1,),
-        width="stretch",
-    )
-    where.caption(f"Page {page_number + 1}", text_alignment="center")
-    following.button(
-        "Older →",
-        key="profile_next",
-        disabled=not has_next,
-        on_click=_turn,
-        args=(1,),
-        width="stretch",
-    )
+    ui.pager("profile", page_number, has_next, _turn, labels=("← Newer", "Older →"))
 
 
 def _mention(doc: Document) -> None:

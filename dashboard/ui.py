@@ -181,3 +181,31 @@ def guarded(render: Callable[[], None]) -> Callable[[], None]:
 
     page.__name__ = render.__name__
     return page
+
+
+def pager(
+    key: str,
+    page_number: int,
+    has_next: bool,
+    turn: Callable[[int], None],
+    labels: tuple[str, str] = ("← Previous", "Next →"),
+) -> None:
+    """Previous / page number / Next under a paged list; ``turn`` moves by -1 or +1."""
+    previous, where, following = st.columns([1, 2, 1])
+    previous.button(
+        labels[0],
+        key=f"{key}_previous",
+        disabled=page_number == 0,
+        on_click=turn,
+        args=(-1,),
+        width="stretch",
+    )
+    where.caption(f"Page {page_number + 1}", text_alignment="center")
+    following.button(
+        labels[1],
+        key=f"{key}_next",
+        disabled=not has_next,
+        on_click=turn,
+        args=(1,),
+        width="stretch",
+    )
