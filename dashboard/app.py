@@ -101,6 +101,30 @@ def _feed_filters() -> data.FeedFilters:
             max_chars=200,
             placeholder="any words, taken literally",
         )
+    more = st.columns(3)
+    with more[0]:
+        complaint = st.selectbox(
+            "Complaint",
+            [None, True, False],
+            key="feed_complaint",
+            format_func=lambda flag: {
+                None: "Any",
+                True: "Complaints only",
+                False: "Not complaints",
+            }[flag],
+        )
+    with more[1]:
+        language = st.text_input(
+            "Language",
+            key="feed_language",
+            max_chars=8,
+            placeholder="a code: en, es, fr ...",
+            help="en: the mentions the model scored; another code: those skipped as that language.",
+        )
+    with more[2]:
+        author = st.text_input(
+            "Author", key="feed_author", max_chars=200, placeholder="a handle, e.g. @bob"
+        )
     return data.FeedFilters(
         brand=brand,
         source=source,
@@ -108,7 +132,17 @@ def _feed_filters() -> data.FeedFilters:
         first=first,
         last=last,
         contains=contains.strip() or None,
+        complaint=complaint,
+        language=language.strip() or None,
+        author=author.strip() or None,
     )
+
+
+# The author's advocacy tier for the mention's brand (neutral authors get no badge).
+_TIER_BADGES = {
+    "advocate": ":green-badge[:material/favorite: Advocate]",
+    "detractor": ":red-badge[:material/thumb_down: Detractor]",
+}
 
 
 def _turn_page(step: int) -> None:
@@ -135,6 +169,11 @@ def _show_mention(item: data.FeedItem, *, show_brand: bool) -> None:
         url = ui.safe_url(item.url)
         if url:
             meta.append(f"[open ↗]({url})")
+        kind = item.corrected_kind if item.corrected else item.kind
+        if kind == "complaint":
+            badge += " :orange-badge[:material/report: Complaint]"
+        if item.tier in _TIER_BADGES:
+            badge += " " + _TIER_BADGES[item.tier]
         st.caption(f"{badge} &nbsp; " + " · ".join(meta))
         if item.title:
             st.markdown(f"**{ui.md(item.title)}**")

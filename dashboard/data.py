@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
@@ -25,6 +25,7 @@ import streamlit as st
 from config.settings import Settings, get_settings
 from goodwill import insights
 from goodwill.errors import ConfigError, StoreError
+from goodwill.profiles import ProfileStore
 from goodwill.store import Store
 
 __all__ = [
@@ -243,6 +244,9 @@ class FeedFilters:
     first: date | None = None
     last: date | None = None
     contains: str | None = None
+    complaint: bool | None = None
+    language: str | None = None
+    author: str | None = None
 
     def query(self) -> dict[str, Any]:
         """The filters as ``Store.feed`` keyword arguments (dates as UTC day bounds)."""
@@ -253,6 +257,9 @@ class FeedFilters:
             "since": None if self.first is None else _start_of(self.first),
             "until": None if self.last is None else _start_of(self.last + timedelta(days=1)),
             "contains": self.contains or None,
+            "complaint": self.complaint,
+            "language": self.language or None,
+            "author": self.author or None,
         }
 
 
@@ -277,6 +284,8 @@ class FeedItem:
     corrected_by: str | None = None
     corrected_at: datetime | None = None
     language: str | None = None  # set when the mention was not scored: not English
+    profile_id: str | None = None
+    tier: str | None = None  # the author's advocacy tier for this brand, when scored
 
     @property
     def corrected(self) -> bool:
@@ -315,6 +324,7 @@ def _item(doc: dict[str, Any]) -> FeedItem:
         corrected_by=correction.get("by"),
         corrected_at=correction.get("at"),
         language=(doc.get("skipped") or {}).get("language"),
+        profile_id=doc.get("profile_id"),
     )
 
 
@@ -331,7 +341,17 @@ def feed_page(filters: FeedFilters, page: int, page_size: int = FEED_PAGE_SIZE) 
     without counting.
     """
     docs = run(backend().store.feed(**filters.query(), skip=page * page_size, limit=page_size + 1))
-    return FeedPage(items=[_item(doc) for doc in docs[:page_size]], has_next=len(docs) > page_size)
+    items = [_item(doc) for doc in docs[:page_size]]
+    tiers = run(
+        ProfileStore(backend().store).tiers(
+            (item.profile_id, item.brand) for item in items if item.profile_id
+        )
+    )
+    items = [
+        replace(item, tier=tiers.get((item.profile_id, item.brand))) if item.profile_id else item
+        for item in items
+    ]
+    return FeedPage(items=items, has_next=len(docs) > page_size)
 
 
 def save_correction(

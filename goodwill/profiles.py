@@ -758,6 +758,18 @@ class ProfileStore:
             )
         return matches[0]
 
+    async def tiers(self, pairs: Iterable[Pair]) -> dict[Pair, str]:
+        """The advocacy tier of each (profile, brand) that has one, in one query."""
+        ids = sorted({f"{profile_id}|{brand}" for profile_id, brand in pairs})
+        if not ids:
+            return {}
+        return {
+            (doc["profile_id"], doc["brand"]): doc["tier"]
+            async for doc in self._advocacy.find(
+                {"_id": {"$in": ids}}, {"profile_id": 1, "brand": 1, "tier": 1}
+            )
+        }
+
     async def advocacy_of(self, profile_id: str) -> list[Document]:
         """A profile's advocacy documents, one per brand, highest score first."""
         cursor = self._advocacy.find({"profile_id": {"$eq": profile_id}})

@@ -655,15 +655,23 @@ class Store:
         since: datetime | None = None,
         until: datetime | None = None,
         contains: str | None = None,
+        complaint: bool | None = None,
+        language: str | None = None,
+        author: str | None = None,
         skip: int = 0,
         limit: int = 25,
     ) -> list[Document]:
         """One page of mentions matching the filters, newest first (raw payloads left out).
 
         ``sentiment`` is a label or ``"unscored"``; ``contains`` is a literal,
-        case-insensitive substring of the text. See ``_feed_query``.
+        case-insensitive substring of the text. See ``_feed_query`` and ``_narrowed``.
         """
-        query = self._feed_query(brand, source, sentiment, None, None, contains)
+        query = _narrowed(
+            self._feed_query(brand, source, sentiment, None, None, contains),
+            complaint,
+            language,
+            author,
+        )
         return await self._newest_first(query, since, until, skip, limit)
 
     async def _newest_first(
@@ -706,10 +714,18 @@ class Store:
         since: datetime | None = None,
         until: datetime | None = None,
         contains: str | None = None,
+        complaint: bool | None = None,
+        language: str | None = None,
+        author: str | None = None,
         cap: int | None = None,
     ) -> int:
         """How many mentions ``feed`` would page through, counting no further than ``cap``."""
-        query = self._feed_query(brand, source, sentiment, None, None, contains)
+        query = _narrowed(
+            self._feed_query(brand, source, sentiment, None, None, contains),
+            complaint,
+            language,
+            author,
+        )
         if cap is None:
             window = self._feed_query(None, None, None, since, until, None)
             return await self._db.mentions.count_documents({**query, **window})
@@ -994,6 +1010,31 @@ class Store:
             raise ValueError(f"No complaint has the id {oid}; it may have been erased.")
         handling: Document = updated.get("handling") or {}
         return handling
+
+
+def _narrowed(
+    query: Document, complaint: bool | None, language: str | None, author: str | None
+) -> Document:
+    """The feed's query with its complaint, language and author filters, all literals.
+
+    ``language`` is a language code: ``en`` means the mentions the model scores (English),
+    any other code the mentions skipped as being in that language. ``author`` is a handle
+    (with or without ``@``), matched whole and case-insensitively as a literal string.
+    """
+    narrowed = dict(query)
+    if complaint is True:
+        narrowed["complaint.is_complaint"] = {"$all": [True]}  # see complaints_queue
+    elif complaint is False:
+        narrowed["complaint.is_complaint"] = {"$ne": True}
+    if language:
+        code = str(language).strip().casefold()
+        if code == "en":
+            narrowed.setdefault("score_state", {"$ne": SKIPPED})  # "unscored" already excludes it
+        else:
+            narrowed["skipped.language"] = {"$eq": code}
+    if author and (handle := str(author).strip().lstrip("@")):
+        narrowed["author.handle"] = {"$regex": f"^{re.escape(handle)}$", "$options": "i"}
+    return narrowed
 
 
 def _in_period(query: Document, bounds: Document) -> Document:

@@ -202,6 +202,61 @@ async def test_the_text_search_is_literal_and_case_insensitive(
     assert "No mentions match" in app.info[0].value
 
 
+async def test_the_feed_filters_by_complaint_language_and_author_and_shows_tiers(
+    store: Store, dashboard: Open
+) -> None:
+    """Complaint, language and author filters narrow the feed; an author's advocacy tier shows."""
+    await seed(
+        store,
+        [
+            (mention("lost my bag again", handle="Grumpy"), "negative"),
+            (mention("love the crew", handle="fan"), "positive"),
+            (mention("le vol a été annulé", handle="pierre"), None),
+        ],
+    )
+    mentions = store.collection("mentions")
+    await mentions.update_one(
+        {"text": "lost my bag again"},
+        {"$set": {"complaint": {"is_complaint": True, "kind": "complaint"}, "profile_id": "p_1"}},
+    )
+    await mentions.update_one(
+        {"text": "le vol a été annulé"},
+        {
+            "$set": {
+                "score_state": "skipped",
+                "skipped": {"reason": "not English", "language": "fr"},
+            }
+        },
+    )
+    await store.collection("advocacy").insert_one(
+        {
+            "_id": "p_1|Acme",
+            "profile_id": "p_1",
+            "brand": "Acme",
+            "tier": "detractor",
+            "score": -40.0,
+        }
+    )
+    app = _go(dashboard(), "mentions")
+    assert len(_texts(app)) == 3
+    shown = " ".join(block.value for block in app.caption)
+    assert "Detractor" in shown and "Complaint" in shown
+    app.selectbox(key="feed_complaint").select(True).run()
+    assert _texts(app) == ["lost my bag again"]
+    app.selectbox(key="feed_complaint").select(False).run()
+    assert sorted(_texts(app)) == ["le vol a été annulé", "love the crew"]
+    app.selectbox(key="feed_complaint").select(None).run()
+    app.text_input(key="feed_language").input("fr").run()
+    assert _texts(app) == ["le vol a été annulé"]
+    app.text_input(key="feed_language").input("en").run()
+    assert sorted(_texts(app)) == ["lost my bag again", "love the crew"]
+    app.text_input(key="feed_language").input("").run()
+    app.text_input(key="feed_author").input("@grumpy").run()
+    assert _texts(app) == ["lost my bag again"]
+    app.text_input(key="feed_author").input("grump.*").run()
+    assert _texts(app) == []
+
+
 async def test_the_feed_is_paged_25_at_a_time(store: Store, dashboard: Open) -> None:
     """Next and previous walk the feed a page at a time; a new filter starts at page one."""
     base = datetime.now(UTC) - timedelta(days=1)
