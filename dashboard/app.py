@@ -389,6 +389,11 @@ def _show_complaint(item: data.ComplaintItem, *, show_brand: bool) -> None:
             meta.append(ui.md(item.brand))
         if item.category:
             meta.append(f"category: {ui.md(item.category)}")
+        if item.customer_value is not None or item.customer_tier:
+            who = ui.md(item.customer_name or "customer")
+            worth = f" {item.customer_value:,.0f}" if item.customer_value is not None else ""
+            tier = f" ({ui.md(item.customer_tier)})" if item.customer_tier else ""
+            meta.append(f":violet-badge[:material/star: {who}{worth}{tier}]")
         meta.append(f"assigned to {ui.md(item.assignee)}" if item.assignee else "unassigned")
         if item.tags:
             meta.append("tags: " + ", ".join(ui.md(tag) for tag in item.tags))
@@ -476,35 +481,47 @@ def _action_form(items: list[data.ComplaintItem]) -> None:
 
 
 def complaints() -> None:
-    """Open complaints, newest first, with a workflow shared by everyone: assign to resolve."""
+    """Open complaints, valued customers first, with a workflow shared by everyone: assign to resolve."""
     st.title("Complaints queue")
     brands = data.brands()
     if not brands:
         st.info(ui.EMPTY_MESSAGE, icon=":material/inbox:")
         return
-    left, right = st.columns(2)
+    left, middle, right = st.columns(3)
     with left:
         brand = ui.brand_picker(brands, key="complaints_brand", allow_all=True)
-    with right:
+    with middle:
         view = st.selectbox(
             "Show",
             data.COMPLAINT_VIEWS,
             key="complaints_view",
             format_func=lambda name: _VIEW_LABELS[str(name)],
         )
+    with right:
+        order = st.selectbox(
+            "Order",
+            ["value", "newest"],
+            key="complaints_order",
+            format_func=lambda name: {
+                "value": "Valued customers first, then the longest waiting",
+                "newest": "Newest first",
+            }[str(name)],
+            help="Valued first sorts the open complaints of the last 30 days by the "
+            "customer value the CRM gives their author.",
+        )
     name = str(st.session_state.get(ui.NAME_KEY) or "").strip()
     if view == "mine" and not name:
         st.warning("Enter your name in the sidebar (*Your name*) to see your complaints.")
         return
     filters = (brand, view, name if view == "mine" else None)
-    if st.session_state.get(_QUEUE_FILTERS) != filters:
-        st.session_state[_QUEUE_FILTERS] = filters
+    if st.session_state.get(_QUEUE_FILTERS) != (*filters, order):
+        st.session_state[_QUEUE_FILTERS] = (*filters, order)
         st.session_state[_QUEUE_PAGE] = 0
     page_number = int(st.session_state.get(_QUEUE_PAGE, 0))
-    page = data.complaints_page(*filters, page_number)
+    page = data.complaints_page(*filters, page_number, order=order)
     if not page.items and page_number > 0:
         page_number = st.session_state[_QUEUE_PAGE] = 0
-        page = data.complaints_page(*filters, 0)
+        page = data.complaints_page(*filters, 0, order=order)
     if not page.items:
         st.info("No open complaints.", icon=":material/task_alt:")
         result = st.session_state.pop(_QUEUE_RESULT, None)
@@ -514,7 +531,8 @@ def complaints() -> None:
     _action_form(page.items)
     shown_from = page_number * data.COMPLAINTS_PAGE_SIZE + 1
     st.caption(
-        f"Complaints {shown_from:,}–{shown_from + len(page.items) - 1:,}, newest first. "
+        f"Complaints {shown_from:,}–{shown_from + len(page.items) - 1:,}, "
+        f"{'valued customers first' if order == 'value' else 'newest first'}. "
         "Actions are saved at once and seen by everyone."
     )
     for item in page.items:

@@ -455,6 +455,9 @@ class ComplaintItem:
     assignee: str | None = None
     tags: tuple[str, ...] = ()
     history: tuple[HandlingStep, ...] = ()
+    customer_name: str | None = None
+    customer_value: float | None = None
+    customer_tier: str | None = None
 
 
 @dataclass(frozen=True)
@@ -468,6 +471,7 @@ class ComplaintPage:
 def _complaint(doc: dict[str, Any]) -> ComplaintItem:
     verdict = doc.get("complaint") or {}
     handling = doc.get("handling") or {}
+    customer = doc.get("customer") or {}
     return ComplaintItem(
         id=str(doc["_id"]),
         brand=str(doc.get("brand", "")),
@@ -489,14 +493,22 @@ def _complaint(doc: dict[str, Any]) -> ComplaintItem:
             )
             for step in handling.get("history") or ()
         ),
+        customer_name=customer.get("name"),
+        customer_value=customer.get("value"),
+        customer_tier=customer.get("tier"),
     )
 
 
 @st.cache_data(ttl=5, show_spinner=False, max_entries=200)
 def complaints_page(
-    brand: str | None, view: str, by: str | None, page: int, page_size: int = COMPLAINTS_PAGE_SIZE
+    brand: str | None,
+    view: str,
+    by: str | None,
+    page: int,
+    page_size: int = COMPLAINTS_PAGE_SIZE,
+    order: str = "newest",
 ) -> ComplaintPage:
-    """Page ``page`` (0 = newest) of the open complaints in ``view`` (see ``Store.complaints_queue``)."""
+    """Page ``page`` (0 = first) of the open complaints in ``view`` (see ``Store.complaints_queue``)."""
     docs = run(
         backend().store.complaints_queue(
             brand,
@@ -505,6 +517,7 @@ def complaints_page(
             datetime.now(UTC),
             skip=page * page_size,
             limit=page_size + 1,
+            order=order,
         )
     )
     return ComplaintPage(

@@ -898,6 +898,9 @@ class Store:
 
     # Its views, workflow actions and handling states (open -> acknowledged -> resolved).
     COMPLAINT_VIEWS = ("all", "unassigned", "mine", "overdue")
+    COMPLAINT_ORDERS = ("newest", "value")
+    VALUE_ORDER_DAYS = 30
+    VALUE_ORDER_CAP = 1000
     COMPLAINT_ACTIONS = ("assign", "acknowledge", "resolve", "tag", "note")
     COMPLAINT_STATES = ("open", "acknowledged", "resolved")
     OVERDUE_AFTER = timedelta(hours=24)
@@ -910,18 +913,27 @@ class Store:
         now: datetime | None = None,
         skip: int = 0,
         limit: int = 25,
+        order: str = "newest",
     ) -> list[Document]:
-        """One page of open complaints (not resolved), newest first (raw payloads left out).
+        """One page of open complaints (not resolved), raw payloads left out, each with
+        ``customer`` (its author's profile: name, CRM value and tier) when known.
 
         ``view`` is one of ``Store.COMPLAINT_VIEWS``: ``all`` open ones, ``unassigned``, ``mine``
         (assigned to ``by``), or ``overdue`` (created more than 24 h before ``now``).
+        ``order`` is ``newest`` (newest first) or ``value``: the open complaints of the last
+        ``VALUE_ORDER_DAYS`` days (at most ``VALUE_ORDER_CAP`` of them, newest kept),
+        highest customer value first and, at equal value, the longest waiting first.
 
         Raises:
-            ValueError: an unknown view, or ``mine`` without a name.
+            ValueError: an unknown view or order, or ``mine`` without a name.
         """
         if view not in self.COMPLAINT_VIEWS:
             raise ValueError(
                 f"View must be one of {', '.join(self.COMPLAINT_VIEWS)}; got {view!r}."
+            )
+        if order not in self.COMPLAINT_ORDERS:
+            raise ValueError(
+                f"Order must be one of {', '.join(self.COMPLAINT_ORDERS)}; got {order!r}."
             )
         query: Document = {
             # ``$all: [True]`` is ``== True`` for a flag; written so because the embedded
@@ -942,7 +954,40 @@ class Store:
         until = None
         if view == "overdue":
             until = (now or utcnow()) - self.OVERDUE_AFTER
-        return await self._newest_first(query, None, until, skip, limit)
+        if order == "newest":
+            return await self._with_customers(
+                await self._newest_first(query, None, until, skip, limit)
+            )
+        since = (now or utcnow()) - timedelta(days=self.VALUE_ORDER_DAYS)
+        recent = await self._with_customers(
+            await self._newest_first(query, since, until, 0, self.VALUE_ORDER_CAP)
+        )
+        recent.sort(
+            key=lambda doc: (
+                -float((doc.get("customer") or {}).get("value") or 0),
+                doc["created_at"],
+            )
+        )
+        return recent[max(skip, 0) : max(skip, 0) + max(limit, 0)]
+
+    async def _with_customers(self, docs: list[Document]) -> list[Document]:
+        """``docs`` each with ``customer``: their author's profile name, value and tier (one query)."""
+        ids = sorted({doc["profile_id"] for doc in docs if doc.get("profile_id")})
+        if not ids:
+            return docs
+        fields = {"display_name": 1, "value": 1, "tier": 1}
+        people = {
+            doc["_id"]: doc async for doc in self._db.profiles.find({"_id": {"$in": ids}}, fields)
+        }
+        for doc in docs:
+            person = people.get(doc.get("profile_id"))
+            if person is not None:
+                doc["customer"] = {
+                    "name": person.get("display_name"),
+                    "value": person.get("value"),
+                    "tier": person.get("tier"),
+                }
+        return docs
 
     async def handle_complaint(
         self, mention_id: str | ObjectId, action: str, by: str, value: str | None = None

@@ -570,9 +570,35 @@ async def test_the_queue_lists_only_open_complaints_newest_first(
     )
     app = _go(dashboard(), "complaints")
     _no_failure(app)
-    assert _texts(app) == ["newer bag", "older bag"]
+    assert _texts(app) == ["older bag", "newer bag"]  # no customer values: longest waiting first
     captions = " ".join(caption.value for caption in app.caption)
     assert "lost luggage" in captions and "names a failure; asks for a fix" in captions
+    app.selectbox(key="complaints_order").select("newest").run()
+    assert _texts(app) == ["newer bag", "older bag"]
+
+
+async def test_the_queue_puts_valued_customers_first_with_their_value(
+    store: Store, dashboard: Open
+) -> None:
+    """By default the most valuable customer's complaint comes first, whatever its age."""
+    await _seed_complaints(
+        store,
+        {"small fry": timedelta(hours=5), "big spender": timedelta(hours=1), "nobody": timedelta()},
+    )
+    mentions = store.collection("mentions")
+    await mentions.update_one({"text": "small fry"}, {"$set": {"profile_id": "p_small"}})
+    await mentions.update_one({"text": "big spender"}, {"$set": {"profile_id": "p_big"}})
+    await store.collection("profiles").insert_many(
+        [
+            {"_id": "p_small", "display_name": "Sam", "value": 120.0},
+            {"_id": "p_big", "display_name": "Bea", "value": 250000.0, "tier": "enterprise"},
+        ]
+    )
+    app = _go(dashboard(), "complaints")
+    _no_failure(app)
+    assert _texts(app) == ["big spender", "small fry", "nobody"]
+    captions = " ".join(caption.value for caption in app.caption)
+    assert "Bea 250,000 (enterprise)" in captions and "valued customers first" in captions
 
 
 async def test_the_queue_without_complaints_says_so(store: Store, dashboard: Open) -> None:
@@ -666,7 +692,7 @@ async def test_the_overdue_view_lists_complaints_open_over_a_day(
     )
     await store.handle_complaint(await _mention_id(store, "stale seen"), "acknowledge", "Ana")
     app = _go(dashboard(), "complaints")
-    assert _texts(_view(app, "overdue")) == ["stale", "stale seen"]
+    assert _texts(_view(app, "overdue")) == ["stale seen", "stale"]  # longest waiting first
     _no_failure(app)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from goodwill.models import Author, Mention, Sentiment, SentimentLabel
 from goodwill.store import Store
 from tests import factories
@@ -103,3 +105,9 @@ async def test_one_mention_by_id_literal_and_without_raw(store: Store) -> None:
     assert await store.mention("not-an-id") is None
     assert await store.mention('{"$ne": null}') is None
     assert await store.mention("0" * 24) is None
+
+
+async def test_the_complaints_queue_refuses_an_unknown_order(store: Store) -> None:
+    """An order other than newest or value is a clear error, not a silent default."""
+    with pytest.raises(ValueError, match="Order must be one of newest, value"):
+        await store.complaints_queue(order="$natural")
