@@ -372,10 +372,13 @@ async def _questions(uri: str, now: datetime) -> list[tuple[str, str, str, Timed
         return await store.feed_count(**filtered)
 
     async def queue_all() -> object:
-        return await store.complaints_queue(None, "all", limit=26)
+        return await store.complaints_queue(None, "all", limit=26, order="newest")
 
     async def queue_brand() -> object:
-        return await store.complaints_queue(brand, "all", limit=26)
+        return await store.complaints_queue(brand, "all", limit=26, order="newest")
+
+    async def queue_by_value() -> object:
+        return await store.complaints_queue(None, "all", limit=26, order="value")
 
     async def sources() -> object:
         return (await store.cursors(), await store.sources_for(None))
@@ -405,6 +408,7 @@ async def _questions(uri: str, now: datetime) -> list[tuple[str, str, str, Timed
         ("mentions", "count, brand+negative+30 d+text", "raw exact count", feed_filtered_count_exact),
         ("complaints", "first page, all brands", "mentions", queue_all),
         ("complaints", "first page, one brand", "mentions", queue_brand),
+        ("complaints", "first page, valued customers first (30 d)", "mentions", queue_by_value),
         ("sources", "cursors + source list", "cursors + roll-ups", sources),
         ("sources", "source list", "raw distinct", sources_raw),
         ("sources", "recent alerts", "alerts", alerts),
