@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -720,6 +721,37 @@ class ProfileStore:
 
     # -- reading ------------------------------------------------------------------------
 
+    async def matching(self, ref: str, limit: int | None = None) -> list[Document]:
+        """The profiles a person reference names (several when ambiguous), at most ``limit``.
+
+        A reference is a profile id (``p_...``), an email, an identity key
+        (``reddit:id:t2_abc``) or ``source:handle``; anything else names no one. Every
+        part is matched as a literal value, never as an operator.
+        """
+        text = ref.strip() if isinstance(ref, str) else ""
+        if not text:
+            return []
+        if text.startswith("p_"):
+            found = await self._profiles.find_one({"_id": {"$eq": text}})
+            if found is not None:
+                return [found]
+        queries: list[Document] = []
+        if EMAIL.match(text) and ":" not in text:
+            queries.append({"emails": {"$eq": text.casefold()}})
+        elif ":" in text:
+            source, _, rest = text.partition(":")
+            queries.append({"identities.key": {"$eq": text}})
+            if not rest.startswith("id:") and rest.strip().lstrip("@"):
+                queries.append({"identities.handle_key": {"$eq": handle_key(source, rest)}})
+        # One query per kind of key, not one ``$or``: the embedded server scans for the latter.
+        matches: dict[str, Document] = {}
+        for query in queries:
+            async for doc in self._profiles.find(query):
+                matches.setdefault(doc["_id"], doc)
+                if limit is not None and len(matches) >= limit:
+                    return list(matches.values())
+        return list(matches.values())
+
     async def get(self, ref: str) -> Document:
         """The profile a person reference names: a profile id, an email, ``source:handle`` or an identity key.
 
@@ -729,23 +761,7 @@ class ProfileStore:
         text = ref.strip() if isinstance(ref, str) else ""
         if not text:
             raise ValueError(_HOW_TO_NAME)
-        if text.startswith("p_"):
-            found = await self._profiles.find_one({"_id": text})
-            if found is not None:
-                return found
-        if ":" in text:
-            source, _, rest = text.partition(":")
-            query: Document = {
-                "$or": [
-                    {"identities.key": text},
-                    {"identities.handle_key": handle_key(source, rest)},
-                ]
-            }
-        elif "@" in text:
-            query = {"emails": text.casefold()}
-        else:
-            raise ValueError(f"No profile matches {text!r}. {_HOW_TO_NAME}")
-        matches = [doc async for doc in self._profiles.find(query).limit(11)]
+        matches = await self.matching(text, limit=11)
         if not matches:
             raise ValueError(f"No profile matches {text!r}. {_HOW_TO_NAME}")
         if len(matches) > 1:
@@ -904,6 +920,8 @@ class ProfileStore:
         return await Merges(self).accept_proposal(proposal_id, by)
 
 
+#: What an email in a person reference looks like (no colon: that is a source:handle).
+EMAIL = re.compile(r"^[^@\s:]+@[^@\s:]+\.[^@\s:]+$")
 _HOW_TO_NAME = (
     "Name a person by profile id (p_...), email (jane@example.com), "
     "source:handle (twitter:jane) or identity key (twitter:id:123)."

@@ -47,13 +47,13 @@ from bson import ObjectId
 from goodwill.errors import GoodwillError
 from goodwill.identity import erasure_hash, handle_key, identity_key
 from goodwill.models import utcnow
+from goodwill.profiles import ProfileStore
 from goodwill.store import Store
 
 __all__ = ["ErasureReport", "Person", "PersonNotFound", "erase", "export_data", "find_person"]
 
 Document = dict[str, Any]
 
-_EMAIL = re.compile(r"^[^@\s:]+@[^@\s:]+\.[^@\s:]+$")
 _HOW = (
     "Pass a profile id (p_...), an email, an identity key (reddit:id:t2_abc) "
     "or source:handle (reddit:bob)."
@@ -121,29 +121,16 @@ async def find_person(store: Store, reference: str) -> Person:
     ref = (reference or "").strip()
     if not ref:
         raise PersonNotFound(f"No person given. {_HOW}")
-    profiles = store.collection("profiles")
-    if ref.startswith("p_"):
-        found = await profiles.find_one({"_id": {"$eq": ref}})
-        if found is not None:
-            return Person(ref, found, list(found.get("identities") or []))
-    queries: list[Document] = []
     bare: Document | None = None
-    if _EMAIL.match(ref) and ":" not in ref:
-        queries.append({"emails": {"$eq": ref.lower()}})
-    elif ":" in ref:
+    if ":" in ref:
+        # An author Goodwill holds mentions of but no profile for (yet) is a person too.
         source, _, rest = ref.partition(":")
         source = source.strip().casefold()
-        queries.append({"identities.key": {"$eq": ref}})
         if rest.startswith("id:") and rest[3:].strip():
             bare = {"source": source, "id": rest[3:].strip(), "handle": None}
         elif rest.strip().lstrip("@"):
-            key = handle_key(source, rest)
-            queries.append({"identities.handle_key": {"$eq": key}})
             bare = {"source": source, "id": None, "handle": rest.strip().lstrip("@")}
-    matches: dict[str, Document] = {}
-    for query in queries:
-        async for doc in profiles.find(query):
-            matches[doc["_id"]] = doc
+    matches = {doc["_id"]: doc for doc in await ProfileStore(store).matching(ref)}
     if len(matches) > 1:
         names = ", ".join(sorted(matches))
         raise PersonNotFound(
