@@ -6,26 +6,22 @@ Every command prints what went wrong and what to do, and exits non-zero, when a
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import re
 import sys
-from collections.abc import Callable, Coroutine
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
-from config.settings import Settings, load_settings
 from goodwill.errors import GoodwillError
+from service import cli_common
 from service.alerts_cli import alerts_app
+from service.cli_common import fail, parse_age, run_async
 from service.db_cli import db_app
 from service.people_cli import export_app, profiles_app
 
 __all__ = ["app", "main"]
 
-_T = TypeVar("_T")
 
 app = typer.Typer(
     name="goodwill",
@@ -47,41 +43,16 @@ app.add_typer(export_app, name="export")
 app.add_typer(alerts_app, name="alerts")
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.secho(message, fg=typer.colors.RED, err=True)
-    return typer.Exit(code)
-
-
-def _settings() -> Settings:
-    try:
-        settings = load_settings()
-    except GoodwillError as error:
-        raise _fail(str(error)) from None
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    return settings
-
-
-def _run(make: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
-    try:
-        return asyncio.run(make())
-    except GoodwillError as error:
-        raise _fail(str(error)) from None
-
-
 @app.command()
 def up() -> None:
     """Start Goodwill: the database (embedded unless GOODWILL_MONGODB_URI is set), collector, scorer, dashboard."""
     from service.supervisor import Supervisor
 
-    settings = _settings()
+    settings = cli_common.settings()
     try:
         Supervisor(settings, echo=typer.echo).run()
     except GoodwillError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
 
 
 def _print_result(result: Any) -> None:
@@ -105,24 +76,12 @@ def collect(
     """Collect mentions: every brand x source on its schedule (or once with --once)."""
     from service.processes import collect as run_collect
 
-    settings = _settings()
-    results = _run(
+    settings = cli_common.settings()
+    results = run_async(
         lambda: run_collect(settings, once=once, brand=brand, source=source, report=_print_result)
     )
     if any(result.error for result in results):
         raise typer.Exit(1)
-
-
-def _parse_age(value: str) -> timedelta:
-    match = re.fullmatch(r"\s*(\d+)\s*([hdw])\s*", value)
-    if match is None:
-        raise typer.BadParameter(f"{value!r}: expected an age like 12h, 30d or 8w")
-    number, unit = int(match.group(1)), match.group(2)
-    return {
-        "h": timedelta(hours=number),
-        "d": timedelta(days=number),
-        "w": timedelta(weeks=number),
-    }[unit]
 
 
 @app.command()
@@ -134,8 +93,8 @@ def backfill(
     """Collect history back to --since; interrupted, it resumes where it stopped."""
     from service.processes import collect as run_collect
 
-    start = datetime.now(UTC) - _parse_age(since)
-    settings = _settings()
+    start = datetime.now(UTC) - parse_age(since)
+    settings = cli_common.settings()
 
     def progress(result: Any) -> None:
         cov = result.coverage
@@ -146,7 +105,7 @@ def backfill(
         )
 
     typer.echo(f"Back-filling to {start:%Y-%m-%d %H:%M} UTC ...")
-    results = _run(
+    results = run_async(
         lambda: run_collect(
             settings,
             once=True,
@@ -168,7 +127,7 @@ def score(
     """Score collected mentions with the sentiment model (continuously, or once with --once)."""
     from service.processes import score as run_score
 
-    settings = _settings()
+    settings = cli_common.settings()
     done = 0
 
     def report(result: Any) -> None:
@@ -178,7 +137,7 @@ def score(
             f"scored {done} mentions ({result.reused} reused from identical texts in the last batch)"
         )
 
-    written = _run(lambda: run_score(settings, once=once, report=report))
+    written = run_async(lambda: run_score(settings, once=once, report=report))
     if once:
         typer.echo(f"Done: {written} mentions scored.")
 
@@ -192,8 +151,8 @@ def alert(
     """Raise alerts for the watch list's [[alerts]] rules and deliver them to Slack."""
     from service.processes import alert as run_alert
 
-    settings = _settings()
-    delivered = _run(lambda: run_alert(settings, once=once))
+    settings = cli_common.settings()
+    delivered = run_async(lambda: run_alert(settings, once=once))
     if once:
         typer.echo(f"Done: {delivered} messages delivered.")
 
@@ -210,8 +169,8 @@ def rescore(
     """Re-score mentions that another model version scored, with a progress bar."""
     from service.processes import rescore as run_rescore
 
-    settings = _settings()
-    start = datetime.now(UTC) - _parse_age(since) if since else None
+    settings = cli_common.settings()
+    start = datetime.now(UTC) - parse_age(since) if since else None
     bar: Any = None
 
     def started(version: str, queued: int) -> None:
@@ -225,7 +184,7 @@ def rescore(
             bar.update(result.claimed)
 
     try:
-        written = _run(
+        written = run_async(
             lambda: run_rescore(
                 settings, model_name=model, since=start, started=started, report=report
             )
@@ -251,7 +210,7 @@ def classify(
     from scoring.classify import classify_lines
     from scoring.sentiment import SentimentModel
 
-    settings = _settings()
+    settings = cli_common.settings()
     try:
         model = SentimentModel.load(settings.model)
         count = classify_lines(
@@ -262,7 +221,7 @@ def classify(
             progress=lambda n: typer.echo(f"classified {n}", err=True),
         )
     except GoodwillError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     typer.echo(f"Done: {count} lines classified.", err=True)
 
 
@@ -271,13 +230,13 @@ def sources() -> None:
     """Each brand x source: state, last success, last error, and what was fetched, matched, dropped."""
     from service.processes import open_store
 
-    settings = _settings()
+    settings = cli_common.settings()
 
     async def states() -> list[Any]:
         async with open_store(settings) as store:
             return await store.cursors()
 
-    rows = _run(states)
+    rows = run_async(states)
     if not rows:
         typer.echo("No source has run yet. `goodwill up` or `goodwill collect --once` runs them.")
         return
@@ -330,11 +289,11 @@ def model_train(ctx: typer.Context) -> None:
     """Fine-tune the sentiment model on the TRAIN tweets: `goodwill model train --output DIR` (--help for all options)."""
     from scoring.train import main as train_main
 
-    _settings()
+    cli_common.settings()
     try:
         code = train_main(ctx.args)
     except GoodwillError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     raise typer.Exit(code)
 
 
@@ -343,11 +302,11 @@ def model_evaluate(ctx: typer.Context) -> None:
     """Accuracy and macro-F1 on the held-out tweets, beside baselines (--help for options)."""
     from scoring.evaluate import main as evaluate_main
 
-    _settings()
+    cli_common.settings()
     try:
         code = evaluate_main(ctx.args)
     except GoodwillError as error:
-        raise _fail(str(error)) from None
+        raise fail(str(error)) from None
     raise typer.Exit(code)
 
 
@@ -365,7 +324,7 @@ def corrections_export(
     from scoring.corrections import export_training_data
     from service.processes import open_store
 
-    settings = _settings()
+    settings = cli_common.settings()
 
     async def export() -> int:
         async with open_store(settings) as store:
@@ -373,7 +332,7 @@ def corrections_export(
                 store, path, include_corpus=with_corpus, exclude_held_out=not keep_held_out
             )
 
-    typer.echo(f"Wrote {_run(export)} examples to {path}.")
+    typer.echo(f"Wrote {run_async(export)} examples to {path}.")
 
 
 @corrections_app.command("evaluate")
@@ -387,14 +346,14 @@ def corrections_evaluate(
     from scoring.sentiment import SentimentModel
     from service.processes import open_store
 
-    settings = _settings()
+    settings = cli_common.settings()
 
     async def evaluate() -> Any:
         loaded = SentimentModel.load(model or settings.model)
         async with open_store(settings) as store:
             return await evaluate_on_corrections(loaded, store)
 
-    typer.echo(format_evaluation(_run(evaluate)))
+    typer.echo(format_evaluation(run_async(evaluate)))
 
 
 def main() -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sys
 from collections.abc import Callable, Coroutine
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import typer
@@ -13,7 +15,7 @@ import typer
 from config.settings import Settings, load_settings
 from goodwill.errors import GoodwillError
 
-__all__ = ["fail", "run_async", "settings"]
+__all__ = ["fail", "parse_age", "run_async", "settings"]
 
 _T = TypeVar("_T")
 
@@ -44,3 +46,16 @@ def run_async(make: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
         return asyncio.run(make())
     except GoodwillError as error:
         raise fail(str(error)) from None
+
+
+def parse_age(value: str) -> timedelta:
+    """An age as options take it (``12h``, ``30d``, ``8w``); anything else is a usage error."""
+    match = re.fullmatch(r"\s*(\d+)\s*([hdw])\s*", value)
+    if match is None:
+        raise typer.BadParameter(f"{value!r}: expected an age like 12h, 30d or 8w")
+    number = int(match.group(1))
+    return {
+        "h": timedelta(hours=number),
+        "d": timedelta(days=number),
+        "w": timedelta(weeks=number),
+    }[match.group(2)]

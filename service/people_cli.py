@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import getpass
 import json
-import re
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -20,23 +19,11 @@ import typer
 from goodwill.crm import PRESETS, import_csv
 from goodwill.exports import advocate_rows, write_csv, write_xlsx
 from goodwill.rights import erase, export_data, find_person
-from service.cli_common import fail, run_async, settings
+from service.cli_common import fail, parse_age, run_async, settings
 from service.processes import open_store
 from service.profiles_cli import export_app, profiles_app
 
 __all__ = ["export_app", "profiles_app"]
-
-
-def _age(value: str) -> timedelta:
-    match = re.fullmatch(r"\s*(\d+)\s*([hdw])\s*", value)
-    if match is None:
-        raise typer.BadParameter(f"{value!r}: expected an age like 12h, 90d or 8w")
-    number = int(match.group(1))
-    return {
-        "h": timedelta(hours=number),
-        "d": timedelta(days=number),
-        "w": timedelta(weeks=number),
-    }[match.group(2)]
 
 
 @profiles_app.command("import")
@@ -163,7 +150,7 @@ def advocates(
     chosen = (format_ or output.suffix.lstrip(".") or "csv").lower()
     if chosen not in ("csv", "xlsx"):
         raise fail(f"--format must be csv or xlsx; got {chosen!r}.")
-    start = datetime.now(UTC) - _age(since) if since else None
+    start = datetime.now(UTC) - parse_age(since) if since else None
     loaded = settings()
 
     async def work() -> int:
