@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import logging
 import re
 import sys
@@ -15,7 +16,7 @@ import typer
 from config.settings import Settings, load_settings
 from goodwill.errors import GoodwillError
 
-__all__ = ["fail", "parse_age", "run_async", "settings"]
+__all__ = ["fail", "login_name", "parse_age", "run_async", "settings"]
 
 _T = TypeVar("_T")
 
@@ -59,3 +60,11 @@ def parse_age(value: str) -> timedelta:
         "d": timedelta(days=number),
         "w": timedelta(weeks=number),
     }[match.group(2)]
+
+
+def login_name() -> str:
+    """Who runs the command, as actions record it when no ``--by`` is given."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        return "cli"

@@ -7,7 +7,6 @@ The commands are registered on the ``profiles`` and ``export`` sub-apps defined 
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ import typer
 from goodwill.crm import PRESETS, import_csv
 from goodwill.exports import advocate_rows, write_csv, write_xlsx
 from goodwill.rights import erase, export_data, find_person
-from service.cli_common import fail, parse_age, run_async, settings
+from service.cli_common import fail, login_name, parse_age, run_async, settings
 from service.processes import open_store
 from service.profiles_cli import export_app, profiles_app
 
@@ -99,7 +98,7 @@ def erase_(
 ) -> None:
     """Erase a person: profile, advocacy and author fields go; an erasure record stays."""
     loaded = settings()
-    who = by or getpass.getuser()
+    who = by or login_name()
 
     async def describe() -> str:
         async with open_store(loaded) as store:

@@ -7,14 +7,13 @@ stderr and exit status 1.
 
 from __future__ import annotations
 
-import getpass
 import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from service.cli_common import fail, run_async, settings
+from service.cli_common import fail, login_name, run_async, settings
 
 if TYPE_CHECKING:
     from goodwill.profiles import ProfileStore
@@ -28,13 +27,6 @@ profiles_app = typer.Typer(
     no_args_is_help=True,
 )
 export_app = typer.Typer(help="Export lists for marketing (CSV or XLSX).", no_args_is_help=True)
-
-
-def _default_name() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no login name (a container without a passwd entry)
-        return "cli"
 
 
 By = Annotated[str | None, typer.Option("--by", help="Who does this (default: your login name).")]
@@ -187,7 +179,7 @@ def merge(
 
     async def work(profiles: ProfileStore) -> dict[str, Any]:
         keep, gone = await profiles.get(into), await profiles.get(absorbed)
-        return await profiles.merge(keep["_id"], gone["_id"], by or _default_name(), reason)
+        return await profiles.merge(keep["_id"], gone["_id"], by or login_name(), reason)
 
     record = _with_profiles(work)
     typer.echo(
@@ -207,7 +199,7 @@ def split(
     """Undo a merge: the absorbed profile comes back with its identities, mentions and scores."""
 
     async def work(profiles: ProfileStore) -> dict[str, Any]:
-        return await profiles.split(merge_ref, by or _default_name())
+        return await profiles.split(merge_ref, by or login_name())
 
     record = _with_profiles(work)
     typer.echo(f"Split merge {record['_id']}: {record['absorbed']} is apart from {record['into']}.")
@@ -222,7 +214,7 @@ def proposals(
     """Find profiles that may be one person (and merge those sharing a CRM id); accept or reject."""
     if accept and reject:
         raise fail("Pass --accept or --reject, not both.")
-    who = by or _default_name()
+    who = by or login_name()
 
     async def work(profiles: ProfileStore) -> None:
         if accept:
