@@ -24,7 +24,7 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from goodwill.errors import StoreError
@@ -93,6 +93,8 @@ class ScoringWorker:
         self.claim_size = claim_size
         self.lease = lease
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
+        # The day whose full advocacy recompute this worker last asked for (see daily_recompute).
+        self._recompute_checked: datetime | None = None
 
     async def score_batch(self) -> BatchResult:
         """Claim one batch, score it and write the scores. Claimed 0 means nothing was waiting."""
@@ -165,8 +167,12 @@ class ScoringWorker:
     async def daily_recompute(self) -> RecomputeStats | None:
         """Recompute every advocacy score if this worker is the first to ask today; else None."""
         as_of = as_of_for(utcnow())
+        if as_of == self._recompute_checked:
+            return None  # this day was claimed already, by this worker or another
         if not await self.profiles.claim_daily_recompute(as_of):
+            self._recompute_checked = as_of
             return None
+        self._recompute_checked = as_of
         stats = await self.profiles.recompute_all(as_of)
         log.info(
             "recomputed advocacy as of %s: %d profiles, %d scores, %d tier changes",
