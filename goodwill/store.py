@@ -336,13 +336,10 @@ class Store:
 
         ``None`` for an unknown or malformed id: the id is matched literally, never as an operator.
         """
-        if isinstance(mention_id, ObjectId):
-            oid = mention_id
-        else:
-            try:
-                oid = ObjectId(str(mention_id))
-            except (InvalidId, TypeError):
-                return None
+        try:
+            oid = _object_id(mention_id)
+        except ValueError:
+            return None
         return await self._db.mentions.find_one({"_id": {"$eq": oid}}, {"raw": 0, "claim": 0})
 
     async def count_mentions(self, query: Document | None = None) -> int:
