@@ -14,6 +14,7 @@ from typing import Any
 
 __all__ = [
     "ADVOCACY_TIERS",
+    "author_handle_key",
     "erasure_hash",
     "handle_key",
     "identity_key",
@@ -43,6 +44,17 @@ def identity_key(source: str, author: Mapping[str, Any] | None) -> str | None:
     if isinstance(author_id, str) and author_id.strip():
         return f"{source.strip().casefold()}:id:{author_id.strip()}"
     handle = author.get("handle")
+    if isinstance(handle, str) and handle.strip().lstrip("@"):
+        return handle_key(source, handle)
+    return None
+
+
+def author_handle_key(source: str, author: Mapping[str, Any] | None) -> str | None:
+    """The handle key of a mention's author (``None`` when the source gives no usable handle).
+
+    Kept beside the identity key: a CRM row names people by handle, and an erasure hashes both.
+    """
+    handle = (author or {}).get("handle")
     if isinstance(handle, str) and handle.strip().lstrip("@"):
         return handle_key(source, handle)
     return None

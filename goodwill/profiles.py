@@ -31,7 +31,13 @@ from pymongo import ASCENDING, DESCENDING, DeleteOne, InsertOne, ReplaceOne, Upd
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from goodwill.identity import ADVOCACY_TIERS, erasure_hash, handle_key, identity_key
+from goodwill.identity import (
+    ADVOCACY_TIERS,
+    author_handle_key,
+    erasure_hash,
+    handle_key,
+    identity_key,
+)
 from goodwill.merges import Merges, ProposalRun
 from goodwill.models import utcnow
 from goodwill.store import Store, _translating_errors
@@ -435,12 +441,7 @@ class ProfileStore:
             key = identity_key(doc["source"], author)
             if key is None:
                 continue
-            handle = author.get("handle")
-            hk = (
-                handle_key(doc["source"], handle)
-                if isinstance(handle, str) and _usable(handle)
-                else None
-            )
+            hk = author_handle_key(doc["source"], author)
             sighting = sightings.get(key)
             if sighting is None:
                 sighting = sightings[key] = _Sighting(doc["source"], hk)
@@ -927,10 +928,6 @@ _HOW_TO_NAME = (
     "source:handle (twitter:jane) or identity key (twitter:id:123)."
 )
 _ONE_DAY = timedelta(days=1)
-
-
-def _usable(handle: object) -> bool:
-    return isinstance(handle, str) and bool(handle.strip().lstrip("@"))
 
 
 def _leaderboard_query(

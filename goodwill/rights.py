@@ -45,7 +45,7 @@ from typing import Any
 from bson import ObjectId
 
 from goodwill.errors import GoodwillError
-from goodwill.identity import erasure_hash, handle_key, identity_key
+from goodwill.identity import author_handle_key, erasure_hash, handle_key, identity_key
 from goodwill.models import utcnow
 from goodwill.profiles import ProfileStore
 from goodwill.store import Store
@@ -260,10 +260,9 @@ async def erase(store: Store, person_ref: str, by: str, keep_text: bool = False)
         author = doc.get("author") or {}
         if doc.get("author_key"):
             keys.add(str(doc["author_key"]))
-        if (key := identity_key(source, author)) is not None:
-            keys.add(key)
-        if isinstance(author.get("handle"), str) and author["handle"].strip().lstrip("@"):
-            keys.add(handle_key(source, author["handle"]))
+        for key in (identity_key(source, author), author_handle_key(source, author)):
+            if key is not None:
+                keys.add(key)
     hashes = sorted({erasure_hash(key) for key in keys})
     # Written first: from here on, a re-collected mention of this person arrives anonymous.
     record = await store.collection("erasures").insert_one(

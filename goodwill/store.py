@@ -27,7 +27,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from goodwill.errors import StoreError
-from goodwill.identity import erasure_hash, handle_key, identity_key
+from goodwill.identity import author_handle_key, erasure_hash, identity_key
 from goodwill.models import Mention, Sentiment, SentimentLabel, utcnow
 
 __all__ = ["CORRECTION_KINDS", "Claim", "Coverage", "CursorState", "Store", "UpsertResult"]
@@ -195,9 +195,7 @@ def _day(moment: datetime) -> datetime:
 def _author_hashes(mention: Mention) -> set[str]:
     """Erasure hashes of a mention author's identity key and handle key (none if no author)."""
     author = mention.author.model_dump()
-    keys = {identity_key(mention.source, author)}
-    if mention.author.handle and mention.author.handle.strip().lstrip("@"):
-        keys.add(handle_key(mention.source, mention.author.handle))
+    keys = {identity_key(mention.source, author), author_handle_key(mention.source, author)}
     return {erasure_hash(key) for key in keys if key is not None}
 
 
