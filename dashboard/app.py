@@ -479,13 +479,7 @@ def _action_form(items: list[data.ComplaintItem]) -> None:
                 placeholder="for Assign, Add a tag and Add a note",
             )
         st.form_submit_button("Apply", key="complaints_apply", on_click=_act_on_complaint)
-    result = st.session_state.pop(_QUEUE_RESULT, None)
-    if result is not None:
-        ok, message = result
-        if ok:
-            st.success(message, icon=":material/check:")
-        else:
-            st.error(message, icon=":material/error:")
+    ui.show_outcome(_QUEUE_RESULT)
 
 
 def complaints() -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "BoardFilters",
     "BoardRow",
     "clear",
+    "display_name",
     "erase",
     "export_data",
     "export_rows",
@@ -117,7 +118,8 @@ def _board_query(filters: BoardFilters, kind: str) -> dict[str, Any]:
     }
 
 
-def _name(doc: Document) -> str:
+def display_name(doc: Document) -> str:
+    """A person's name as pages show it: display name, else an identity's name or handle, else the id."""
     identities = doc.get("identities") or []
     return str(
         doc.get("display_name")
@@ -170,7 +172,7 @@ def leaderboard(filters: BoardFilters, kind: str, page: int) -> Board:
     rows = [
         BoardRow(
             profile_id=str(doc["profile_id"]),
-            name=_name(doc),
+            name=display_name(doc),
             handles=_handles(doc.get("identities") or []),
             score=round(float(doc.get("score") or 0.0), 1),
             tier=str(doc.get("tier") or ""),

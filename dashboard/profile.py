@@ -35,32 +35,12 @@ _STATE_BADGES = {
 }
 
 
-def _name(doc: Document) -> str:
-    identities = doc.get("identities") or []
-    return str(
-        doc.get("display_name")
-        or next((i.get("display_name") for i in identities if i.get("display_name")), None)
-        or next((f"@{i['handle']}" for i in identities if i.get("handle")), None)
-        or doc["_id"]
-    )
-
-
 def _who() -> str:
     return str(st.session_state.get(ui.NAME_KEY) or "").strip()
 
 
 def _result(ok: bool, message: str) -> None:
     st.session_state[_RESULT] = (ok, message)
-
-
-def _show_result() -> None:
-    result = st.session_state.pop(_RESULT, None)
-    if result is not None:
-        ok, message = result
-        if ok:
-            st.success(message, icon=":material/check:")
-        else:
-            st.error(message, icon=":material/error:")
 
 
 def _refused(error: Exception) -> str:
@@ -90,7 +70,7 @@ def _reference() -> str | None:
 def profile() -> None:
     """One person: identities, CRM fields, scores over time, mentions, complaints; actions."""
     st.title("Profile")
-    _show_result()
+    ui.show_outcome(_RESULT)
     reference = _reference()
     if reference is None:
         st.info(
@@ -119,7 +99,7 @@ def profile() -> None:
 
 
 def _header(doc: Document) -> None:
-    st.header(ui.md(_name(doc)))
+    st.header(ui.md(people.display_name(doc)))
     counts = doc.get("counts") or {}
     facts = [f"`{doc['_id']}`", f"origin: {ui.md(str(doc.get('origin') or 'collected'))}"]
     if doc.get("first_seen"):
@@ -352,7 +332,7 @@ def _find_other(pid: str) -> None:
     if str(other["_id"]) == pid:
         _result(False, "That is this profile; name another one.")
         return
-    st.session_state[_MERGE_WITH] = {"id": str(other["_id"]), "name": _name(other)}
+    st.session_state[_MERGE_WITH] = {"id": str(other["_id"]), "name": people.display_name(other)}
 
 
 def _do_merge(pid: str) -> None:

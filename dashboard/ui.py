@@ -209,3 +209,14 @@ def pager(
         args=(1,),
         width="stretch",
     )
+
+
+def show_outcome(key: str) -> None:
+    """Show, once, the ``(ok, message)`` an action left under ``key`` in the session."""
+    result = st.session_state.pop(key, None)
+    if result is not None:
+        ok, message = result
+        if ok:
+            st.success(message, icon=":material/check:")
+        else:
+            st.error(message, icon=":material/error:")
