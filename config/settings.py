@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     score_batch_size: int = Field(default=32, ge=1, le=1024)
+    # How long a scorer holds a claimed batch without renewing it; a dead scorer's batch
+    # (and the roll-ups and advocacy it owed) is taken up again once this runs out.
+    score_lease_seconds: float = Field(default=300.0, ge=1, le=86_400)
     replay_interval_seconds: float = Field(default=300.0, gt=0)
     # Advocacy (formula in scoring/advocacy.py and the README).
     advocate_threshold: float = Field(

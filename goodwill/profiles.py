@@ -27,7 +27,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, DeleteOne, InsertOne, ReplaceOne, UpdateOne
+from pymongo import (
+    ASCENDING,
+    DESCENDING,
+    DeleteOne,
+    InsertOne,
+    ReplaceOne,
+    ReturnDocument,
+    UpdateOne,
+)
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -59,6 +67,7 @@ Pair = tuple[str, str]  # (profile_id, brand)
 
 _BATCH = 10_000  # documents per cursor batch and per bulk write in a full recompute
 _WRITE_CHUNK = 1_000
+_RECOMPUTE = "advocacy-recompute"  # the day's full recompute's marker in ``maintenance``
 # What computing counts and advocacy reads of a mention (never its text or raw payload).
 _MENTION_FIELDS: Document = {
     "profile_id": 1,
@@ -633,24 +642,100 @@ class ProfileStore:
             await self._profiles.bulk_write(counts, ordered=False)
         return changes
 
-    async def claim_daily_recompute(self, as_of: datetime) -> bool:
-        """True for exactly one caller per ``as_of`` day: that one runs the day's full recompute.
+    async def claim_daily_recompute(
+        self, as_of: datetime, owner: str, lease: timedelta = timedelta(minutes=10)
+    ) -> str:
+        """Ask for the day's full recompute: ``"claimed"`` (run it), ``"done"`` or ``"held"``.
 
         Recency weights are measured to the end of the day, so every score moves a little
         each day even for people who said nothing new; one scorer (of however many) takes
-        the day's ``recompute_all`` through this atomic claim.
+        the day's ``recompute_all`` through this atomic claim. The claim is a lease: the
+        holder renews it while it works (``renew_daily_recompute``) and marks the day done
+        at the end (``finish_daily_recompute``). A holder that dies leaves a lease that
+        runs out, and the next scorer to ask takes the day again (``"held"`` until then).
         """
+        now = utcnow()
+        markers = self.store.collection("maintenance")
         try:
-            # Matches an older day's marker (taken), or finds none and inserts it (taken);
-            # a marker of this day already there makes the upsert's insert fail.
-            await self.store.collection("maintenance").find_one_and_update(
-                {"_id": "advocacy-recompute", "as_of": {"$lt": as_of}},
-                {"$set": {"as_of": as_of, "claimed_at": utcnow()}},
+            # Matches an older day's marker, or this day's whose holder died before it was
+            # done (taken); or finds none and inserts it (taken); a live or finished marker
+            # of this day makes the upsert's insert fail.
+            await markers.find_one_and_update(
+                {
+                    "_id": _RECOMPUTE,
+                    "$or": [
+                        {"as_of": {"$lt": as_of}},
+                        {"as_of": as_of, "done": False, "lease_expires": {"$lt": now}},
+                    ],
+                },
+                {
+                    "$set": {
+                        "as_of": as_of,
+                        "claimed_at": now,
+                        "owner": owner,
+                        "lease_expires": now + lease,
+                        "done": False,
+                    }
+                },
                 upsert=True,
             )
         except DuplicateKeyError:
-            return False  # another scorer holds this day
-        return True
+            marker = await markers.find_one({"_id": _RECOMPUTE}) or {}
+            # A marker without ``done`` was written before leases existed: it counts as done.
+            return "held" if marker.get("done") is False else "done"
+        return "claimed"
+
+    async def renew_daily_recompute(
+        self, as_of: datetime, owner: str, lease: timedelta = timedelta(minutes=10)
+    ) -> None:
+        """Keep the day's recompute claimed while working on it."""
+        await self.store.collection("maintenance").update_one(
+            {"_id": _RECOMPUTE, "as_of": as_of, "owner": owner},
+            {"$set": {"lease_expires": utcnow() + lease}},
+        )
+
+    async def finish_daily_recompute(self, as_of: datetime, owner: str) -> None:
+        """The day's recompute is complete: nobody runs it again today."""
+        await self.store.collection("maintenance").update_one(
+            {"_id": _RECOMPUTE, "as_of": as_of, "owner": owner},
+            {"$set": {"done": True, "finished_at": utcnow()}},
+        )
+
+    async def journal_refresh(self, token: str, pairs: Iterable[Pair], expires: datetime) -> None:
+        """Note, before a batch's scores are written, whose advocacy it will refresh.
+
+        The note is removed once ``refresh`` has run (``end_refresh``); a scorer that dies
+        in between leaves it, and ``repair_refreshes`` does the refresh for it.
+        """
+        await self.store.collection("refresh_journal").replace_one(
+            {"_id": token},
+            {"pairs": [list(pair) for pair in sorted(set(pairs))], "expires": expires},
+            upsert=True,
+        )
+
+    async def end_refresh(self, token: str) -> None:
+        """The batch ``token``'s advocacy refresh is done."""
+        await self.store.collection("refresh_journal").delete_one({"_id": token})
+
+    async def repair_refreshes(
+        self, now: datetime | None = None, lease: timedelta = timedelta(minutes=5)
+    ) -> int:
+        """Refresh the advocacy that dead scorers left undone; returns how many batches."""
+        now = now or utcnow()
+        journal = self.store.collection("refresh_journal")
+        repaired = 0
+        while True:
+            # Take one expired note at a time, so two repairers never share one.
+            note = await journal.find_one_and_update(
+                {"expires": {"$lt": now}},
+                {"$set": {"expires": utcnow() + lease}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if note is None:
+                return repaired
+            await self.refresh((str(profile), str(brand)) for profile, brand in note["pairs"])
+            await journal.delete_one({"_id": note["_id"]})
+            repaired += 1
 
     async def recompute_all(
         self,

@@ -29,6 +29,7 @@ from pymongo.errors import BulkWriteError, PyMongoError
 from goodwill.errors import StoreError
 from goodwill.identity import author_handle_key, erasure_hash, identity_key
 from goodwill.models import Mention, Sentiment, SentimentLabel, utcnow
+from goodwill.rollups import INFLIGHT_LEASE, Key, RebuildStats, Rollups, day_of, key_of
 
 __all__ = ["CORRECTION_KINDS", "Claim", "Coverage", "CursorState", "Store", "UpsertResult"]
 
@@ -101,7 +102,11 @@ _INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
             name="brand_day_source",
         ),
+        # Batches a scorer began and never committed (goodwill/rollups.py).
+        IndexModel([("inflight.expires", ASCENDING)], name="inflight", sparse=True),
     ],
+    # Advocacy refreshes a scorer owes (goodwill/profiles.py, ProfileStore.journal_refresh).
+    "refresh_journal": [IndexModel([("expires", ASCENDING)], name="expires")],
     "corrections": [
         IndexModel([("mention_id", ASCENDING), ("at", DESCENDING)], name="mention_time"),
         IndexModel([("at", DESCENDING)], name="at"),
@@ -188,10 +193,6 @@ def _cursor_state(doc: Document) -> CursorState:
     )
 
 
-def _day(moment: datetime) -> datetime:
-    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
 def _author_hashes(mention: Mention) -> set[str]:
     """Erasure hashes of a mention author's identity key and handle key (none if no author)."""
     author = mention.author.model_dump()
@@ -238,6 +239,7 @@ class Store:
     def __init__(self, client: AsyncMongoClient[Document], database: str) -> None:
         self._client = client
         self._db: AsyncDatabase[Document] = client[database]
+        self._rollups = Rollups(self._db.rollups, self._db.mentions)
         self._closed = False
 
     @classmethod
@@ -422,11 +424,16 @@ class Store:
         claim: Claim,
         scores: dict[Any, Sentiment],
         complaints: dict[Any, Document] | None = None,
+        *,
+        lease: timedelta = INFLIGHT_LEASE,
     ) -> int:
         """Write the sentiments (and complaint verdicts) of a claimed batch; update the roll-ups.
 
-        Only mentions still held by this claim are written, so a worker whose lease
-        expired (and whose batch another worker took) writes nothing twice.
+        Only mentions still held by this claim, with a lease that has not run out, are
+        written, so a worker whose lease expired (and whose batch another worker took)
+        writes nothing twice. The roll-ups are kept exact across a crash between the
+        two writes (``goodwill/rollups.py``): ``lease`` is how long this batch may take
+        before a repair recounts what it touched.
         """
         now = utcnow()
         complaints = complaints or {}
@@ -443,12 +450,14 @@ class Store:
                 fields["complaint"] = complaints[mention_id]
             ops.append(
                 UpdateOne(
-                    {"_id": mention_id, "claim.token": claim.token},
+                    {"_id": mention_id, "claim.token": claim.token, "claim.expires": {"$gt": now}},
                     {"$set": fields, "$unset": {"claim": ""}},
                 )
             )
         if not ops:
             return 0
+        keys = {key_of(by_id[mention_id]) for mention_id in scores}
+        await self._rollups.begin(claim.token, keys, now + lease)
         await self._db.mentions.bulk_write(ops, ordered=False)
         written = [
             doc["_id"]
@@ -456,10 +465,50 @@ class Store:
                 {"_id": {"$in": list(scores)}, "scored_by": claim.token}, {"_id": 1}
             )
         ]
-        await self._roll_up(
-            [(by_id[i], scores[i], complaints.get(i, by_id[i].get("complaint"))) for i in written]
-        )
+        increments: dict[Key, dict[str, int]] = {key: {} for key in keys}
+        for mention_id in written:
+            doc = by_id[mention_id]
+            counts = increments[key_of(doc)]
+            complaint = complaints.get(mention_id, doc.get("complaint"))
+            old = doc.get("sentiment")
+            if old is None:
+                counts["total"] = counts.get("total", 0) + 1
+            else:
+                counts[old["label"]] = counts.get(old["label"], 0) - 1
+            new = scores[mention_id].label.value
+            counts[new] = counts.get(new, 0) + 1
+            was = bool((doc.get("complaint") or {}).get("is_complaint"))
+            now_complaint = bool((complaint or {}).get("is_complaint"))
+            counts["complaints"] = counts.get("complaints", 0) + int(now_complaint) - int(was)
+        await self._rollups.commit(claim.token, increments)
         return len(written)
+
+    async def renew_claim(self, claim: Claim, lease: timedelta) -> datetime:
+        """Extend a claim that is still this worker's by ``lease`` from now; returns the new end."""
+        expires = utcnow() + lease
+        await self._db.mentions.update_many(
+            {"_id": {"$in": [doc["_id"] for doc in claim.mentions]}, "claim.token": claim.token},
+            {"$set": {"claim.expires": expires}},
+        )
+        return expires
+
+    async def release_claim(self, claim: Claim) -> int:
+        """Give back what is left of a claim (a worker stopping): the mentions wait again."""
+        result = await self._db.mentions.update_many(
+            {"_id": {"$in": [doc["_id"] for doc in claim.mentions]}, "claim.token": claim.token},
+            {"$set": {"score_state": PENDING}, "$unset": {"claim": ""}},
+        )
+        return result.modified_count
+
+    async def repair_rollups(self, now: datetime | None = None) -> RebuildStats:
+        """Recount the roll-ups a dead scorer left half-written (see ``goodwill/rollups.py``)."""
+        return await self._rollups.repair(now)
+
+    async def rebuild_rollups(
+        self, progress: Callable[[int, int], None] | None = None
+    ) -> RebuildStats:
+        """Recount every day's roll-ups from the scored mentions; ``progress(done, days)``."""
+        return await self._rollups.rebuild(progress)
 
     async def skip_unscorable(self, claim: Claim, reasons: dict[Any, Document]) -> int:
         """Mark claimed mentions that will not be scored (another language), with why.
@@ -481,33 +530,6 @@ class Store:
         ]
         result = await self._db.mentions.bulk_write(ops, ordered=False)
         return result.modified_count
-
-    async def _roll_up(self, changes: list[tuple[Document, Sentiment, Document | None]]) -> None:
-        """Move each scored mention into (or, re-scored, across) its day's counts."""
-        increments: dict[tuple[str, datetime, str], dict[str, int]] = {}
-        for doc, new, complaint in changes:
-            key = (doc["brand"], _day(doc["created_at"]), doc["source"])
-            counts = increments.setdefault(key, {})
-            old = doc.get("sentiment")
-            if old is None:
-                counts["total"] = counts.get("total", 0) + 1
-            else:
-                counts[old["label"]] = counts.get(old["label"], 0) - 1
-            counts[new.label.value] = counts.get(new.label.value, 0) + 1
-            was = bool((doc.get("complaint") or {}).get("is_complaint"))
-            now = bool((complaint or {}).get("is_complaint"))
-            counts["complaints"] = counts.get("complaints", 0) + int(now) - int(was)
-        ops = [
-            UpdateOne(
-                {"brand": brand, "day": day, "source": source},
-                {"$inc": changed},
-                upsert=True,
-            )
-            for (brand, day, source), counts in increments.items()
-            if (changed := {name: value for name, value in counts.items() if value})
-        ]
-        if ops:
-            await self._db.rollups.bulk_write(ops, ordered=False)
 
     # -- cursors ------------------------------------------------------------------------
 
@@ -637,8 +659,8 @@ class Store:
         One document per day x source, with the counts ``total``, ``negative``,
         ``neutral`` and ``positive`` (a count the scorer never touched is absent).
         """
-        query: Document = {"brand": {"$eq": brand}, "day": {"$gte": _day(since), "$lt": until}}
-        cursor = self._db.rollups.find(query, {"_id": 0})
+        query: Document = {"brand": {"$eq": brand}, "day": {"$gte": day_of(since), "$lt": until}}
+        cursor = self._db.rollups.find(query, {"_id": 0, "inflight": 0, "v": 0})
         return sorted([doc async for doc in cursor], key=lambda doc: (doc["day"], doc["source"]))
 
     async def feed(

@@ -6,23 +6,33 @@ of a batch whose lease ran out (and which another worker took) are not written.
 Texts already scored by the same model version (identical reposts) are not run
 through the model again.
 
-After writing a batch's scores, the worker ties each mention's author to a customer
-profile and recomputes, exactly, the advocacy of every (profile, brand) the batch
+Before writing a batch's scores, the worker ties each mention's author to a customer
+profile; after, it recomputes, exactly, the advocacy of every (profile, brand) the batch
 touched (``goodwill/profiles.py``, formula in ``scoring/advocacy.py``). Re-scoring with
-another model goes through the same path, so advocacy follows the new scores. Should a
-worker die between the two steps, ``goodwill profiles recompute`` brings advocacy back
-in line. Once a day (the first pass after UTC midnight, one worker of however many) the
-running worker recomputes every score, so that recency weights age for people who said
-nothing new.
+another model goes through the same path, so advocacy follows the new scores. Once a day
+(the first pass after UTC midnight, one worker of however many) the running worker
+recomputes every score, so that recency weights age for people who said nothing new.
+
+Nothing is lost when a worker dies at any point:
+
+* its claim is renewed while it works and runs out when it dies; another worker (or the
+  same one restarted) takes the batch again. A worker asked to stop gives its claim back.
+* the scores and the daily roll-ups are two writes; a batch marks the roll-ups it will
+  touch first, and a worker that died between the two writes leaves marks that the next
+  pass of any worker repairs by recounting (``goodwill/rollups.py``).
+* the advocacy refresh a batch owes is noted before its scores are written and the note
+  removed after; notes of dead workers are done by the next pass of any worker.
+* the day's full recompute is a renewed lease, taken again when its holder died.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -30,7 +40,7 @@ from typing import Any, Protocol
 from goodwill.errors import StoreError
 from goodwill.models import Sentiment, utcnow
 from goodwill.profiles import ProfileStore, RecomputeStats, TierChange
-from goodwill.store import Store
+from goodwill.store import Claim, Store
 from scoring.advocacy import AdvocacyParams, as_of_for
 from scoring.complaints import detect
 from scoring.language import is_english, language_of
@@ -93,14 +103,30 @@ class ScoringWorker:
         self.claim_size = claim_size
         self.lease = lease
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}"
-        # The day whose full advocacy recompute this worker last asked for (see daily_recompute).
-        self._recompute_checked: datetime | None = None
+        # The day whose full advocacy recompute is known done, and when to ask again about
+        # a day another worker holds (see daily_recompute).
+        self._recompute_done: datetime | None = None
+        self._recompute_retry: datetime | None = None
 
     async def score_batch(self) -> BatchResult:
-        """Claim one batch, score it and write the scores. Claimed 0 means nothing was waiting."""
+        """Claim one batch, score it and write the scores. Claimed 0 means nothing was waiting.
+
+        The claim is renewed while the batch is worked on; if the worker is cancelled (asked
+        to stop), what it had not written goes back to the queue at once.
+        """
         claim = await self.store.claim_unscored(self.owner, limit=self.claim_size, lease=self.lease)
         if not claim.mentions:
             return BatchResult(0, 0, 0, 0)
+        try:
+            async with _renewing(lambda: self.store.renew_claim(claim, self.lease), self.lease / 3):
+                return await self._score_claimed(claim)
+        except asyncio.CancelledError:
+            with contextlib.suppress(StoreError):
+                released = await self.store.release_claim(claim)
+                log.info("stopping: gave %d claimed mentions back to the queue", released)
+            raise
+
+    async def _score_claimed(self, claim: Claim) -> BatchResult:
         # The model reads English: other languages are marked as such, not guessed at.
         languages = {
             doc["_id"]: language_of(doc["text"], doc.get("lang")) for doc in claim.mentions
@@ -137,24 +163,25 @@ class ScoringWorker:
         # Authors are tied to profiles before the scores land, so whoever reads a freshly
         # scored mention (the alert engine) already finds its profile; advocacy follows.
         profile_of = await self.profiles.resolve(claim.mentions)
-        written = await self.store.save_scores(claim, scores, complaints)
-        changes = await self._refresh_advocacy(claim.mentions, profile_of)
+        pairs = _pairs(claim.mentions, profile_of)
+        if pairs:
+            await self.profiles.journal_refresh(claim.token, pairs, utcnow() + self.lease)
+        written = await self.store.save_scores(claim, scores, complaints, lease=self.lease)
+        changes = await self.profiles.refresh(pairs) if pairs else []
+        if pairs:
+            await self.profiles.end_refresh(claim.token)
         resolved = len(profile_of)
         reused = len(mentions) - sum(len(docs) for docs in unknown.values())
         return BatchResult(
             len(claim.mentions), len(texts), reused, written, skipped, resolved, tuple(changes)
         )
 
-    async def _refresh_advocacy(
-        self, mentions: list[dict[str, Any]], profile_of: dict[Any, str]
-    ) -> list[TierChange]:
-        """Recompute the advocacy of every (profile, brand) the batch touched."""
-        brands = {doc["_id"]: doc["brand"] for doc in mentions}
-        pairs = {(profile_id, brands[mention_id]) for mention_id, profile_id in profile_of.items()}
-        return await self.profiles.refresh(pairs) if pairs else []
-
     async def drain(self, progress: Callable[[BatchResult], None] | None = None) -> int:
-        """Score until nothing is waiting; returns how many mentions were written."""
+        """Repair what dead workers left, then score until nothing is waiting.
+
+        Returns how many mentions were written.
+        """
+        await self.repair()
         total = 0
         while True:
             result = await self.score_batch()
@@ -164,16 +191,44 @@ class ScoringWorker:
             if progress is not None:
                 progress(result)
 
+    async def repair(self, now: datetime | None = None) -> None:
+        """Finish what workers that died left half done: roll-up counts, advocacy refreshes."""
+        rollups = await self.store.repair_rollups(now)
+        if rollups.fixed:
+            log.warning(
+                "recounted %d daily roll-ups that a stopped scorer left half-written",
+                rollups.fixed,
+            )
+        refreshed = await self.profiles.repair_refreshes(now)
+        if refreshed:
+            log.warning(
+                "refreshed the advocacy of %d batches that a stopped scorer left undone", refreshed
+            )
+
     async def daily_recompute(self) -> RecomputeStats | None:
-        """Recompute every advocacy score if this worker is the first to ask today; else None."""
-        as_of = as_of_for(utcnow())
-        if as_of == self._recompute_checked:
-            return None  # this day was claimed already, by this worker or another
-        if not await self.profiles.claim_daily_recompute(as_of):
-            self._recompute_checked = as_of
+        """Recompute every advocacy score if this worker is the first to ask today; else None.
+
+        A day another worker holds is asked about again a minute later, so that the day
+        is still recomputed if that worker dies before it is done.
+        """
+        now = utcnow()
+        as_of = as_of_for(now)
+        if as_of == self._recompute_done or (self._recompute_retry and now < self._recompute_retry):
             return None
-        self._recompute_checked = as_of
-        stats = await self.profiles.recompute_all(as_of)
+        state = await self.profiles.claim_daily_recompute(as_of, self.owner, self.lease)
+        if state != "claimed":
+            if state == "done":
+                self._recompute_done = as_of
+            else:
+                self._recompute_retry = now + timedelta(minutes=1)
+            return None
+        async with _renewing(
+            lambda: self.profiles.renew_daily_recompute(as_of, self.owner, self.lease),
+            self.lease / 3,
+        ):
+            stats = await self.profiles.recompute_all(as_of)
+        await self.profiles.finish_daily_recompute(as_of, self.owner)
+        self._recompute_done = as_of
         log.info(
             "recomputed advocacy as of %s: %d profiles, %d scores, %d tier changes",
             as_of.date(),
@@ -198,3 +253,36 @@ class ScoringWorker:
                 log.warning("database unreachable (%s); retrying in %.0f s", error, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, max_backoff)
+
+
+def _pairs(mentions: list[dict[str, Any]], profile_of: dict[Any, str]) -> set[tuple[str, str]]:
+    """The (profile, brand) pairs whose advocacy a batch changes."""
+    brands = {doc["_id"]: doc["brand"] for doc in mentions}
+    return {(profile_id, brands[mention_id]) for mention_id, profile_id in profile_of.items()}
+
+
+@contextlib.asynccontextmanager
+async def _renewing(
+    renew: Callable[[], Awaitable[object]], every: timedelta
+) -> AsyncIterator[None]:
+    """Call ``renew`` every ``every`` while the block runs (a lease kept alive while working).
+
+    A renewal the database refuses is logged and tried again at the next tick: the work
+    itself finds out soon enough if the lease was lost.
+    """
+
+    async def keep_renewing() -> None:
+        while True:
+            await asyncio.sleep(every.total_seconds())
+            try:
+                await renew()
+            except StoreError as error:
+                log.warning("could not renew a lease (%s); trying again", error)
+
+    task = asyncio.create_task(keep_renewing())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -19,6 +19,7 @@ from service.alerts_cli import alerts_app
 from service.cli_common import fail, parse_age, run_async
 from service.db_cli import db_app
 from service.people_cli import export_app, profiles_app
+from service.rollups_cli import rollups_app
 
 __all__ = ["app", "main"]
 
@@ -41,6 +42,7 @@ app.add_typer(corrections_app, name="corrections")
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(export_app, name="export")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(rollups_app, name="rollups")
 
 
 @app.command()

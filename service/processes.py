@@ -11,7 +11,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -134,6 +134,7 @@ async def rescore(
             store,
             model,
             batch_size=settings.score_batch_size,
+            lease=timedelta(seconds=settings.score_lease_seconds),
             params=AdvocacyParams.from_settings(settings),
         )
         return await worker.drain(report)
@@ -155,6 +156,7 @@ async def score(
             store,
             model,
             batch_size=settings.score_batch_size,
+            lease=timedelta(seconds=settings.score_lease_seconds),
             params=AdvocacyParams.from_settings(settings),
         )
         if once:

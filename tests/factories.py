@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -170,3 +171,30 @@ def advocacy_doc(
     }
     doc.update(extra)
     return doc
+
+
+_ROLLUP_COUNTS = ("total", "positive", "neutral", "negative", "complaints")
+RollupCounts = dict[tuple[str, datetime, str], dict[str, int]]
+
+
+async def rollup_truth(store: Store) -> RollupCounts:
+    """The daily roll-ups as they should be, counted here from the mentions one by one."""
+    counts: dict[tuple[str, datetime, str], Counter[str]] = {}
+    async for doc in store.collection("mentions").find({"sentiment": {"$exists": True}}):
+        day = doc["created_at"].replace(hour=0, minute=0, second=0, microsecond=0)
+        tally = counts.setdefault((doc["brand"], day, doc["source"]), Counter())
+        tally["total"] += 1
+        tally[doc["sentiment"]["label"]] += 1
+        tally["complaints"] += int(bool((doc.get("complaint") or {}).get("is_complaint")))
+    return {key: {name: tally[name] for name in _ROLLUP_COUNTS} for key, tally in counts.items()}
+
+
+async def stored_rollups(store: Store) -> RollupCounts:
+    """The daily roll-ups as stored (documents with no count left out)."""
+    return {
+        (doc["brand"], doc["day"], doc["source"]): {
+            name: int(doc.get(name, 0)) for name in _ROLLUP_COUNTS
+        }
+        async for doc in store.collection("rollups").find({})
+        if any(doc.get(name) for name in _ROLLUP_COUNTS)
+    }

@@ -1,0 +1,280 @@
+"""Daily roll-ups: scored mentions counted per brand x UTC day x source, exact across crashes.
+
+The dashboard, the alert engine and the digest read these small documents instead of
+scanning ``mentions``. The scorer moves each batch into them incrementally (``$inc``),
+and since a batch's scores (in ``mentions``) and its counts (in ``rollups``) are two
+writes to two collections, a scorer killed between them would leave the counts short
+forever. So every batch goes through three steps:
+
+1. ``begin``: push an *in-flight* entry (the claim's token and an expiry) onto each
+   roll-up document the batch will touch;
+2. the scores are written to the mentions;
+3. ``commit``: one atomic update per roll-up document adds the batch's counts, bumps the
+   document's version ``v`` and pulls the batch's entry. A batch whose entry is gone
+   (repaired meanwhile) adds nothing.
+
+A scorer that dies between 1 and 3 leaves an entry that expires. ``repair`` then
+*recounts* those documents from the mentions (an aggregation over one day) and writes
+the counts only if nothing moved meanwhile: the version is the one read before the
+recount and no batch is in flight on the document (optimistic concurrency), so a
+recount never races a live batch into double counting. ``rebuild`` recounts every day
+the same way, for an operator who wants to be sure (``goodwill rollups rebuild``).
+
+What is counted: a mention with a sentiment counts once in ``total`` and once in its
+label; ``complaints`` counts those whose complaint verdict is a complaint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from goodwill.models import utcnow
+
+__all__ = ["COUNTS", "INFLIGHT_LEASE", "Key", "RebuildStats", "Rollups", "day_of", "key_of"]
+
+Document = dict[str, Any]
+Key = tuple[str, datetime, str]  # (brand, day, source)
+COUNTS = ("total", "positive", "neutral", "negative", "complaints")
+_LABELS = ("positive", "neutral", "negative")
+# How long a batch may take between ``begin`` and ``commit`` before its entry counts as dead.
+INFLIGHT_LEASE = timedelta(minutes=5)
+
+
+def day_of(moment: datetime) -> datetime:
+    """The UTC day a moment falls in (the roll-ups' unit)."""
+    return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def key_of(mention: Mapping[str, Any]) -> Key:
+    """The roll-up document a mention counts in."""
+    return (mention["brand"], day_of(mention["created_at"]), mention["source"])
+
+
+def _key_filter(key: Key) -> Document:
+    brand, day, source = key
+    return {"brand": brand, "day": day, "source": source}
+
+
+def _unchanged_since(doc: Document) -> Document:
+    """A filter that matches ``doc`` only while no batch began or committed on it since it was read."""
+    tokens = [entry["token"] for entry in doc.get("inflight") or ()]
+    query: Document = {"_id": doc["_id"]}
+    query["v"] = doc.get("v", {"$exists": False})
+    if tokens:
+        query["inflight"] = {"$size": len(tokens)}
+        query["inflight.token"] = {"$all": tokens}
+    else:
+        query["$or"] = [{"inflight": {"$exists": False}}, {"inflight": {"$size": 0}}]
+    return query
+
+
+@dataclass(frozen=True)
+class RebuildStats:
+    """What a recount did: documents corrected, found right, and left busy (batches in flight)."""
+
+    days: int = 0
+    fixed: int = 0
+    unchanged: int = 0
+    busy: int = 0
+
+    def __add__(self, other: RebuildStats) -> RebuildStats:
+        return RebuildStats(
+            self.days + other.days,
+            self.fixed + other.fixed,
+            self.unchanged + other.unchanged,
+            self.busy + other.busy,
+        )
+
+
+class Rollups:
+    """The ``rollups`` collection, kept by the scorer; see the module's docstring."""
+
+    def __init__(
+        self, rollups: AsyncCollection[Document], mentions: AsyncCollection[Document]
+    ) -> None:
+        self._rollups = rollups
+        self._mentions = mentions
+
+    async def begin(self, token: str, keys: Iterable[Key], expires: datetime) -> None:
+        """Mark ``keys`` as touched by the batch ``token`` (until ``expires``) before its scores are written."""
+        entry = {"token": token, "expires": expires}
+        ops = [
+            UpdateOne(_key_filter(key), {"$push": {"inflight": entry}}, upsert=True)
+            for key in sorted(set(keys))
+        ]
+        await self._bulk(ops)
+
+    async def commit(self, token: str, increments: Mapping[Key, Mapping[str, int]]) -> None:
+        """Add a batch's counts and end its in-flight entries, each document in one update.
+
+        ``increments`` names every key ``begin`` was given (an empty change still ends
+        the entry). A key whose entry a repair already took adds nothing: the repair's
+        recount included whatever the batch wrote.
+        """
+        ops = []
+        for key, counts in increments.items():
+            change = {name: value for name, value in counts.items() if value}
+            ops.append(
+                UpdateOne(
+                    {**_key_filter(key), "inflight.token": token},
+                    {"$inc": {**change, "v": 1}, "$pull": {"inflight": {"token": token}}},
+                )
+            )
+        await self._bulk(ops)
+
+    async def repair(self, now: datetime | None = None) -> RebuildStats:
+        """Recount the documents that a batch left in flight past its expiry (a dead scorer)."""
+        now = now or utcnow()
+        stale: dict[datetime, set[tuple[str, str]]] = {}
+        async for doc in self._rollups.find(
+            {"inflight.expires": {"$lt": now}}, {"brand": 1, "day": 1, "source": 1}
+        ):
+            stale.setdefault(doc["day"], set()).add((doc["brand"], doc["source"]))
+        total = RebuildStats()
+        for day, pairs in sorted(stale.items()):
+            total += await self._recount_day(day, pairs, now)
+        return total
+
+    async def rebuild(
+        self,
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        attempts: int = 5,
+        pause: float = 1.0,
+    ) -> RebuildStats:
+        """Recount every day's documents from the mentions; ``progress(done, days)`` per day.
+
+        Days where a live batch was working on a document are tried again (``attempts``
+        times, ``pause`` seconds apart); documents still busy after that are in ``busy``.
+        """
+        days = {day_of(doc["_id"]) async for doc in await self._mentions.aggregate(_DAYS)}
+        days.update(await self._rollups.distinct("day"))
+        ordered = sorted(days)
+        total = RebuildStats(days=len(ordered))
+        retry: list[datetime] = []
+        for done, day in enumerate(ordered, start=1):
+            stats = await self._recount_day(day, None, utcnow())
+            total += RebuildStats(fixed=stats.fixed, unchanged=stats.unchanged)
+            if stats.busy:
+                retry.append(day)
+            if progress is not None:
+                progress(done, len(ordered))
+        busy = 0
+        for _ in range(attempts):
+            if not retry:
+                break
+            await asyncio.sleep(pause)
+            days_left, retry, busy = retry, [], 0
+            for day in days_left:
+                stats = await self._recount_day(day, None, utcnow())
+                total += RebuildStats(fixed=stats.fixed)
+                if stats.busy:
+                    retry.append(day)
+                    busy += stats.busy
+        return total + RebuildStats(busy=busy if retry else 0)
+
+    async def _recount_day(
+        self, day: datetime, only: set[tuple[str, str]] | None, now: datetime
+    ) -> RebuildStats:
+        """Recount one day's documents (all, or the ``only`` (brand, source) pairs)."""
+        query: Document = {"day": day}
+        match: Document = {
+            "created_at": {"$gte": day, "$lt": day + timedelta(days=1)},
+            "sentiment.label": {"$exists": True},
+        }
+        if only is not None and len(only) == 1:
+            [(brand, source)] = only
+            query.update(brand=brand, source=source)
+            match.update(brand=brand, source=source)
+        # Read the documents (their versions) before the mentions: a batch that commits
+        # in between changes the version, and the conditional write below then refuses.
+        docs = {(doc["brand"], doc["source"]): doc async for doc in self._rollups.find(query)}
+        counted = await self._count(match)
+        fixed = unchanged = busy = 0
+        for pair in sorted(set(docs) | set(counted)):
+            if only is not None and pair not in only:
+                continue
+            doc = docs.get(pair)
+            counts = counted.get(pair, dict.fromkeys(COUNTS, 0))
+            if doc is None:
+                if not counts["total"]:
+                    continue
+                try:
+                    await self._rollups.update_one(
+                        {**_key_filter((pair[0], day, pair[1])), "v": {"$exists": False}},
+                        {"$set": {**counts, "inflight": []}, "$inc": {"v": 1}},
+                        upsert=True,
+                    )
+                except DuplicateKeyError:  # a batch created it meanwhile
+                    busy += 1
+                    continue
+                fixed += 1
+                continue
+            inflight = doc.get("inflight") or ()
+            if any(entry["expires"] >= now for entry in inflight):
+                busy += 1
+                continue
+            if not inflight and all(int(doc.get(name, 0)) == counts[name] for name in COUNTS):
+                unchanged += 1
+                continue
+            result = await self._rollups.update_one(
+                _unchanged_since(doc), {"$set": {**counts, "inflight": []}, "$inc": {"v": 1}}
+            )
+            if result.matched_count:
+                fixed += 1
+            else:
+                busy += 1
+        return RebuildStats(0, fixed, unchanged, busy)
+
+    async def _count(self, match: Document) -> dict[tuple[str, str], dict[str, int]]:
+        pipeline: list[Document] = [
+            {"$match": match},
+            {
+                "$group": {
+                    "_id": {"brand": "$brand", "source": "$source", "label": "$sentiment.label"},
+                    "n": {"$sum": 1},
+                    "complaints": {
+                        "$sum": {"$cond": [{"$eq": ["$complaint.is_complaint", True]}, 1, 0]}
+                    },
+                }
+            },
+        ]
+        counted: dict[tuple[str, str], dict[str, int]] = {}
+        async for row in await self._mentions.aggregate(pipeline):
+            group = row["_id"]
+            counts = counted.setdefault((group["brand"], group["source"]), dict.fromkeys(COUNTS, 0))
+            if group["label"] in _LABELS:
+                counts[group["label"]] += int(row["n"])
+            counts["total"] += int(row["n"])
+            counts["complaints"] += int(row["complaints"])
+        return counted
+
+    async def _bulk(self, ops: list[UpdateOne]) -> None:
+        """Run ``ops``; an upsert that lost a race to create the same document runs again."""
+        for _ in range(3):
+            if not ops:
+                return
+            try:
+                await self._rollups.bulk_write(ops, ordered=False)
+                return
+            except BulkWriteError as error:
+                errors = error.details.get("writeErrors", [])
+                if any(item.get("code") != 11000 for item in errors):
+                    raise
+                ops = [ops[item["index"]] for item in errors]
+        await self._rollups.bulk_write(ops, ordered=False)
+
+
+# Every UTC day that has a scored mention (for ``rebuild``).
+_DAYS: list[Document] = [
+    {"$match": {"sentiment.label": {"$exists": True}}},
+    {"$group": {"_id": {"$dateTrunc": {"date": "$created_at", "unit": "day"}}}},
+]
