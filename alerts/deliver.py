@@ -1,9 +1,10 @@
 """Delivery of the outbox to Slack: leased, ordered, rate-limited, retried, grouped under bursts.
 
 A ``Deliverer`` claims the due alerts at the head of each destination's queue (oldest
-first; see ``AlertStore.claim_due``) and posts each as a Block Kit message:
+first; see ``AlertStore.claim_due``) and posts them as Block Kit messages; what Slack
+answers decides the state of every alert in the message:
 
-* 200 (webhook ``ok``; Web API ``"ok": true``): ``sent``.
+* 200 (webhook ``ok``; Web API ``"ok": true``): ``sent``, with the message's ``message_id``.
 * Network errors, timeouts and 5xx: retried with exponential back-off (``backoff`` doubling
   up to ``max_backoff``), for as long as ``give_up_after``; the queue waits behind it, so
   alerts arrive in the order they were raised.
@@ -14,9 +15,14 @@ first; see ``AlertStore.claim_due``) and posts each as a Block Kit message:
 Retries are state in MongoDB (``next_attempt_at``), not a loop in memory: an alert raised
 while Slack is down arrives when it is back, across restarts of this process, once.
 At most ``rate`` messages a second go to one destination (Slack allows about one per
-webhook); when more than ``group_above`` alerts are due at once they go as one message
-listing them all (the others become ``grouped``, with the group's id), never dropped.
-Quiet hours of a destination hold its alerts back until they end.
+webhook). When more than ``group_above`` alerts are due at once (a burst, or the backlog
+of an outage) they go as one message listing each of them, in queue order, with its
+summary, its dashboard link and its post's link. A group is only that message: its
+alerts keep their own documents and are marked together (all ``sent`` with one
+``message_id``, all back to ``pending`` with one retry time, or all ``failed``). Where the
+list breaks Slack's limits the message holds the longest run from the head that fits and
+the rest wait, due at once, for the next message: an alert is marked sent only by a
+message that shows it. Quiet hours of a destination hold its alerts back until they end.
 """
 
 from __future__ import annotations
@@ -31,8 +37,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
+from bson import ObjectId
 
-from alerts.messages import render, render_group, validate_message
+from alerts.messages import fitting_group, render, render_group, validate_message
 from config.alerting import Destination
 from goodwill.errors import StoreError
 from goodwill.models import utcnow
@@ -197,87 +204,104 @@ class Deliverer:
         )
         if lease is None or not lease.alerts:
             return 0
-        ids = [alert["_id"] for alert in lease.alerts]
+        queue = lease.alerts
         quiet_until = destination.quiet.until(now) if destination.quiet else None
         if quiet_until is not None:
-            await self.alerts.release(ids, lease.token, quiet_until)
+            await self.alerts.release([alert["_id"] for alert in queue], lease.token, quiet_until)
             return 0
-        queue = lease.alerts
         if len(queue) > self.group_above:
-            payload = {
-                "kind": "group",
-                "items": [
-                    {
-                        "summary": alert["payload"].get("summary", alert["rule"]),
-                        "dashboard_url": alert["payload"].get("dashboard_url", ""),
-                        "alert_id": str(alert["_id"]),
-                        "mention_id": alert["payload"].get("mention_id"),
-                    }
-                    for alert in queue
-                ],
-                "summary": f"{len(queue)} alerts",
-            }
-            queue = [await self.alerts.group(queue, lease.token, payload, now)]
-            log.info("grouped %d alerts for %s into one message", len(ids), name)
+            fits = fitting_group([alert["payload"] for alert in queue])
+            if fits > 1:
+                return await self._send_group(destination, lease, queue, fits)
         return await self._send_in_order(destination, lease, queue)
+
+    async def _send_group(
+        self, destination: Destination, lease: Lease, queue: list[Document], fits: int
+    ) -> int:
+        """Send the first ``fits`` alerts of ``queue`` as one message; the rest wait behind it."""
+        members, rest = queue[:fits], [alert["_id"] for alert in queue[fits:]]
+        message = render_group([alert["payload"] for alert in members])
+        log.info(
+            "sending %d alerts to %s in one message%s",
+            len(members),
+            destination.name,
+            f" ({len(rest)} more did not fit and follow)" if rest else "",
+        )
+        sent, retry_at = await self._post(destination, lease, members, message)
+        await self.alerts.release(rest, lease.token, retry_at or self.clock())
+        return int(sent)
 
     async def _send_in_order(
         self, destination: Destination, lease: Lease, queue: list[Document]
     ) -> int:
+        """Send ``queue`` one message per alert; after a transient failure the rest wait."""
         sent = 0
         for position, alert in enumerate(queue):
-            wait = (
-                self._next_send.get(destination.name, self.clock()) - self.clock()
-            ).total_seconds()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            payload = alert["payload"]
-            message = (
-                render_group(payload["items"])
-                if payload.get("kind") == "group"
-                else render(payload)
-            )
+            message = render(alert["payload"])
             problems = validate_message(message)
             if problems:
                 error = "message breaks Slack's limits: " + "; ".join(problems[:3])
                 log.error("alert %s failed: %s", alert["_id"], error)
-                await self.alerts.mark_failed(alert["_id"], lease.token, error)
+                await self.alerts.mark_failed([alert["_id"]], lease.token, error)
                 continue
-            outcome = await post(self.session, destination, message, timeout=self.timeout)
-            now = self.clock()
-            self._next_send[destination.name] = now + timedelta(seconds=self.interval)
-            if outcome.ok:
-                await self.alerts.mark_sent(alert["_id"], lease.token, now)
-                sent += 1
+            delivered, retry_at = await self._post(destination, lease, [alert], message)
+            sent += delivered
+            if retry_at is None:
                 continue
-            if outcome.permanent:
-                log.error(
-                    "Slack refused alert %s for %s: %s",
-                    alert["_id"],
-                    destination.name,
-                    outcome.error,
-                )
-                await self.alerts.mark_failed(alert["_id"], lease.token, outcome.error)
-                continue
-            if now - alert["created_at"] > self.give_up_after:
-                error = f"gave up after {alert.get('attempts', 0) + 1} attempts: {outcome.error}"
-                log.error("alert %s failed: %s", alert["_id"], error)
-                await self.alerts.mark_failed(alert["_id"], lease.token, error)
-                continue
-            if outcome.retry_after is not None:
-                delay = outcome.retry_after
-                self._next_send[destination.name] = now + timedelta(seconds=delay)
-            else:
-                delay = min(self.backoff * 2 ** int(alert.get("attempts", 0)), self.max_backoff)
-            log.warning(
-                "alert %s to %s not delivered (%s); retrying in %.1f s",
-                alert["_id"], destination.name, outcome.error, delay,
-            )  # fmt: skip
-            at = now + timedelta(seconds=delay)
-            await self.alerts.mark_retry(alert["_id"], lease.token, at, outcome.error)
             # The rest wait behind it (first in, first out).
             rest = [later["_id"] for later in queue[position + 1 :]]
-            if rest:
-                await self.alerts.release(rest, lease.token, now)
+            await self.alerts.release(rest, lease.token, retry_at)
             break
         return sent
+
+    async def _post(
+        self,
+        destination: Destination,
+        lease: Lease,
+        members: list[Document],
+        message: Mapping[str, Any],
+    ) -> tuple[bool, datetime | None]:
+        """Post one message of ``members`` and mark them all by Slack's answer.
+
+        Returns whether Slack took it, and when the members are due again after a transient
+        failure (None: sent, or failed for good).
+        """
+        wait = (self._next_send.get(destination.name, self.clock()) - self.clock()).total_seconds()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        outcome = await post(self.session, destination, message, timeout=self.timeout)
+        now = self.clock()
+        self._next_send[destination.name] = now + timedelta(seconds=self.interval)
+        ids = [alert["_id"] for alert in members]
+        what = f"alert {ids[0]}" if len(ids) == 1 else f"{len(ids)} alerts from {ids[0]}"
+        if outcome.ok:
+            await self.alerts.mark_sent(ids, lease.token, message_id=str(ObjectId()), now=now)
+            return True, None
+        if outcome.permanent:
+            log.error("Slack refused %s for %s: %s", what, destination.name, outcome.error)
+            await self.alerts.mark_failed(ids, lease.token, outcome.error)
+            return False, None
+        expired = [alert for alert in members if now - alert["created_at"] > self.give_up_after]
+        for alert in expired:
+            error = f"gave up after {alert.get('attempts', 0) + 1} attempts: {outcome.error}"
+            log.error("alert %s failed: %s", alert["_id"], error)
+            await self.alerts.mark_failed([alert["_id"]], lease.token, error)
+        given_up = {alert["_id"] for alert in expired}
+        waiting = [alert for alert in members if alert["_id"] not in given_up]
+        if not waiting:
+            return False, None
+        if outcome.retry_after is not None:
+            delay = outcome.retry_after
+            self._next_send[destination.name] = now + timedelta(seconds=delay)
+        else:
+            attempts = int(waiting[0].get("attempts", 0))
+            delay = min(self.backoff * 2**attempts, self.max_backoff)
+        log.warning(
+            "%s to %s not delivered (%s); retrying in %.1f s",
+            what, destination.name, outcome.error, delay,
+        )  # fmt: skip
+        at = now + timedelta(seconds=delay)
+        await self.alerts.mark_retry(
+            [alert["_id"] for alert in waiting], lease.token, at, outcome.error
+        )
+        return False, at

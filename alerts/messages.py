@@ -3,7 +3,9 @@
 An alert's payload (in the outbox) holds the facts; ``render`` turns it into the JSON
 posted to Slack (``text`` for notifications, ``blocks`` for the message), cutting texts to
 Slack's documented limits, and ``validate_message`` checks a message against those limits
-(tests check every message with it; the deliverer checks before sending).
+(tests check every message with it; the deliverer checks before sending). ``render_group``
+lists many alerts in one message without cutting any of them out; ``fitting_group`` says how
+many from the head of a queue one message can hold.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-__all__ = ["LIMITS", "render", "render_group", "truncate", "validate_message"]
+__all__ = ["LIMITS", "fitting_group", "render", "render_group", "truncate", "validate_message"]
 
 Message = dict[str, Any]
 
@@ -278,35 +280,33 @@ def render(payload: Mapping[str, Any]) -> Message:
     }
 
 
+def _group_line(payload: Mapping[str, Any]) -> str:
+    summary = _escape(payload.get("summary") or payload.get("kind") or "alert")
+    links = [
+        link
+        for link in (_link(payload.get("dashboard_url"), "open"), _link(payload.get("url"), "post"))
+        if link
+    ]
+    return "• " + truncate(summary, _GROUP_LINE - 30) + "".join(f" · {link}" for link in links)
+
+
 def render_group(payloads: Sequence[Mapping[str, Any]]) -> Message:
-    """One message listing many alerts (a burst to one destination), one line each."""
-    lines = []
-    for payload in payloads:
-        link = _link(payload.get("dashboard_url"), "open")
-        lines.append(
-            truncate(_escape(payload.get("summary") or payload.get("kind", "")), _GROUP_LINE - 30)
-            + (f" {link}" if link else "")
-        )
+    """One message listing many alerts (a burst to one destination), one line each, in order.
+
+    Each line has the alert's summary, its dashboard link and its post's link. Nothing is
+    cut out to fit: lines go into sections of up to ten, never past a section's limit, and
+    a list too long for one message fails ``validate_message`` (see ``fitting_group``).
+    """
     blocks: list[Block] = [HeaderBlock(text=truncate(f"{len(payloads)} alerts", 150))]
-    for start in range(0, len(lines), _GROUP_LINES):
-        chunk = lines[start : start + _GROUP_LINES]
-        blocks.append(
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=truncate("\n".join(f"• {line}" for line in chunk), 3000)
-                )
-            )
-        )
-    if len(blocks) > LIMITS["blocks"]:
-        kept = LIMITS["blocks"] - 1
-        hidden = sum(
-            len(lines[i * _GROUP_LINES : (i + 1) * _GROUP_LINES])
-            for i in range(kept - 1, len(blocks) - 1)
-        )
-        blocks = blocks[:kept]
-        blocks.append(
-            ContextBlock(elements=[MarkdownTextObject(text=f"… and {hidden} more in Goodwill")])
-        )
+    section: list[str] = []
+    for line in map(_group_line, payloads):
+        joined = len("\n".join(section)) + 1 + len(line)
+        if section and (len(section) == _GROUP_LINES or joined > LIMITS["section_text"]):
+            blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(section))))
+            section = []
+        section.append(line)
+    if section:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text="\n".join(section))))
     return {
         "text": truncate(
             f"{len(payloads)} alerts: " + "; ".join(p.get("summary", "") for p in payloads[:5]),
@@ -314,6 +314,19 @@ def render_group(payloads: Sequence[Mapping[str, Any]]) -> Message:
         ),
         "blocks": [block.to_dict() for block in blocks],
     }
+
+
+def fitting_group(payloads: Sequence[Mapping[str, Any]]) -> int:
+    """How many of ``payloads``, from the first, one ``render_group`` message can list within
+    Slack's limits (0 when not even the first fits)."""
+    fits, over = 0, len(payloads) + 1
+    while over - fits > 1:
+        middle = (fits + over) // 2
+        if validate_message(render_group(payloads[:middle])):
+            over = middle
+        else:
+            fits = middle
+    return fits
 
 
 # --- validation ---------------------------------------------------------------------------

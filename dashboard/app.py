@@ -612,7 +612,8 @@ _ALERT_STATES = {
     "sending": "📤 sending",
     "sent": "✅ sent",
     "failed": "❌ failed",
-    "grouped": "🧺 grouped",
+    # Written only by an older Goodwill: delivered inside one of its group messages.
+    "grouped": "🧺 sent in a group",
 }
 
 

@@ -2,17 +2,26 @@
 
 The outbox (collection ``alerts``) holds each alert once: its ``dedupe_key`` is unique, so
 raising the same alert again (after a restart, or from a second engine) inserts nothing.
-A deliverer then claims the due alerts of one destination with a lease, oldest first, and
-marks each ``sent``, ``failed`` (permanently, with the error), ``grouped`` (delivered inside
-a group message, ``group_id``) or back to ``pending`` with a later ``next_attempt_at``.
-A deliverer that dies mid-send leaves a lease that expires; the alerts are claimed again.
+A deliverer then claims the due alerts of one destination with a lease, oldest first by
+(``created_at``, ``_id``), and marks them: ``sent`` (with ``sent_at`` and the ``message_id``
+of the Slack message they went in: several alerts of a burst share one message, and one
+id), ``failed`` (permanently, with the error) or back to ``pending`` with a later
+``next_attempt_at`` (every alert of a message that did not go, with the same time, so they
+stay at the head of the queue in their own order). A deliverer that dies mid-send leaves a
+lease that expires; the alerts are claimed again.
 
-States: ``pending`` -> ``sending`` (leased) -> ``sent`` | ``failed`` | ``grouped``
-                         \\-> ``pending`` (retry later, or quiet hours)
+States: ``pending`` -> ``sending`` (leased) -> ``sent`` | ``failed``
+                         \\-> ``pending`` (retry later, quiet hours, or left out of a full message)
+
+``grouped`` is only read: an older Goodwill wrote a ``rule: "group"`` document per burst,
+with its own state, and marked the members ``grouped`` (``group_id``). Where such a group
+was sent its members were delivered and stay so; ``claim_due`` undoes any other (never
+sent, or itself a member of another group) and reopens its members, due at once.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,11 +37,16 @@ from goodwill.store import Store, _translating_errors
 
 __all__ = ["OPEN_STATES", "STATES", "AlertStore", "Lease"]
 
+log = logging.getLogger(__name__)
+
 Document = dict[str, Any]
 
 PENDING, SENDING, SENT, FAILED, GROUPED = "pending", "sending", "sent", "failed", "grouped"
+# ``grouped`` is written no more; it stays readable for an older Goodwill's documents.
 STATES = (PENDING, SENDING, SENT, FAILED, GROUPED)
 OPEN_STATES = (PENDING, SENDING)
+# An older Goodwill's group document that was never sent (the sparse ``members`` index).
+_LEGACY_GROUP: Document = {"members": {"$exists": True}, "state": {"$ne": SENT}}
 _NO_RAW = {"raw": 0, "claim": 0}
 
 
@@ -85,7 +99,7 @@ class AlertStore:
                     "next_attempt_at": now,
                     "sent_at": None,
                     "last_error": None,
-                    "group_id": None,
+                    "message_id": None,
                 }
             )
         except DuplicateKeyError:
@@ -101,8 +115,10 @@ class AlertStore:
         return {doc["dedupe_key"] async for doc in cursor}
 
     async def open_destinations(self) -> list[str]:
-        """Destinations with alerts waiting to be delivered."""
-        names = await self._alerts.distinct("destination", {"state": {"$in": list(OPEN_STATES)}})
+        """Destinations with alerts waiting to be delivered (or an older Goodwill's groups to undo)."""
+        names = await self._alerts.distinct(
+            "destination", {"$or": [{"state": {"$in": list(OPEN_STATES)}}, _LEGACY_GROUP]}
+        )
         return sorted(str(name) for name in names)
 
     async def claim_due(
@@ -116,10 +132,12 @@ class AlertStore:
     ) -> Lease | None:
         """Claim the due alerts at the head of ``destination``'s queue, oldest first.
 
-        The queue is first in, first out: while its oldest open alert waits for a retry,
-        nothing behind it is sent. None when another deliverer holds a live lease on it.
+        The queue is first in, first out by (``created_at``, ``_id``): while its oldest open
+        alert waits for a retry, nothing behind it is sent. None when another deliverer holds
+        a live lease on it. An older Goodwill's unsent groups are undone first.
         """
         now = now or utcnow()
+        await self._undo_legacy_groups(destination, now)
         head = [
             doc
             async for doc in self._alerts.find(
@@ -138,15 +156,6 @@ class AlertStore:
             due.append(doc["_id"])
         if not due:
             return Lease("", now, [])
-        # A group message written before its members were marked (a crash between the two):
-        # those members were delivered in it.
-        async for group in self._alerts.find({"members": {"$in": due}}, {"members": 1}):
-            await self._alerts.update_many(
-                {"_id": {"$in": group["members"]}, "state": {"$in": list(OPEN_STATES)}},
-                {"$set": {"state": GROUPED, "group_id": group["_id"]}},
-            )
-            grouped = set(group["members"])
-            due = [alert_id for alert_id in due if alert_id not in grouped]
         token = f"{owner}:{secrets.token_hex(6)}"
         expires = now + lease
         await self._alerts.update_many(
@@ -163,21 +172,68 @@ class AlertStore:
         claimed.sort(key=lambda doc: (doc["created_at"], doc["_id"]))
         return Lease(token, expires, claimed)
 
-    async def mark_sent(self, alert_id: ObjectId, token: str, now: datetime | None = None) -> None:
-        """The alert reached Slack."""
-        await self._alerts.update_one(
-            {"_id": alert_id, "lease": token},
+    async def _undo_legacy_groups(self, destination: str, now: datetime) -> None:
+        """Delete an older Goodwill's groups that were never sent; reopen their members.
+
+        Such a group had a state of its own while its members were ``grouped``: a group that
+        failed, waited for a retry, or was itself grouped again (listed as "N alerts" in
+        another group, its members never shown) delivered none of them. Its members go back
+        to ``pending``, due now, in their own place in the queue; a member that is a group
+        is undone the same way. A group an older deliverer is sending under a live lease is
+        left until the lease expires. Members are reopened before their group is deleted, so
+        a crash in between leaves work that the next call finishes.
+        """
+        groups = [
+            doc
+            async for doc in self._alerts.find(
+                {"destination": destination, **_LEGACY_GROUP},
+                {"members": 1, "state": 1, "lease_expires": 1},
+            )
+        ]
+        for group in groups:
+            if group["state"] == SENDING and group.get("lease_expires", now) > now:
+                continue
+            await self._alerts.update_many(
+                {"_id": {"$in": group["members"]}, "group_id": group["_id"], "state": GROUPED},
+                {
+                    "$set": {"state": PENDING, "next_attempt_at": now, "group_id": None},
+                    "$unset": {"lease": "", "lease_expires": ""},
+                },
+            )
+            await self._alerts.delete_one({"_id": group["_id"], "state": {"$ne": SENT}})
+            log.warning(
+                "reopened the %d alerts of an unsent group %s that an older Goodwill wrote",
+                len(group["members"]),
+                group["_id"],
+            )
+
+    async def mark_sent(
+        self,
+        ids: Sequence[ObjectId],
+        token: str,
+        *,
+        message_id: str,
+        now: datetime | None = None,
+    ) -> None:
+        """The alerts reached Slack, together in the message ``message_id``."""
+        await self._alerts.update_many(
+            {"_id": {"$in": list(ids)}, "lease": token},
             {
-                "$set": {"state": SENT, "sent_at": now or utcnow(), "last_error": None},
+                "$set": {
+                    "state": SENT,
+                    "sent_at": now or utcnow(),
+                    "message_id": message_id,
+                    "last_error": None,
+                },
                 "$inc": {"attempts": 1},
                 "$unset": {"lease": "", "lease_expires": ""},
             },
         )
 
-    async def mark_failed(self, alert_id: ObjectId, token: str, error: str) -> None:
-        """Slack refused the alert for good (bad payload, no such webhook): never retried."""
-        await self._alerts.update_one(
-            {"_id": alert_id, "lease": token},
+    async def mark_failed(self, ids: Sequence[ObjectId], token: str, error: str) -> None:
+        """Slack refused the alerts for good (bad payload, no such webhook): never retried."""
+        await self._alerts.update_many(
+            {"_id": {"$in": list(ids)}, "lease": token},
             {
                 "$set": {"state": FAILED, "last_error": error[:500]},
                 "$inc": {"attempts": 1},
@@ -186,20 +242,22 @@ class AlertStore:
         )
 
     async def mark_retry(
-        self, alert_id: ObjectId, token: str, at: datetime, error: str, *, attempt: bool = True
+        self, ids: Sequence[ObjectId], token: str, at: datetime, error: str
     ) -> None:
-        """Try again at ``at`` (network error, 5xx, 429)."""
-        await self._alerts.update_one(
-            {"_id": alert_id, "lease": token},
+        """Try the alerts again at ``at``, all at once (network error, 5xx, 429)."""
+        await self._alerts.update_many(
+            {"_id": {"$in": list(ids)}, "lease": token},
             {
                 "$set": {"state": PENDING, "next_attempt_at": at, "last_error": error[:500]},
-                "$inc": {"attempts": 1 if attempt else 0},
+                "$inc": {"attempts": 1},
                 "$unset": {"lease": "", "lease_expires": ""},
             },
         )
 
     async def release(self, ids: Sequence[ObjectId], token: str, at: datetime) -> None:
-        """Give claimed alerts back, due at ``at`` (quiet hours; the rate limit)."""
+        """Give claimed alerts back, due at ``at`` (quiet hours; behind a retry; a full message)."""
+        if not ids:
+            return
         await self._alerts.update_many(
             {"_id": {"$in": list(ids)}, "lease": token},
             {
@@ -208,48 +266,19 @@ class AlertStore:
             },
         )
 
-    async def group(
-        self,
-        members: Sequence[Document],
-        token: str,
-        payload: Document,
-        now: datetime | None = None,
-    ) -> Document:
-        """Replace claimed ``members`` by one group alert (claimed by the same lease) and return it.
-
-        The group is written first, naming its members, so a crash before they are marked
-        still delivers each of them once (``claim_due`` marks them grouped).
-        """
-        now = now or utcnow()
-        first = members[0]
-        ids = [member["_id"] for member in members]
-        doc: Document = {
-            "_id": ObjectId(),
-            "dedupe_key": f"group:{first['destination']}:{first['_id']}:{len(ids)}",
-            "rule": "group",
-            "brand": None,
-            "destination": first["destination"],
-            "created_at": first["created_at"],
-            "payload": payload,
-            "members": ids,
-            "state": SENDING,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "sent_at": None,
-            "last_error": None,
-            "group_id": None,
-            "lease": token,
-            "lease_expires": first.get("lease_expires", now),
+    async def message_sizes(self, message_ids: Iterable[str]) -> dict[str, int]:
+        """How many alerts went in each of the Slack messages ``message_ids``."""
+        wanted = list(set(message_ids))
+        if not wanted:
+            return {}
+        pipeline: list[Document] = [
+            {"$match": {"message_id": {"$in": wanted}}},
+            {"$group": {"_id": "$message_id", "alerts": {"$sum": 1}}},
+        ]
+        return {
+            str(doc["_id"]): int(doc["alerts"])
+            async for doc in await self._alerts.aggregate(pipeline)
         }
-        await self._alerts.insert_one(doc)
-        await self._alerts.update_many(
-            {"_id": {"$in": ids}, "lease": token},
-            {
-                "$set": {"state": GROUPED, "group_id": doc["_id"], "sent_at": None},
-                "$unset": {"lease": "", "lease_expires": ""},
-            },
-        )
-        return doc
 
     async def recent(
         self, *, limit: int = 50, state: str | None = None, rule: str | None = None

@@ -1,4 +1,9 @@
-"""``goodwill alerts``: recent alerts and their delivery; send a sample to check a destination."""
+"""``goodwill alerts``: recent alerts and their delivery; send a sample to check a destination.
+
+An alert is ``pending`` (waiting, or retrying after Slack failed), ``sending``, ``sent`` (alone,
+or in one message with others of a burst) or ``failed``; ``grouped`` is an older Goodwill's
+mark for an alert delivered inside a group message.
+"""
 
 from __future__ import annotations
 
@@ -71,7 +76,11 @@ def recent(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(help="How many, newest first.", min=1)] = 20,
     state: Annotated[
-        str | None, typer.Option(help="Only this state: pending, sending, sent, failed, grouped.")
+        str | None,
+        typer.Option(
+            help="Only this state: pending, sending, sent, failed "
+            "(or grouped: delivered in a group by an older Goodwill)."
+        ),
     ] = None,
 ) -> None:
     """List recent alerts and their delivery state (newest first)."""
@@ -84,11 +93,16 @@ def recent(
         raise fail(f"--state must be one of {', '.join(STATES)}; got {state!r}.")
     loaded = settings()
 
-    async def fetch() -> list[dict[str, Any]]:
+    async def fetch() -> tuple[list[dict[str, Any]], dict[str, int]]:
         async with open_store(loaded) as store:
-            return await AlertStore(store).recent(limit=limit, state=state)
+            alerts = AlertStore(store)
+            rows = await alerts.recent(limit=limit, state=state)
+            sizes = await alerts.message_sizes(
+                str(row["message_id"]) for row in rows if row.get("message_id")
+            )
+            return rows, sizes
 
-    rows = run_async(fetch)
+    rows, sizes = run_async(fetch)
     if not rows:
         typer.echo(
             "No alerts yet. Rules go in the watch list ([[alerts]]); `goodwill up` runs them."
@@ -109,8 +123,11 @@ def recent(
             typer.echo(f"    error: {row['last_error']}")
         elif row["state"] == "pending" and row.get("last_error"):
             typer.echo(f"    retrying at {_when(row.get('next_attempt_at'))}: {row['last_error']}")
+        elif row["state"] == "sent" and sizes.get(str(row.get("message_id")), 1) > 1:
+            others = sizes[str(row["message_id"])] - 1
+            typer.echo(f"    sent in one message with {others} other{'s' if others > 1 else ''}")
         elif row["state"] == "grouped":
-            typer.echo(f"    delivered in group {row.get('group_id')}")
+            typer.echo(f"    delivered in group {row.get('group_id')} (by an older Goodwill)")
 
 
 @alerts_app.command("test")

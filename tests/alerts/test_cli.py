@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from goodwill.store import Store
@@ -87,3 +88,31 @@ async def test_alert_once_delivers_and_alerts_lists_the_state(
         goodwill, "alert", "--once", env={**env, "GOODWILL_SLACK_WEBHOOK_SUPPORT": ""}
     )
     assert missing.returncode == 1 and "GOODWILL_SLACK_WEBHOOK_SUPPORT" in missing.stderr
+
+
+async def test_alerts_says_which_were_sent_together_and_reads_an_older_goodwills_groups(
+    goodwill_env: dict[str, str], tmp_path: Path, receiver: Receiver, store: Store
+) -> None:
+    """A burst's alerts show as "sent in one message with N others"; ``grouped`` still lists."""
+    env = _env(goodwill_env, tmp_path, receiver)
+    now = datetime.now(UTC)
+
+    def alert(i: int, state: str, **extra: object) -> dict[str, object]:
+        return {
+            "dedupe_key": f"k{i}", "rule": "vip", "brand": "Acme", "destination": "support",
+            "created_at": now - timedelta(minutes=i), "state": state, "attempts": 1,
+            "payload": {"summary": f"Complaint number {i}"}, **extra,
+        }  # fmt: skip
+
+    await store.collection("alerts").insert_many(
+        [alert(i, "sent", sent_at=now, message_id="m-burst") for i in range(3)]
+        + [alert(3, "sent", sent_at=now, message_id="m-alone")]
+        + [alert(4, "grouped", group_id="6b0000000000000000000001")]
+    )
+    listed = await asyncio.to_thread(goodwill, "alerts", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.count("sent in one message with 2 others") == 3
+    assert "delivered in group 6b0000000000000000000001 (by an older Goodwill)" in listed.stdout
+    only = await asyncio.to_thread(goodwill, "alerts", "--state", "grouped", env=env)
+    assert only.returncode == 0 and "Complaint number 4" in only.stdout
+    assert "Complaint number 0" not in only.stdout

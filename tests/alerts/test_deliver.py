@@ -160,20 +160,57 @@ async def test_refusals_fail_for_good_with_the_error(
 async def test_a_burst_is_grouped_into_one_message_not_dropped(
     alert_store: AlertStore, receiver: Receiver, session
 ) -> None:
-    """More than K due at once for a destination: one message lists them all; the rest are ``grouped``."""
+    """More than K due at once for a destination: one message lists each, in order, with its links;
+    every alert is ``sent`` with the message's id, and no group document is written."""
     await raise_many(alert_store, 30)
     worker = deliverer(alert_store, session, webhook(receiver), group_above=5)
     await drain(worker, alert_store)
     assert len(receiver.received) == 1
     body = receiver.received[0]
     assert validate_message(body) == []
-    listed = " ".join(
+    listed = "\n".join(
         block["text"]["text"] for block in body["blocks"] if block["type"] == "section"
     )
-    assert all(f"alert {i}" in listed for i in range(30))
-    members = await alert_store.recent(limit=100, state="grouped")
-    assert len(members) == 30 and len({m["group_id"] for m in members}) == 1
-    assert await alert_store.count({"rule": "group", "state": "sent"}) == 1
+    positions = [listed.index(f"alert {i} ") for i in range(30)]
+    assert positions == sorted(positions)
+    for i in range(30):
+        assert f"http://goodwill.test/?mention=m{i}|" in listed
+        assert f"https://example.com/{i}|post" in listed
+    members = await alert_store.recent(limit=100, state="sent")
+    assert len(members) == 30 and len({m["message_id"] for m in members}) == 1
+    assert all(m["sent_at"] is not None and m["attempts"] == 1 for m in members)
+    assert await alert_store.count() == 30
+
+
+async def test_a_group_that_slack_cannot_take_now_goes_back_whole_to_the_head_of_the_queue(
+    alert_store: AlertStore, receiver: Receiver, session
+) -> None:
+    """A 500 for a group message: every member pending again, one retry time, one more attempt."""
+    receiver.answer("error")
+    await raise_many(alert_store, 10)
+    worker = deliverer(alert_store, session, webhook(receiver), group_above=5, backoff=0.3)
+    assert await worker.deliver_once() == 0
+    docs = await alert_store.recent(limit=100)
+    assert {d["state"] for d in docs} == {"pending"} and {d["attempts"] for d in docs} == {1}
+    assert len({d["next_attempt_at"] for d in docs}) == 1
+    assert await worker.deliver_once() == 0  # not due yet: nothing overtakes them
+    await drain(worker, alert_store)
+    assert len(receiver.received) == 1 and receiver.texts()[0].startswith("10 alerts: alert 0;")
+    assert await alert_store.count({"state": "sent"}) == 10
+
+
+async def test_a_group_that_slack_refuses_fails_every_member_with_the_reason(
+    alert_store: AlertStore, receiver: Receiver, session
+) -> None:
+    """A 404 no_service for a group message: every member ``failed`` with the error, none retried."""
+    receiver.answer("no_service")
+    await raise_many(alert_store, 8)
+    worker = deliverer(alert_store, session, webhook(receiver), group_above=5)
+    await drain(worker, alert_store)
+    docs = await alert_store.recent(limit=100)
+    assert {d["state"] for d in docs} == {"failed"}
+    assert {d["last_error"] for d in docs} == {"404 no_service"}
+    assert len(receiver.attempts) == 1
 
 
 async def test_one_message_a_second_per_destination(

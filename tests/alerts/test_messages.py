@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alerts.messages import LIMITS, render, render_group, validate_message
+from alerts.messages import LIMITS, fitting_group, render, render_group, validate_message
 
 COMPLAINT = {
     "kind": "complaint",
@@ -54,16 +54,24 @@ def test_every_kind_renders_valid_blocks() -> None:
     assert "42" in str(render(spike)) and "3.2" in str(render(spike))
 
 
-def test_a_group_of_500_alerts_fits_in_50_blocks() -> None:
-    """A group lists its items ten to a section, ending with how many more when past 50 blocks."""
+def test_a_group_lists_every_alert_and_fitting_group_says_how_many_one_message_holds() -> None:
+    """No alert is cut out of a group: 500 do not fit in 50 blocks, so only the head that fits is
+    sent, and that message shows every one of its alerts' links."""
     items = [
-        {"summary": f"alert {i} " + "w" * 400, "dashboard_url": f"http://g/?mention={i}"}
+        {"summary": f"alert {i} " + "w" * 400, "dashboard_url": f"http://g/?mention={i}",
+         "url": f"https://example.com/{i}"}
         for i in range(500)
-    ]
-    message = render_group(items)
+    ]  # fmt: skip
+    assert validate_message(render_group(items)) != []
+    fits = fitting_group(items)
+    assert 0 < fits < 500
+    message = render_group(items[:fits])
     assert validate_message(message) == []
-    assert len(message["blocks"]) == LIMITS["blocks"]
-    assert "more in Goodwill" in str(message["blocks"][-1])
+    assert validate_message(render_group(items[: fits + 1])) != []
+    flat = str(message)
+    for i in range(fits):
+        assert f"http://g/?mention={i}|open" in flat and f"https://example.com/{i}|post" in flat
+    assert "more in Goodwill" not in flat
 
 
 def test_the_validator_names_what_breaks_the_limits() -> None:
