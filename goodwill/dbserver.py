@@ -28,7 +28,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,7 +102,9 @@ def status(settings: Settings) -> ServerInfo | None:
     return _running(settings, ping_timeout=1.0)
 
 
-def start(settings: Settings, *, wait: float = 30.0) -> ServerInfo:
+def start(
+    settings: Settings, *, wait: float = 30.0, preexec_fn: Callable[[], None] | None = None
+) -> ServerInfo:
     """Start the embedded server, detached, and return once it answers a ``ping``.
 
     When the server Goodwill started is already running this starts nothing and returns
@@ -111,6 +113,9 @@ def start(settings: Settings, *, wait: float = 30.0) -> ServerInfo:
     Args:
         settings: Where the data lives (``data_dir``) and which port to use (``db_port``).
         wait: Seconds to wait for the server to answer before giving up (and stopping it).
+        preexec_fn: Called in the server's process before it runs the server, as
+            ``subprocess.Popen``'s is: ``goodwill up`` passes one that ties the server's
+            life to its own. Without one the server outlives its caller.
 
     Raises:
         DatabaseServerError: the URI is external; the port is taken by another program;
@@ -127,17 +132,20 @@ def start(settings: Settings, *, wait: float = 30.0) -> ServerInfo:
             return _adopt(settings, running, deadline)
         _check_port_free(settings)
         _make_dir(settings.db_dir)
-        return _spawn(settings, deadline)
+        return _spawn(settings, deadline, preexec_fn)
 
 
-def ensure_running(settings: Settings, *, wait: float = 30.0) -> ServerInfo:
+def ensure_running(
+    settings: Settings, *, wait: float = 30.0, preexec_fn: Callable[[], None] | None = None
+) -> ServerInfo:
     """Make sure the embedded server is up: start it unless it already runs.
 
     The same as :func:`start`, named for callers (``goodwill up``) that only need the
     server to be there. Callers with an external database (``settings.embedded`` False)
-    must not call it: it raises ``DatabaseServerError`` for them.
+    must not call it: it raises ``DatabaseServerError`` for them. ``preexec_fn`` applies
+    only to a server this call starts, never to one already running.
     """
-    return start(settings, wait=wait)
+    return start(settings, wait=wait, preexec_fn=preexec_fn)
 
 
 def stop(settings: Settings, *, timeout: float = 20.0) -> bool:
@@ -322,7 +330,9 @@ def _program() -> Path:
     return Path(found)
 
 
-def _spawn(settings: Settings, deadline: float) -> ServerInfo:
+def _spawn(
+    settings: Settings, deadline: float, preexec_fn: Callable[[], None] | None = None
+) -> ServerInfo:
     """Start the server process and wait (until ``deadline``) for it to answer."""
     program = _program()
     storage = settings.db_dir.resolve()
@@ -348,26 +358,29 @@ def _spawn(settings: Settings, deadline: float) -> ServerInfo:
     # log shows why it died the moment it dies.
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     try:
-        # posix_spawn rather than subprocess.Popen: the server is meant to outlive the
-        # call (and the caller), and a Popen object dropped while its process still runs
-        # warns "subprocess is still running". setsid=True is start_new_session=True.
-        pid = os.posix_spawn(
-            str(program),
-            argv,
-            env,
-            file_actions=[
-                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                (
-                    os.POSIX_SPAWN_OPEN,
-                    1,
-                    str(log_path),
-                    os.O_WRONLY | os.O_CREAT | os.O_APPEND,
-                    0o644,
-                ),
-                (os.POSIX_SPAWN_DUP2, 1, 2),
-            ],
-            setsid=True,
-        )
+        if preexec_fn is None:
+            # posix_spawn rather than subprocess.Popen: the server is meant to outlive the
+            # call (and the caller), and a Popen object dropped while its process still runs
+            # warns "subprocess is still running". setsid=True is start_new_session=True.
+            pid = os.posix_spawn(
+                str(program),
+                argv,
+                env,
+                file_actions=[
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                    (
+                        os.POSIX_SPAWN_OPEN,
+                        1,
+                        str(log_path),
+                        os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                        0o644,
+                    ),
+                    (os.POSIX_SPAWN_DUP2, 1, 2),
+                ],
+                setsid=True,
+            )
+        else:
+            pid = _fork_exec(program, argv, env, log_path, preexec_fn)
     except OSError as error:
         raise DatabaseServerError(
             f"Could not start the database server {program}: {error}. "
@@ -399,6 +412,46 @@ def _spawn(settings: Settings, deadline: float) -> ServerInfo:
                 "Try `goodwill db start` again; if it keeps happening, read the whole log."
             )
         time.sleep(_POLL)
+
+
+def _fork_exec(
+    program: Path,
+    argv: list[str],
+    env: dict[str, str],
+    log_path: Path,
+    preexec_fn: Callable[[], None],
+) -> int:
+    """What ``posix_spawn`` does in :func:`_spawn`, with ``preexec_fn`` run before the exec.
+
+    posix_spawn has no such hook, and subprocess.Popen is out for the reason given there.
+    The child's failures (``preexec_fn`` raising, the exec failing) go to the log, and the
+    child exits with status 127, which :func:`_spawn` reports with the log's last lines.
+    """
+    stdin = os.open(os.devnull, os.O_RDONLY)
+    try:
+        output = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    except OSError:
+        os.close(stdin)
+        raise
+    try:
+        pid = os.fork()
+        if pid == 0:  # the child: from here on, only the exec or _exit leaves
+            try:
+                os.setsid()
+                os.dup2(stdin, 0)
+                os.dup2(output, 1)
+                os.dup2(output, 2)
+                preexec_fn()
+                os.execve(program, argv, env)
+            except BaseException as error:
+                with contextlib.suppress(BaseException):
+                    os.write(2, f"goodwill: could not start {program}: {error!r}\n".encode())
+            finally:
+                os._exit(127)
+    finally:
+        os.close(stdin)
+        os.close(output)
+    return pid
 
 
 def _kill(pid: int) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from config.settings import Settings
 from config.watchlist import build_jobs, watchlist_from_settings
 from goodwill.errors import ConfigError
 from goodwill.store import Store
+from service.supervisor import SUPERVISOR_PID_VARIABLE
 
 if TYPE_CHECKING:
     from scoring.worker import BatchResult
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 __all__ = ["alert", "collect", "default_jobs", "open_store", "score", "wait_for_stop"]
 
 log = logging.getLogger(__name__)
+
+_SUPERVISOR_POLL = 1.0  # seconds between looks at whether the supervisor is still there
 
 
 def default_jobs(settings: Settings) -> list[Job]:
@@ -46,16 +50,55 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
 
 
 async def wait_for_stop() -> None:
-    """Return when the process is asked to stop (SIGTERM or SIGINT)."""
+    """Return when the process is asked to stop (SIGTERM or SIGINT), or its supervisor is gone.
+
+    A process that ``goodwill up`` started stops by itself, as on SIGTERM, once that
+    ``goodwill up`` is gone (killed with SIGKILL, say): it never collects or scores on
+    as an orphan beside the next ``goodwill up``'s processes. On Linux the kernel sends
+    the SIGTERM (see ``service.supervisor``); this watch is for everywhere else.
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    supervisor = _supervisor_pid()
+    watch = None
+    if supervisor is not None:
+        watch = asyncio.create_task(_stop_without_supervisor(supervisor, stop))
     try:
         await stop.wait()
     finally:
+        if watch is not None:
+            watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watch
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+
+
+def _supervisor_pid() -> int | None:
+    """The pid of the ``goodwill up`` that started this process; None when none did.
+
+    Read from the environment here, the one exception to "only ``Settings`` reads
+    ``os.environ``": this is no setting that anyone configures, but a note that the
+    supervisor leaves for the children it starts (``SUPERVISOR_PID_VARIABLE``). As a
+    ``Settings`` field it would be listed among the knobs users set, and it would make
+    config/ depend on how ``goodwill up`` runs its processes.
+    """
+    value = os.environ.get(SUPERVISOR_PID_VARIABLE, "")
+    return int(value) if value.isdigit() else None
+
+
+async def _stop_without_supervisor(supervisor: int, stop: asyncio.Event) -> None:
+    """Set ``stop`` once ``supervisor`` is no longer this process's parent."""
+    # The parent pid changes when the parent dies (the orphan is re-parented): unlike
+    # a check of ``supervisor`` itself, a recycled pid cannot fool it.
+    while True:
+        if os.getppid() != supervisor:
+            log.warning("goodwill up (pid %d) is gone; stopping as on SIGTERM", supervisor)
+            stop.set()
+            return
+        await asyncio.sleep(_SUPERVISOR_POLL)
 
 
 def _select(jobs: list[Job], brand: str | None, source: str | None) -> list[Job]:

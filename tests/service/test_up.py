@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,67 +23,24 @@ from pymongo import MongoClient
 from goodwill.models import Mention
 from goodwill.store import Store
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
-from tests.conftest import free_port
+from tests.service.conftest import UpProcess, wait_until_gone
 
 
 @pytest.fixture
-def up_env(tmp_path: Path) -> dict[str, str]:
-    """A private data directory and free ports, with the embedded database (no URI set)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GOODWILL_")}
-    env.update(
-        GOODWILL_DATA_DIR=str(tmp_path / "data"),
-        GOODWILL_DB_PORT=str(free_port()),
-        GOODWILL_DASHBOARD_PORT=str(free_port()),
-        GOODWILL_REPLAY_INTERVAL_SECONDS="3600",
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def _start(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "up"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-@pytest.fixture
-def goodwill_up(up_env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
-    """A running `goodwill up`, and the lines it printed until it said it is up."""
-    process = _start(up_env)
-    assert process.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 150
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line and process.poll() is not None:
-            break
-        lines.append(line.rstrip())
-        if "Goodwill is up" in line:
-            break
-    try:
-        yield process, lines
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        process.stdout.close()
+def goodwill_up(
+    start_up: Callable[[dict[str, str]], UpProcess], up_env: dict[str, str]
+) -> UpProcess:
+    """A running `goodwill up` that has said it is up; it and all it started are killed afterwards."""
+    up = start_up(up_env)
+    up.wait_for("Goodwill is up", 240)
+    return up
 
 
 @pytest.mark.timeout(400)
 def test_up_runs_everything_and_ctrl_c_stops_everything(
-    goodwill_up: tuple[subprocess.Popen[str], list[str]], up_env: dict[str, str]
+    goodwill_up: UpProcess, up_env: dict[str, str]
 ) -> None:
     """One command brings up the database and dashboard with scored real mentions; Ctrl-C stops it all."""
-    process, lines = goodwill_up
-    assert any("Goodwill is up" in line for line in lines), "\n".join(lines)
     dashboard = f"http://127.0.0.1:{up_env['GOODWILL_DASHBOARD_PORT']}"
     with urllib.request.urlopen(f"{dashboard}/_stcore/health", timeout=5) as response:
         assert response.status == 200
@@ -119,15 +76,14 @@ def test_up_runs_everything_and_ctrl_c_stops_everything(
         env=up_env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
     )
     assert second.returncode == 1
     assert "already running" in second.stderr and dashboard in second.stderr
 
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=60) == 0
-    assert process.stdout is not None
-    assert "Goodwill stopped." in process.stdout.read()
+    assert goodwill_up.interrupt() == 0
+    assert "Goodwill stopped." in goodwill_up.output()
+    assert not wait_until_gone(Path(up_env["GOODWILL_DATA_DIR"]), 60)
     with (
         MongoClient(uri, serverSelectionTimeoutMS=1000) as client,
         pytest.raises(Exception, match=r"refused|Timeout"),
@@ -197,19 +153,18 @@ def _a_killed_database_is_restarted_and_scoring_goes_on(env: dict[str, str], uri
         )
 
 
-def test_up_refuses_a_taken_dashboard_port_and_starts_nothing(up_env: dict[str, str]) -> None:
-    """With the dashboard's port taken, `up` says which port and what to do, and exits 1."""
+def test_up_refuses_a_taken_dashboard_port_and_starts_nothing(
+    start_up: Callable[[dict[str, str]], UpProcess], up_env: dict[str, str]
+) -> None:
+    """With the dashboard's port listened on, `up` says which port and what to do, and exits 1."""
     with socket.socket() as taken:
+        # As a server binds: SO_REUSEADDR does not let a second one listen beside it.
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         taken.bind(("127.0.0.1", int(up_env["GOODWILL_DASHBOARD_PORT"])))
         taken.listen()
-        result = subprocess.run(
-            [sys.executable, "-m", "service.cli", "up"],
-            env=up_env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    assert result.returncode == 1
-    assert f"Port {up_env['GOODWILL_DASHBOARD_PORT']}" in result.stderr
-    assert "GOODWILL_DASHBOARD_PORT" in result.stderr and "Traceback" not in result.stderr
+        up = start_up(up_env)
+        assert up.process.wait(timeout=120) == 1
+    output = up.output()
+    assert f"Port {up_env['GOODWILL_DASHBOARD_PORT']}" in output
+    assert "GOODWILL_DASHBOARD_PORT" in output and "Traceback" not in output
     assert not (Path(up_env["GOODWILL_DATA_DIR"]) / "run" / "db.json").exists()
