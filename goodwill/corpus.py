@@ -26,7 +26,14 @@ from typing import Literal
 from goodwill.errors import ConfigError
 from goodwill.models import SentimentLabel, normalise_text
 
-__all__ = ["AIRLINES", "LabelledText", "corpus_path", "load_airline_tweets", "split_of"]
+__all__ = [
+    "AIRLINES",
+    "LabelledText",
+    "corpus_path",
+    "load_airline_tweets",
+    "split_of",
+    "split_of_key",
+]
 
 #: Twitter handle (lower case) -> brand name, for the six airlines in the corpus.
 AIRLINES: dict[str, str] = {
@@ -76,7 +83,12 @@ def _key(text: str) -> str:
 
 def split_of(text: str) -> Literal["train", "held_out"]:
     """Which side of the fixed split a text falls on."""
-    return "held_out" if int(_key(text)[:8], 16) % _HELD_OUT_BUCKETS == 0 else "train"
+    return split_of_key(_key(text))
+
+
+def split_of_key(key: str) -> Literal["train", "held_out"]:
+    """Which side of the fixed split the text with this key (sha1 of its normalised text) falls on."""
+    return "held_out" if int(key[:8], 16) % _HELD_OUT_BUCKETS == 0 else "train"
 
 
 def _clean(text: str) -> str:

@@ -72,6 +72,9 @@ class Sentiment(BaseModel):
     score: float = Field(ge=0.0, le=1.0, description="probability of the label")
     probabilities: dict[SentimentLabel, float]
     model_version: str
+    # The model's second head, where it has one: the probability of each kind of post
+    # (complaint, negative_opinion, question, other), from the same forward pass.
+    kinds: dict[str, float] | None = None
 
 
 class Mention(BaseModel):

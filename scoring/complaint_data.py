@@ -102,6 +102,7 @@ class Labelled:
     sentiment: str
     kind: str
     category: str | None
+    sentiment_agreed: bool = True
 
     @property
     def is_complaint(self) -> bool:
@@ -270,6 +271,7 @@ def load_labelled(splits: Iterable[Split] = ("train", "dev", "test")) -> Iterato
             sentiment=row["sentiment"],
             kind=row["kind"],
             category=row["category"],
+            sentiment_agreed=row["sentiment_agreed"],
         )
 
 

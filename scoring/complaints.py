@@ -37,14 +37,16 @@ import html
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from goodwill.models import Sentiment, SentimentLabel
+from scoring.categories import category_of
 
 __all__ = [
     "CATEGORIES",
     "COMPLAINT_THRESHOLD",
     "MAX_CHARS",
+    "MODEL_COMPLAINT_THRESHOLD",
     "WEIGHTS",
     "ComplaintKind",
     "ComplaintVerdict",
@@ -55,6 +57,9 @@ __all__ = [
 #: A post is a complaint when its score is at least this. 0.5 is the point where the
 #: fitted score says "more likely a complaint than not"; it was not tuned further.
 COMPLAINT_THRESHOLD = 0.5
+#: With a two-headed model, a post is a complaint when the model's probability of the
+#: kind "complaint" is at least this (chosen on the DEV part of the labelled set).
+MODEL_COMPLAINT_THRESHOLD = 0.5
 
 #: Only the first this many characters are read (the sentiment model reads fewer);
 #: a 100 KB post costs no more than a long review.
@@ -539,6 +544,41 @@ def _reasons(
     return reasons
 
 
+def _from_model(
+    text: str, evidence: _Evidence, kinds: dict[str, float], p_negative: float | None
+) -> ComplaintVerdict:
+    """The verdict of a two-headed model: its kind head decides; words give category and reasons."""
+    score = round(min(1.0, max(0.0, kinds.get("complaint", 0.0))), 4)
+    is_complaint = score >= MODEL_COMPLAINT_THRESHOLD
+    others = {kind: p for kind, p in kinds.items() if kind != "complaint"}
+    kind: ComplaintKind = (
+        "complaint" if is_complaint else cast(ComplaintKind, max(others, key=others.__getitem__))
+    )
+    reasons = [f"the model: complaint {score:.2f}, " + ", ".join(
+        f"{name.replace('_', ' ')} {p:.2f}" for name, p in sorted(others.items(), key=lambda kv: -kv[1])
+    )]  # fmt: skip
+    category = None
+    if is_complaint:
+        match = category_of(text)
+        category = match.category
+        if match.words:
+            reasons.append(f"{category.replace('_', ' ')}: {_quoted(list(match.words))}")
+    failures = [phrase for phrases in evidence.failures.values() for phrase in phrases]
+    if failures:
+        reasons.append(f"failure words: {_quoted(failures)}")
+    if evidence.experience:
+        reasons.append(f"first-person experience: {_quoted(evidence.experience)}")
+    if evidence.help:
+        reasons.append(f"asks for help: {_quoted(evidence.help, 2)}")
+    if evidence.opinion:
+        reasons.append(f"opinion or generalisation: {_quoted(evidence.opinion)}")
+    if p_negative is not None:
+        reasons.append(f"negative sentiment {p_negative:.2f}")
+    verdict = ">=" if is_complaint else "<"
+    reasons.append(f"score {score:.2f} {verdict} threshold {MODEL_COMPLAINT_THRESHOLD}")
+    return ComplaintVerdict(is_complaint, score, category, reasons, kind)
+
+
 def detect(text: str, sentiment: Sentiment | None) -> ComplaintVerdict:
     """Whether ``text`` is a complaint, of what, and why; never raises on odd text.
 
@@ -561,6 +601,8 @@ def detect(text: str, sentiment: Sentiment | None) -> ComplaintVerdict:
         )
         return ComplaintVerdict(False, 0.0, None, ["no words to read"], kind)
     evidence = _read(cleaned, quotes)
+    if sentiment is not None and sentiment.kinds:
+        return _from_model(cleaned, evidence, sentiment.kinds, p_negative)
     score = round(_score(_signals(evidence, p_negative), WEIGHTS), 4)
     is_complaint = score >= COMPLAINT_THRESHOLD
     if is_complaint:

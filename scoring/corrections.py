@@ -109,7 +109,9 @@ def _held_out_fingerprints() -> set[str]:
 
 
 def _corpus_train() -> list[tuple[str, str]]:
-    return [(example.text, example.label) for example in load_train_data()]
+    return [
+        (example.text, example.label) for example in load_train_data() if example.label is not None
+    ]
 
 
 def _write_lines(path: Path, examples: list[tuple[str, str]]) -> None:

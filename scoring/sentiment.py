@@ -51,7 +51,7 @@ from transformers.utils import logging as hf_logging
 
 from goodwill.errors import ScoringError
 from goodwill.models import Sentiment, SentimentLabel
-from scoring.train import MODEL_GENERATION, MODEL_NAME
+from scoring.train import KIND_PREFIX, KINDS, MODEL_GENERATION, MODEL_NAME
 
 __all__ = ["BUNDLED_MODEL", "BUNDLED_MODEL_DIR", "MAX_TOKENS", "SentimentModel"]
 
@@ -170,7 +170,14 @@ class SentimentModel:
         self._version = version
         self._directory = directory
         id2label: dict[int, str] = model.config.id2label
-        self._labels = [SentimentLabel(id2label[i]) for i in range(len(id2label))]
+        names = [str(id2label[i]) for i in range(len(id2label))]
+        # The sentiment head's outputs, then (a two-headed model) the kind head's.
+        self._sentiment_ids = [
+            i for i, name in enumerate(names) if not name.startswith(KIND_PREFIX)
+        ]
+        self._kind_ids = [i for i, name in enumerate(names) if name.startswith(KIND_PREFIX)]
+        self._labels = [SentimentLabel(names[i]) for i in self._sentiment_ids]
+        self._kinds = [names[i].removeprefix(KIND_PREFIX) for i in self._kind_ids]
 
     @classmethod
     def load(cls, model: str | Path = BUNDLED_MODEL, *, quantize: bool = False) -> SentimentModel:
@@ -216,8 +223,10 @@ class SentimentModel:
                 f"not be loaded: {exc}. Retrain it with `python -m scoring.train --output "
                 f"{directory}`, or reinstall Goodwill for the bundled one."
             ) from exc
-        labels = {str(v) for v in loaded.config.id2label.values()}
-        if labels != {label.value for label in SentimentLabel}:
+        names = [str(v) for v in loaded.config.id2label.values()]
+        labels = {name for name in names if not name.startswith(KIND_PREFIX)}
+        kinds = {name.removeprefix(KIND_PREFIX) for name in names if name.startswith(KIND_PREFIX)}
+        if labels != {label.value for label in SentimentLabel} or kinds not in (set(), set(KINDS)):
             raise ScoringError(
                 f"The model at {directory} predicts {sorted(labels)}, not "
                 f"{sorted(label.value for label in SentimentLabel)}: it is not a Goodwill "
@@ -234,6 +243,11 @@ class SentimentModel:
     def version(self) -> str:
         """Names the exact weights, e.g. ``goodwill-sentiment-1+2b7738a5b57d`` (``+int8`` if quantized)."""
         return self._version
+
+    @property
+    def has_kind_head(self) -> bool:
+        """Whether the model also says what kind of post a text is (a complaint, ...)."""
+        return bool(self._kinds)
 
     @property
     def directory(self) -> Path:
@@ -310,9 +324,13 @@ class SentimentModel:
                         f"The sentiment model {self._version} failed on a batch of "
                         f"{len(batch)} texts: {exc}"
                     ) from exc
-                probabilities = torch.softmax(logits.float(), dim=-1).tolist()
-                for k, probs in zip(batch, probabilities, strict=True):
-                    results[positions[k]] = self._sentiment(probs)
+                logits = logits.float()
+                probabilities = torch.softmax(logits[:, self._sentiment_ids], dim=-1).tolist()
+                kinds: list[list[float] | None] = [None] * len(batch)
+                if self._kind_ids:
+                    kinds = list(torch.softmax(logits[:, self._kind_ids], dim=-1).tolist())
+                for k, probs, kind in zip(batch, probabilities, kinds, strict=True):
+                    results[positions[k]] = self._sentiment(probs, kind)
 
     def _nothing_to_read(self) -> Sentiment:
         """The defined verdict on a text with nothing to read: neutral, for certain."""
@@ -321,13 +339,15 @@ class SentimentModel:
             score=1.0,
             probabilities={label: float(label is SentimentLabel.NEUTRAL) for label in self._labels},
             model_version=self._version,
+            kinds={kind: float(kind == "other") for kind in self._kinds} if self._kinds else None,
         )
 
-    def _sentiment(self, probs: list[float]) -> Sentiment:
+    def _sentiment(self, probs: list[float], kinds: list[float] | None = None) -> Sentiment:
         best = max(range(len(probs)), key=probs.__getitem__)
         return Sentiment(
             label=self._labels[best],
             score=min(1.0, max(0.0, probs[best])),
             probabilities={label: p for label, p in zip(self._labels, probs, strict=True)},
             model_version=self._version,
+            kinds=None if kinds is None else dict(zip(self._kinds, kinds, strict=True)),
         )

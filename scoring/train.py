@@ -44,6 +44,8 @@ from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hint
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 __all__ = [
+    "KINDS",
+    "KIND_PREFIX",
     "LABELS",
     "MODEL_GENERATION",
     "MODEL_NAME",
@@ -59,6 +61,12 @@ __all__ = [
 #: Plain strings, equal to ``goodwill.models.SentimentLabel``'s values (a test pins
 #: this), so that training runs where pydantic is not installed.
 LABELS: tuple[str, ...] = ("negative", "neutral", "positive")
+#: The kinds of post the second head tells apart (``scoring/data/complaints_v2/GUIDELINES.md``);
+#: in the classifier's output they follow the sentiments, named ``kind:<kind>``.
+KINDS: tuple[str, ...] = ("complaint", "negative_opinion", "question", "other")
+KIND_PREFIX = "kind:"
+#: A target the loss skips (an example labelled for one head only).
+_IGNORE = -100
 #: The bundled model's name, and its generation: bump it when the recipe changes.
 MODEL_NAME = "goodwill-sentiment"
 MODEL_GENERATION = 1
@@ -75,10 +83,14 @@ Progress = Callable[[int, int, float], None]
 
 @dataclass(frozen=True)
 class Example:
-    """One labelled training text; ``label`` is one of :data:`LABELS`."""
+    """One training text: ``label`` one of :data:`LABELS`, ``kind`` one of :data:`KINDS`.
+
+    Either may be ``None`` (the text is labelled for the other head only).
+    """
 
     text: str
-    label: str
+    label: str | None
+    kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +101,7 @@ class EpochReport:
     train_loss: float
     val_accuracy: float | None = None
     val_macro_f1: float | None = None
+    val_complaint_f1: float | None = None  # macro-F1 of complaint / not, with a kind head
 
 
 @dataclass
@@ -131,9 +144,12 @@ def load_train_data(path: Path | None = None) -> list[Example]:
         from goodwill.corpus import load_airline_tweets
 
         examples = [Example(t.text, t.label.value) for t in load_airline_tweets("train")]
-    unknown = {e.label for e in examples} - set(LABELS)
+    unknown = {e.label for e in examples if e.label is not None} - set(LABELS)
     if unknown:
         raise ValueError(f"{path or 'corpus'}: unknown labels {sorted(unknown)}; expected {LABELS}")
+    strange = {e.kind for e in examples if e.kind is not None} - set(KINDS)
+    if strange:
+        raise ValueError(f"{path or 'corpus'}: unknown kinds {sorted(strange)}; expected {KINDS}")
     return examples
 
 
@@ -176,26 +192,54 @@ def _hardware(device: torch.device) -> str:
     return cpus
 
 
+# A training row: token ids, the sentiment's class id and the kind's (``_IGNORE`` if unknown).
+_Row = tuple[list[int], int, int]
+
+
 def _batches(
-    rows: Sequence[tuple[list[int], int]], batch_size: int, pad_id: int
-) -> Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Padded (input_ids, attention_mask, labels) tensors, each batch padded to its longest."""
+    rows: Sequence[_Row], batch_size: int, pad_id: int
+) -> Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Padded (input_ids, attention_mask, labels, kinds) tensors, each batch padded to its longest."""
     for start in range(0, len(rows), batch_size):
         chunk = rows[start : start + batch_size]
-        width = max(len(ids) for ids, _ in chunk)
+        width = max(len(row[0]) for row in chunk)
         ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for i, (row, _) in enumerate(chunk):
+        for i, (row, _, _) in enumerate(chunk):
             ids[i, : len(row)] = torch.tensor(row)
             mask[i, : len(row)] = 1
-        yield ids, mask, torch.tensor([label for _, label in chunk])
+        yield (
+            ids,
+            mask,
+            torch.tensor([label for _, label, _ in chunk]),
+            torch.tensor([kind for _, _, kind in chunk]),
+        )
 
 
-def _accuracy_and_macro_f1(gold: Sequence[int], predicted: Sequence[int]) -> tuple[float, float]:
+def _loss(logits: torch.Tensor, labels: torch.Tensor, kinds: torch.Tensor) -> torch.Tensor:
+    """The sentiment head's cross-entropy plus the kind head's, each over the rows it labels."""
+    head = len(LABELS)
+    loss = logits.new_zeros(())
+    if bool((labels != _IGNORE).any()):
+        loss = loss + torch.nn.functional.cross_entropy(
+            logits[:, :head], labels, ignore_index=_IGNORE
+        )
+    if logits.shape[1] > head and bool((kinds != _IGNORE).any()):
+        loss = loss + torch.nn.functional.cross_entropy(
+            logits[:, head:], kinds, ignore_index=_IGNORE
+        )
+    return loss
+
+
+def _accuracy_and_macro_f1(
+    gold: Sequence[int], predicted: Sequence[int], classes: int = len(LABELS)
+) -> tuple[float, float]:
     # A copy of scoring.evaluate's arithmetic, kept here so training needs no Goodwill deps.
+    if not gold:
+        return 0.0, 0.0
     accuracy = sum(g == p for g, p in zip(gold, predicted, strict=True)) / len(gold)
     f1s = []
-    for k in range(len(LABELS)):
+    for k in range(classes):
         tp = sum(g == k and p == k for g, p in zip(gold, predicted, strict=True))
         fp = sum(g != k and p == k for g, p in zip(gold, predicted, strict=True))
         fn = sum(g == k and p != k for g, p in zip(gold, predicted, strict=True))
@@ -273,23 +317,35 @@ def train(
         fit = [data[i] for i in order[n_val:]]
 
         tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
+        # A second head (the kind of post) only when some example is labelled for it.
+        names = list(LABELS)
+        if any(e.kind is not None for e in data):
+            names += [KIND_PREFIX + kind for kind in KINDS]
         label2id = {label: i for i, label in enumerate(LABELS)}
+        kind2id = {kind: i for i, kind in enumerate(KINDS)}
         model = AutoModelForSequenceClassification.from_pretrained(
             str(base),
-            num_labels=len(LABELS),
-            id2label=dict(enumerate(LABELS)),
-            label2id=label2id,
+            num_labels=len(names),
+            id2label=dict(enumerate(names)),
+            label2id={name: i for i, name in enumerate(names)},
             dtype=torch.float32,  # the carried base may be fp16: train in fp32
             local_files_only=True,
         ).to(target)
 
-        def encode(items: Sequence[Example]) -> list[tuple[list[int], int]]:
+        def encode(items: Sequence[Example]) -> list[_Row]:
             if not items:
                 return []
             ids = tokenizer([e.text for e in items], truncation=True, max_length=max_length)[
                 "input_ids"
             ]
-            return [(row, label2id[e.label]) for row, e in zip(ids, items, strict=True)]
+            return [
+                (
+                    row,
+                    _IGNORE if e.label is None else label2id[e.label],
+                    _IGNORE if e.kind is None else kind2id[e.kind],
+                )
+                for row, e in zip(ids, items, strict=True)
+            ]
 
         fit_rows, val_rows = encode(fit), encode(val)
         steps_per_epoch = math.ceil(len(fit_rows) / batch_size)
@@ -329,19 +385,18 @@ def train(
             model.train()
             perm = torch.randperm(len(fit_rows), generator=shuffler).tolist()
             losses: list[float] = []
-            for ids, mask, labels in _batches([fit_rows[i] for i in perm], batch_size, pad_id):
-                out = model(
-                    input_ids=ids.to(target),
-                    attention_mask=mask.to(target),
-                    labels=labels.to(target),
-                )
-                out.loss.backward()
+            for ids, mask, labels, kinds in _batches(
+                [fit_rows[i] for i in perm], batch_size, pad_id
+            ):
+                logits = model(input_ids=ids.to(target), attention_mask=mask.to(target)).logits
+                loss = _loss(logits, labels.to(target), kinds.to(target))
+                loss.backward()  # type: ignore[no-untyped-call]  # untyped in torch
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
-                losses.append(out.loss.detach().item())
+                losses.append(loss.detach().item())
                 if progress is not None:
                     progress(step, total, losses[-1])
                 bar.update(1)
@@ -350,10 +405,22 @@ def train(
                     break
             report = EpochReport(epoch, sum(losses) / max(1, len(losses)))
             if val_rows:
+                sentiments, kind_ids = _predict_ids(model, val_rows, pad_id, target)
+                pairs = [(row[1], p) for row, p in zip(val_rows, sentiments, strict=True)]
                 accuracy, macro_f1 = _accuracy_and_macro_f1(
-                    [label for _, label in val_rows], _predict_ids(model, val_rows, pad_id, target)
+                    [g for g, _ in pairs if g != _IGNORE], [p for g, p in pairs if g != _IGNORE]
                 )
-                report = EpochReport(epoch, report.train_loss, accuracy, macro_f1)
+                judged = [
+                    (row[2], p)
+                    for row, p in zip(val_rows, kind_ids, strict=True)
+                    if row[2] != _IGNORE
+                ]
+                kind_f1 = None
+                if judged and len(names) > len(LABELS):
+                    kind_f1 = _accuracy_and_macro_f1(
+                        [int(g == 0) for g, _ in judged], [int(p == 0) for _, p in judged], 2
+                    )[1]
+                report = EpochReport(epoch, report.train_loss, accuracy, macro_f1, kind_f1)
             history.append(report)
             tqdm.write(f"epoch {epoch}: {report}", file=sys.stderr)
             if step >= total:
@@ -382,7 +449,14 @@ def train(
             warmup=warmup,
             train_examples=len(fit),
             val_examples=len(val),
-            label_counts={label: sum(e.label == label for e in fit) for label in LABELS},
+            label_counts={
+                **{label: sum(e.label == label for e in fit) for label in LABELS},
+                **{
+                    KIND_PREFIX + kind: sum(e.kind == kind for e in fit)
+                    for kind in KINDS
+                    if len(names) > len(LABELS)
+                },
+            },
             steps=step,
             seconds=round(time.perf_counter() - started, 1),
             hardware=_hardware(target),
@@ -401,16 +475,23 @@ def train(
 
 
 def _predict_ids(
-    model: Any, rows: Sequence[tuple[list[int], int]], pad_id: int, target: torch.device
-) -> list[int]:
+    model: Any, rows: Sequence[_Row], pad_id: int, target: torch.device
+) -> tuple[list[int], list[int]]:
+    """Each row's predicted sentiment id and kind id (0 when there is no kind head)."""
     model.eval()
-    predicted: list[int] = []
+    sentiments: list[int] = []
+    kinds: list[int] = []
+    head = len(LABELS)
     with torch.inference_mode():
-        for ids, mask, _ in _batches(rows, 128, pad_id):
+        for ids, mask, _, _ in _batches(rows, 128, pad_id):
             logits = model(input_ids=ids.to(target), attention_mask=mask.to(target)).logits
-            predicted.extend(logits.argmax(-1).tolist())
+            sentiments.extend(logits[:, :head].argmax(-1).tolist())
+            if logits.shape[1] > head:
+                kinds.extend(logits[:, head:].argmax(-1).tolist())
+            else:
+                kinds.extend([0] * len(ids))
     model.train()
-    return predicted
+    return sentiments, kinds
 
 
 def _reproduce_note(report: TrainReport) -> str:

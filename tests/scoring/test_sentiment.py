@@ -188,6 +188,32 @@ def test_train_smoke_writes_a_loadable_fp16_model(tmp_path: Path) -> None:
     assert len(loaded.predict(COMPLAINTS)) == len(COMPLAINTS)
 
 
+def test_a_two_headed_model_trains_loads_and_says_the_kind(tmp_path: Path) -> None:
+    """Examples labelled with kinds (some with no sentiment) give a model whose one pass gives both."""
+    examples = [Example(t, "negative", "complaint") for t in COMPLAINTS] + [
+        Example(t, None, "other") for t in PRAISE
+    ]
+    report = train(
+        tmp_path / "model",
+        examples=(examples * 8)[:48],
+        epochs=1,
+        max_steps=2,
+        max_length=16,
+        device="cpu",
+        val_fraction=0.25,
+        progress=lambda step, total, loss: None,
+    )
+    assert report.label_counts["kind:complaint"] > 0
+    assert report.history[0].val_complaint_f1 is not None
+    loaded = SentimentModel.load(tmp_path / "model")
+    assert loaded.has_kind_head
+    [verdict] = loaded.predict(COMPLAINTS[:1])
+    assert verdict.kinds is not None
+    assert set(verdict.kinds) == {"complaint", "negative_opinion", "question", "other"}
+    assert abs(sum(verdict.kinds.values()) - 1.0) < 1e-5
+    assert abs(sum(verdict.probabilities.values()) - 1.0) < 1e-5
+
+
 def test_training_is_reproducible_with_a_seed(tmp_path: Path) -> None:
     """Two runs with the same seed and data write byte-identical weights."""
     digests = [
