@@ -16,7 +16,7 @@ import typer
 from config.settings import Settings, load_settings
 from goodwill.errors import GoodwillError
 
-__all__ = ["fail", "login_name", "parse_age", "run_async", "settings"]
+__all__ = ["ProgressBar", "fail", "login_name", "parse_age", "run_async", "settings"]
 
 _T = TypeVar("_T")
 
@@ -68,3 +68,30 @@ def login_name() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no login name (a container without a passwd entry)
         return "cli"
+
+
+class ProgressBar:
+    """A tqdm bar on stderr, made on the first ``(done, total)`` a long job reports.
+
+    Use as a context manager and pass the object as the job's ``progress`` callback;
+    the bar is closed on the way out, also when the job fails.
+    """
+
+    def __init__(self, unit: str, desc: str) -> None:
+        self.unit = unit
+        self.desc = desc
+        self._bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
+
+            self._bar = tqdm(total=total, unit=self.unit, desc=self.desc, file=sys.stderr)
+        self._bar.update(done - self._bar.n)
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.close()

@@ -7,13 +7,12 @@ stderr and exit status 1.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from service.cli_common import fail, login_name, run_async, settings
+from service.cli_common import ProgressBar, fail, login_name, run_async, settings
 
 if TYPE_CHECKING:
     from goodwill.profiles import ProfileStore
@@ -244,24 +243,12 @@ def proposals(
 @profiles_app.command("recompute")
 def recompute() -> None:
     """Recompute every profile's counts and advocacy from the mentions, with progress."""
-    from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
-
-    bar: Any = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, unit="mentions", desc="recomputing", file=sys.stderr)
-        bar.update(done - bar.n)
 
     async def work(profiles: ProfileStore) -> Any:
-        return await profiles.recompute_all(progress=progress)
+        return await profiles.recompute_all(progress=bar)
 
-    try:
+    with ProgressBar("mentions", "recomputing") as bar:
         stats = _with_profiles(work)
-    finally:
-        if bar is not None:
-            bar.close()
     typer.echo(
         f"Done: {stats.mentions:,} mentions, {stats.profiles:,} profiles, "
         f"{stats.advocacy:,} advocacy scores computed, {stats.removed:,} removed, "

@@ -7,12 +7,11 @@ restored a backup, edited mentions by hand, or wants to be sure.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import typer
 
-from service.cli_common import run_async, settings
+from service.cli_common import ProgressBar, run_async, settings
 
 __all__ = ["rollups_app"]
 
@@ -24,28 +23,16 @@ rollups_app = typer.Typer(
 @rollups_app.command("rebuild")
 def rebuild() -> None:
     """Recount every day's roll-ups from the scored mentions, with progress; safe while scorers run."""
-    from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
-
     from service.processes import open_store
 
     loaded = settings()
-    bar: Any = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None:
-            bar = tqdm(total=total, unit="days", desc="recounting", file=sys.stderr)
-        bar.update(done - bar.n)
 
     async def work() -> Any:
         async with open_store(loaded) as store:
-            return await store.rebuild_rollups(progress)
+            return await store.rebuild_rollups(bar)
 
-    try:
+    with ProgressBar("days", "recounting") as bar:
         stats = run_async(work)
-    finally:
-        if bar is not None:
-            bar.close()
     typer.echo(
         f"Recounted {stats.days} days: {stats.fixed} roll-ups corrected, "
         f"{stats.unchanged} already right."
