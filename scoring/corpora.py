@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import importlib.metadata
 import io
 import re
 import sys
@@ -24,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from goodwill.errors import ConfigError
+from goodwill.corpus import installed_file
 from goodwill.models import normalise_text
 
 __all__ = ["INSTALL", "SOURCES", "SourceText", "key_of", "load_source", "package_file"]
@@ -84,18 +83,11 @@ def key_of(text: str) -> str:
 
 def package_file(source: str, name: str) -> Path:
     """Where the package of ``source`` keeps the file ``name`` (without importing it)."""
-    package, _ = _FILES[source]
-    try:
-        files = importlib.metadata.files(package) or []
-    except importlib.metadata.PackageNotFoundError:
-        files = []
-    for file in files:
-        if file.name == name:
-            return Path(str(file.locate()))
-    raise ConfigError(
+    return installed_file(
+        _FILES[source][0],
+        name,
         f"The texts of {source!r} are not installed. Install them with: {INSTALL[source]} "
         "(make install does this).",
-        key=source,
     )
 
 
