@@ -169,6 +169,8 @@ def _show_mention(item: data.FeedItem, *, show_brand: bool) -> None:
         url = ui.safe_url(item.url)
         if url:
             meta.append(f"[open ↗]({url})")
+        if item.model_version:
+            meta.append(ui.md(f"scored by {item.model_version}"))
         kind = item.corrected_kind if item.corrected else item.kind
         if kind == "complaint":
             badge += " :orange-badge[:material/report: Complaint]"

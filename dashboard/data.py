@@ -286,6 +286,7 @@ class FeedItem:
     language: str | None = None  # set when the mention was not scored: not English
     profile_id: str | None = None
     tier: str | None = None  # the author's advocacy tier for this brand, when scored
+    model_version: str | None = None  # the model (and precision) that scored it
 
     @property
     def corrected(self) -> bool:
@@ -325,6 +326,7 @@ def _item(doc: dict[str, Any]) -> FeedItem:
         corrected_at=correction.get("at"),
         language=(doc.get("skipped") or {}).get("language"),
         profile_id=doc.get("profile_id"),
+        model_version=None if not sentiment else sentiment.get("model_version"),
     )
 
 

@@ -3,7 +3,8 @@
 Input is one text per line, or JSON lines with a ``text`` field (other fields are
 passed through). Output is JSON lines, one per input line, in order, with ``label``,
 ``probabilities`` (negative / neutral / positive), ``complaint``, ``complaint_score``,
-``complaint_kind``, ``complaint_category`` and ``reasons``. A JSON line without a
+``complaint_kind``, ``complaint_category``, ``reasons`` and, from a two-headed model,
+``kinds``: its kind head's probabilities (complaint, negative opinion, question, other). A JSON line without a
 usable ``text`` gets an ``error`` field instead of scores: nothing is dropped.
 """
 
@@ -74,6 +75,8 @@ def classify_lines(
                     reasons=list(verdict.reasons),
                     model_version=sentiment.model_version,
                 )
+                if sentiment.kinds is not None:
+                    record["kinds"] = {k: round(v, 4) for k, v in sentiment.kinds.items()}
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
             written += 1
         if progress is not None:

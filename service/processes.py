@@ -167,7 +167,7 @@ async def rescore(
     from scoring.worker import ScoringWorker
 
     model = await asyncio.to_thread(
-        SentimentModel.load, model_name or settings.model, quantize=settings.model_int8
+        SentimentModel.load, model_name or settings.model, precision=settings.served_precision
     )
     async with open_store(settings) as store:
         queued = await store.requeue_for_rescoring(model.version, since=since)
@@ -192,7 +192,7 @@ async def score(
     from scoring.worker import ScoringWorker
 
     model = await asyncio.to_thread(
-        SentimentModel.load, settings.model, quantize=settings.model_int8
+        SentimentModel.load, settings.model, precision=settings.served_precision
     )
     async with open_store(settings) as store:
         worker = ScoringWorker(

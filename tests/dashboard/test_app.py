@@ -102,7 +102,7 @@ async def test_the_overview_shows_the_seeded_counts(store: Store, dashboard: Ope
 async def test_the_feed_shows_mentions_newest_first_with_their_sentiment(
     store: Store, dashboard: Open
 ) -> None:
-    """Each mention shows its text, time, author, source, link and a badge or "not scored yet"."""
+    """Each mention shows its text, time, author, source, link, the model that scored it, and a badge or "not scored yet"."""
     await seed(
         store,
         [
@@ -130,6 +130,7 @@ async def test_the_feed_shows_mentions_newest_first_with_their_sentiment(
     assert "javascript" not in newest
     for part in ("Negative 90%", "angry\\_flyer", "(https://example.com/post/1)", "UTC", "replay"):
         assert part in older
+    assert "scored by test-1" in older and "scored by" not in newest
 
 
 async def test_the_feed_filters_by_sentiment(store: Store, dashboard: Open) -> None:

@@ -19,7 +19,15 @@ from scoring.evaluate import (
     update_model_card,
 )
 from scoring.sentiment import BUNDLED_MODEL_DIR, SentimentModel
-from scoring.train import CARD_FILE, HELD_OUT_END, HELD_OUT_START, LABELS, Example, train
+from scoring.train import (
+    CARD_FILE,
+    HELD_OUT_END,
+    HELD_OUT_START,
+    LABELS,
+    MODEL_GENERATION,
+    Example,
+    train,
+)
 
 NEG, NEU, POS = SentimentLabel.NEGATIVE, SentimentLabel.NEUTRAL, SentimentLabel.POSITIVE
 
@@ -97,9 +105,9 @@ def test_probabilities_are_a_distribution(model: SentimentModel) -> None:
 
 
 def test_version_names_the_exact_weights(model: SentimentModel) -> None:
-    """The version is goodwill-sentiment-1+ the first 12 hex of the weights' sha256."""
+    """The version is goodwill-sentiment-<generation>+ the first 12 hex of the weights' sha256."""
     digest = hashlib.sha256((BUNDLED_MODEL_DIR / "model.safetensors").read_bytes()).hexdigest()
-    assert model.version == f"goodwill-sentiment-1+{digest[:12]}"
+    assert model.version == f"goodwill-sentiment-{MODEL_GENERATION}+{digest[:12]}"
     assert all(s.model_version == model.version for s in model.predict(PRAISE))
 
 
@@ -184,7 +192,7 @@ def test_train_smoke_writes_a_loadable_fp16_model(tmp_path: Path) -> None:
     assert "derived work" in card
     assert report.weights_sha256 in card
     loaded = SentimentModel.load(tmp_path / "model")
-    assert loaded.version == f"goodwill-sentiment-1+{report.weights_sha256[:12]}"
+    assert loaded.version == f"goodwill-sentiment-{MODEL_GENERATION}+{report.weights_sha256[:12]}"
     assert len(loaded.predict(COMPLAINTS)) == len(COMPLAINTS)
 
 
