@@ -1,11 +1,12 @@
 """What the two-headed model is trained on, and what it is measured on, per domain.
 
 Every real text has one fixed side (``goodwill.corpus.split_of``: a hash of its
-normalised text puts one fifth in *held-out*), and the labelled complaint set has
-its own TRAIN / DEV / TEST (``scoring.complaint_data.split_of``). A text is used for
-training only when it is on the train side of both; everything else is kept for
-measuring. So no text that a figure is measured on was ever trained on, whichever
-head the figure is about.
+normalised text puts one fifth in *held-out*; :func:`sentiment_split` puts a tenth of
+the rest in DEV, for choosing the recipe), and the labelled complaint set has its own
+TRAIN / DEV / TEST (``scoring.complaint_data.split_of``). A text is trained on only
+when it is on the train side of its source and is not a labelled DEV or TEST text;
+everything else is kept for measuring. So no text that a figure is measured on was
+ever trained on, whichever head the figure is about.
 
 Training examples:
 
@@ -30,7 +31,6 @@ from typing import Literal
 
 from goodwill.corpus import split_of_key as corpus_split
 from scoring.complaint_data import load_labelled, shown
-from scoring.complaint_data import split_of as complaint_split
 from scoring.corpora import load_source
 from scoring.train import Example
 
@@ -53,8 +53,9 @@ def sentiment_split(key: str) -> Literal["train", "dev", "held_out"]:
     return "dev" if bucket == 0 else "train"
 
 
-def _trainable(key: str) -> bool:
-    return sentiment_split(key) == "train" and complaint_split(key) == "train"
+def _trainable(key: str, kept_out: set[str]) -> bool:
+    """On the train side of its source, and not a labelled DEV / TEST text."""
+    return sentiment_split(key) == "train" and key not in kept_out
 
 
 def training_examples(
@@ -63,9 +64,11 @@ def training_examples(
     """Every training example, in a seeded order."""
     examples: list[Example] = []
     labelled = {read.key: read for read in load_labelled(["train"])}
+    # The labelled set's DEV and TEST texts, and its TRAIN texts (added below).
+    kept_out = {read.key for read in load_labelled(["dev", "test"])} | set(labelled)
     for source, prefix in _SENTIMENT_SOURCES:
         for text in load_source(source):
-            trainable = text.key not in labelled and _trainable(text.key)
+            trainable = _trainable(text.key, kept_out)
             if trainable and text.label in _SENTIMENTS:
                 examples.append(Example(text.text, text.label, domain=f"{prefix}: {text.industry}"))
     for read in labelled.values():
@@ -75,9 +78,7 @@ def training_examples(
         example = Example(read.text, sentiment, read.kind, f"complaint set: {read.industry}")
         examples.extend([example] * kind_repeats)
     rng = random.Random(seed)
-    cfpb = [
-        item for item in load_source("cfpb") if _trainable(item.key) and item.key not in labelled
-    ]
+    cfpb = [item for item in load_source("cfpb") if _trainable(item.key, kept_out)]
     for item in rng.sample(cfpb, min(narratives, len(cfpb))):
         examples.append(Example(shown(item.text), "negative", "complaint", "CFPB narratives"))
     rng.shuffle(examples)

@@ -288,7 +288,7 @@ _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help
 
 @model_app.command("train", context_settings=_PASS_THROUGH, add_help_option=False)
 def model_train(ctx: typer.Context) -> None:
-    """Fine-tune the sentiment model on the TRAIN tweets: `goodwill model train --output DIR` (--help for all options)."""
+    """Fine-tune the two-headed model on every source's TRAIN side: `goodwill model train --output DIR` (--help for all options)."""
     from scoring.train import main as train_main
 
     cli_common.settings()
