@@ -24,6 +24,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from scoring.categories import readable
+
 __all__ = ["LIMITS", "fitting_group", "render", "render_group", "truncate", "validate_message"]
 
 Message = dict[str, Any]
@@ -129,7 +131,7 @@ def _complaint(payload: Mapping[str, Any]) -> list[Block]:
                     text=f"Sentiment *{sentiment.get('label', '?')}* ({sentiment.get('score', 0):.2f})"
                     f" · complaint score *{complaint.get('score', 0):.2f}*"
                     + (
-                        f" · {_escape(str(complaint['category']))}"
+                        f" · {_escape(readable(str(complaint['category'])))}"
                         if complaint.get("category")
                         else ""
                     )

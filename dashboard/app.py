@@ -19,6 +19,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from scoring.categories import readable
+
 try:
     from dashboard import advocates, data, login, overview, people, profile, ui
 except ModuleNotFoundError:  # `streamlit run dashboard/app.py` from a checkout not installed
@@ -398,7 +400,7 @@ def _show_complaint(item: data.ComplaintItem, *, show_brand: bool) -> None:
         if show_brand:
             meta.append(ui.md(item.brand))
         if item.category:
-            meta.append(f"category: {ui.md(item.category)}")
+            meta.append(f"category: {ui.md(readable(item.category))}")
         if item.customer_value is not None or item.customer_tier:
             who = ui.md(item.customer_name or "customer")
             worth = f" {item.customer_value:,.0f}" if item.customer_value is not None else ""

@@ -19,6 +19,7 @@ import streamlit as st
 
 from dashboard import people, ui
 from goodwill.errors import GoodwillError
+from scoring.categories import readable
 
 __all__ = ["profile"]
 
@@ -267,7 +268,7 @@ def _mention(doc: Document) -> None:
 def _handling(complaint: Document, handling: Document) -> None:
     facts = []
     if complaint.get("category"):
-        facts.append(f"category: {ui.md(str(complaint['category']))}")
+        facts.append(f"category: {ui.md(readable(str(complaint['category'])))}")
     assignee = handling.get("assignee")
     facts.append(f"assigned to {ui.md(str(assignee))}" if assignee else "unassigned")
     if handling.get("tags"):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["CATEGORIES", "CategoryMatch", "category_of"]
+__all__ = ["CATEGORIES", "CategoryMatch", "category_of", "readable"]
 
 #: The categories, most specific first (the order breaks ties).
 CATEGORIES: tuple[str, ...] = (
@@ -30,6 +30,25 @@ CATEGORIES: tuple[str, ...] = (
     "customer_service",
     "other",
 )
+
+#: How a person reads each category (the queue, the profile, Slack).
+_READABLE = {
+    "safety": "safety",
+    "account_or_login": "account or login",
+    "billing_refund_pricing": "billing, refund or pricing",
+    "delivery": "delivery",
+    "outage_or_bug": "outage or bug",
+    "order_or_booking": "order or booking",
+    "product_quality": "product defect or quality",
+    "customer_service": "customer service or staff",
+    "other": "other",
+}
+
+
+def readable(category: str) -> str:
+    """The category as a person reads it; one this list does not name comes back as it is."""
+    return _READABLE.get(category, category)
+
 
 _WORDS: dict[str, tuple[str, ...]] = {
     "safety": (

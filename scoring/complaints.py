@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from goodwill.models import Sentiment, SentimentLabel
-from scoring.categories import category_of
+from scoring.categories import category_of, readable
 
 __all__ = [
     "CATEGORIES",
@@ -562,7 +562,7 @@ def _from_model(
         match = category_of(text)
         category = match.category
         if match.words:
-            reasons.append(f"{category.replace('_', ' ')}: {_quoted(list(match.words))}")
+            reasons.append(f"{readable(category)}: {_quoted(list(match.words))}")
     failures = [phrase for phrases in evidence.failures.values() for phrase in phrases]
     if failures:
         reasons.append(f"failure words: {_quoted(failures)}")

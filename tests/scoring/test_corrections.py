@@ -163,8 +163,8 @@ _CORRECTED = [
         None,
     ),
     (
-        "Why does boarding start at 6am?",
-        "negative",  # negative / question
+        "Is it true you are dropping the Denver route? That would be sad",
+        "negative",  # negative / negative opinion
         "neutral",  # people disagree with the model
         "question",  # true negative
     ),

@@ -9,6 +9,7 @@ import torch
 
 from config.settings import load_settings
 from goodwill.errors import ScoringError
+from scoring.categories import CATEGORIES, readable
 from scoring.evaluate_domains import binary_scores, markdown, update_model_card
 from scoring.sentiment import SentimentModel, native_bf16, resolve_precision
 from scoring.train import DOMAINS_END, DOMAINS_START, _batches, _by_length
@@ -120,3 +121,14 @@ def test_the_domain_report_in_markdown_and_in_the_card(tmp_path: Path) -> None:
     card.write_text("# a card without the section\n")
     with pytest.raises(ValueError, match="no <!-- domains:start -->"):
         update_model_card(card, _report())
+
+
+def test_categories_read_as_words_and_older_ones_stay() -> None:
+    """Each of the nine categories has words a person reads; an older rule's category is kept."""
+    assert [readable(c) for c in CATEGORIES[:3]] == [
+        "safety",
+        "account or login",
+        "billing, refund or pricing",
+    ]
+    assert all("_" not in readable(c) for c in CATEGORIES)
+    assert readable("lost or damaged baggage") == "lost or damaged baggage"

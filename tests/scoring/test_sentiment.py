@@ -23,6 +23,7 @@ from scoring.train import (
     CARD_FILE,
     HELD_OUT_END,
     HELD_OUT_START,
+    KINDS,
     LABELS,
     MODEL_GENERATION,
     Example,
@@ -112,12 +113,15 @@ def test_version_names_the_exact_weights(model: SentimentModel) -> None:
 
 
 def test_bundled_weights_are_fp16_and_config_names_the_labels() -> None:
-    """The shipped model is fp16 on disk with id2label negative/neutral/positive."""
+    """The shipped model is fp16 on disk: the three sentiments, then the four kinds of post."""
     with safe_open(str(BUNDLED_MODEL_DIR / "model.safetensors"), "pt") as weights:
         dtypes = {weights.get_slice(name).get_dtype() for name in weights.keys()}  # noqa: SIM118  (safe_open has no __iter__)
     assert dtypes == {"F16"}
     config = json.loads((BUNDLED_MODEL_DIR / "config.json").read_text())
-    assert config["id2label"] == {"0": "negative", "1": "neutral", "2": "positive"}
+    names = ["negative", "neutral", "positive"] + [f"kind:{k}" for k in KINDS]
+    assert config["id2label"] == {str(i): name for i, name in enumerate(names)}
+    assert config["goodwill_generation"] == MODEL_GENERATION
+    assert (BUNDLED_MODEL_DIR / "model.safetensors").stat().st_size < 50 * 2**20
 
 
 def test_training_labels_match_the_domain_labels() -> None:

@@ -122,7 +122,7 @@ async def test_complaints_are_flagged_with_reasons_and_counted_per_day(
     docs = {doc["text"]: doc async for doc in store.collection("mentions").find({})}
     lost_bag = docs[TEXTS[1]]["complaint"]
     assert lost_bag["is_complaint"] and lost_bag["kind"] == "complaint"
-    assert lost_bag["category"] == "lost or damaged baggage" and lost_bag["reasons"]
+    assert lost_bag["category"] == "delivery" and lost_bag["reasons"]
     assert docs[TEXTS[2]]["complaint"]["kind"] == "question"
     assert not docs[TEXTS[0]]["complaint"]["is_complaint"]
     [rollup] = await store.rollup_window(

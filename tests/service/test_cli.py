@@ -117,9 +117,11 @@ def test_classify_reads_lines_and_json_lines_and_keeps_every_line(
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [row["line"] for row in rows] == [1, 2, 3]
     assert rows[0]["label"] == "negative" and rows[0]["complaint"] is True
-    assert rows[0]["complaint_category"] == "lost or damaged baggage" and rows[0]["reasons"]
+    assert rows[0]["complaint_category"] == "delivery" and rows[0]["reasons"]
     assert rows[1]["id"] == 7 and rows[1]["label"] == "positive" and rows[1]["complaint"] is False
     assert set(rows[1]["probabilities"]) == {"negative", "neutral", "positive"}
+    assert set(rows[0]["kinds"]) == {"complaint", "negative_opinion", "question", "other"}
+    assert rows[0]["kinds"]["complaint"] >= 0.5 > rows[1]["kinds"]["complaint"]
     assert "error" in rows[2] and "label" not in rows[2]
 
 
