@@ -130,7 +130,7 @@ async def test_the_feed_shows_mentions_newest_first_with_their_sentiment(
     assert "javascript" not in newest
     for part in ("Negative 90%", "angry\\_flyer", "(https://example.com/post/1)", "UTC", "replay"):
         assert part in older
-    assert "scored by test-1" in older and "scored by" not in newest
+    assert "scored by test\\-1" in older and "scored by" not in newest
 
 
 async def test_the_feed_filters_by_sentiment(store: Store, dashboard: Open) -> None:
