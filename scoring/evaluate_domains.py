@@ -6,9 +6,9 @@ Run it as::
 
 * **Sentiment** (``scoring.training_data.held_out_sentiment``): per domain of each
   tweet source (its DEV tenth with ``--split dev``, its held-out fifth with ``--split
-  test``) and per industry of the labelled set's split, 3-class macro-F1, and positive-vs-negative accuracy from the model's probabilities on the
-  texts whose label is positive or negative (the model's P(positive) against its
-  P(negative)).
+  test``) and per industry of the labelled set's split, 3-class macro-F1, and
+  positive-vs-negative accuracy from the model's probabilities on the texts whose
+  label is positive or negative (the model's P(positive) against its P(negative)).
 * **Complaints** (``scoring.complaint_data``, DEV for every choice, TEST once): per
   industry and over all, precision, recall and F1 of "complaint", and macro-F1 of
   complaint / not; for the model's kind head, for "negative = complaint" from the same
@@ -91,6 +91,14 @@ def _macro_f1(gold: Sequence[str], predicted: Sequence[str]) -> float:
     return sum(scores) / len(scores)
 
 
+def _by_industry(items: Sequence[Labelled]) -> list[tuple[str, list[int]]]:
+    """The items' positions, in all ("all", first) and per industry (by name)."""
+    groups: dict[str, list[int]] = {}
+    for index, item in enumerate(items):
+        groups.setdefault(item.industry, []).append(index)
+    return [("all", list(range(len(items)))), *sorted(groups.items())]
+
+
 def _sentiment_row(
     domain: str, gold: list[str], predicted: list[Sentiment], baseline: list[Sentiment] | None
 ) -> dict[str, Any]:
@@ -147,11 +155,8 @@ def labelled_sentiment_table(
     ]
     ours = model.predict([item.text for item in items])
     theirs = baseline.predict([item.text for item in items]) if baseline is not None else None
-    groups: dict[str, list[int]] = {"all": list(range(len(items)))}
-    for index, item in enumerate(items):
-        groups.setdefault(item.industry, []).append(index)
     rows = []
-    for name, indexes in sorted(groups.items(), key=lambda kv: (kv[0] != "all", kv[0])):
+    for name, indexes in _by_industry(items):
         rows.append(
             _sentiment_row(
                 name,
@@ -182,11 +187,8 @@ def complaint_table(
     items = list(load_labelled([split]))  # type: ignore[list-item]  # a checked literal
     ours = _verdicts(model, items)
     theirs = _verdicts(baseline, items) if baseline is not None else None
-    groups: dict[str, list[int]] = {"all": list(range(len(items)))}
-    for index, item in enumerate(items):
-        groups.setdefault(item.industry, []).append(index)
     rows = []
-    for name, indexes in sorted(groups.items(), key=lambda kv: (kv[0] != "all", kv[0])):
+    for name, indexes in _by_industry(items):
         gold = [items[i].is_complaint for i in indexes]
         row: dict[str, Any] = {
             "industry": name,

@@ -628,10 +628,11 @@ the [CLS] token through BERT's pooler; all weights are fine-tuned.
   Gilbert 2014) and the complaints corpus of Preotiuc-Pietro et al. (2019).
 - No written (synthetic) example is in the training data.
 - Splits: every text has a fixed side, by a hash of its normalised text: one fifth
-  of each source is held out (`goodwill.corpus.split_of_key`), and the complaint set
-  is split a quarter TEST, a quarter DEV, half TRAIN (`scoring.complaint_data`). A
-  text is trained on only when it is on the train side of both. Every choice was
-  made on DEV; TEST was scored once, for the figures below.
+  of each source is held out (`goodwill.corpus.split_of_key`) and a tenth of the rest
+  is DEV (`scoring.training_data.sentiment_split`); the complaint set is split a
+  quarter TEST, a quarter DEV, half TRAIN (`scoring.complaint_data`). A text is
+  trained on only when it is on its source's train side and is not a labelled DEV or
+  TEST text. Every choice was made on DEV; TEST was scored once, for the figures below.
 - This model was fitted on {report.train_examples} examples ({counts}){val}. Each
   complaint-set text counts once per repetition.
 
