@@ -61,7 +61,7 @@ from typing import Any, BinaryIO
 from pymongo import InsertOne, UpdateOne
 from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
 
-from goodwill.errors import GoodwillError
+from goodwill.errors import CrmImportError
 from goodwill.identity import erasure_hash, handle_key, new_profile_id
 from goodwill.models import utcnow
 from goodwill.store import Store
@@ -271,9 +271,6 @@ _MARKS = {
     ),
 }
 
-
-class CrmImportError(GoodwillError):
-    """A CRM file cannot be imported as a whole (columns, encoding, mapping); nothing of it is written."""
 
 
 @dataclass(frozen=True)

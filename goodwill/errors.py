@@ -4,12 +4,18 @@ The hierarchy::
 
     GoodwillError                 root: catch this to catch everything Goodwill means
     ├── ConfigError               a setting or the watch list is wrong (names the key)
+    ├── InvalidRequest            a request (from the CLI, dashboard or an API) is malformed
+    │   └── NotFound              it names something that does not exist (or was erased)
+    │       └── PersonNotFound    a person reference matches no one, or several profiles
+    ├── CrmImportError            a CRM file cannot be imported as a whole; nothing is written
+    ├── AlreadyRunning            another ``goodwill up`` holds this data directory
     ├── StoreError                the database cannot be reached or refused an operation
     │   └── DatabaseServerError   the embedded database server cannot start or stop
     ├── SourceError               a source failed (carries source, brand, URL)
     │   ├── RateLimited           the source asked us to wait (carries retry_after)
     │   ├── SourceUnavailable     network error, timeout or 5xx after retries
     │   └── BadPayload            the source answered something we cannot parse
+    ├── UnparsableItem            one item of a page cannot be read (dead-lettered, page goes on)
     └── ScoringError              the model cannot be loaded or cannot score
 
 Each error's message says what went wrong and what to do about it; the CLI prints
@@ -19,15 +25,21 @@ the message alone (no traceback) and exits non-zero.
 from __future__ import annotations
 
 __all__ = [
+    "AlreadyRunning",
     "BadPayload",
     "ConfigError",
+    "CrmImportError",
     "DatabaseServerError",
     "GoodwillError",
+    "InvalidRequest",
+    "NotFound",
+    "PersonNotFound",
     "RateLimited",
     "ScoringError",
     "SourceError",
     "SourceUnavailable",
     "StoreError",
+    "UnparsableItem",
 ]
 
 
@@ -41,6 +53,29 @@ class ConfigError(GoodwillError):
     def __init__(self, message: str, *, key: str | None = None) -> None:
         super().__init__(message)
         self.key = key
+
+
+class InvalidRequest(GoodwillError, ValueError):
+    """A request is malformed: an unknown choice, a missing or too long value, a bad id.
+
+    Also a ``ValueError``, so code that validates input the Python way catches it.
+    """
+
+
+class NotFound(InvalidRequest, LookupError):
+    """A request names something that does not exist (or was erased)."""
+
+
+class PersonNotFound(NotFound):
+    """A person reference matches no one, or more than one profile."""
+
+
+class CrmImportError(GoodwillError):
+    """A CRM file cannot be imported as a whole (columns, encoding, mapping); nothing of it is written."""
+
+
+class AlreadyRunning(GoodwillError):
+    """Another ``goodwill up`` holds this data directory."""
 
 
 class StoreError(GoodwillError):
@@ -94,3 +129,11 @@ class BadPayload(SourceError):
 
 class ScoringError(GoodwillError):
     """The model cannot be loaded or cannot score a batch."""
+
+
+
+class UnparsableItem(GoodwillError, ValueError):
+    """One item of a source's page cannot be read into a mention (the message names the field).
+
+    Raised and caught inside a source's parser: the item is dead-lettered and the page goes on.
+    """

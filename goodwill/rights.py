@@ -44,7 +44,7 @@ from typing import Any
 
 from bson import ObjectId
 
-from goodwill.errors import GoodwillError
+from goodwill.errors import PersonNotFound
 from goodwill.identity import author_handle_key, erasure_hash, handle_key, identity_key
 from goodwill.models import utcnow
 from goodwill.profiles import ProfileStore
@@ -59,9 +59,6 @@ _HOW = (
     "or source:handle (reddit:bob)."
 )
 
-
-class PersonNotFound(GoodwillError):
-    """A person reference matches no one, or more than one profile."""
 
 
 @dataclass

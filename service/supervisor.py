@@ -34,7 +34,7 @@ from typing import Any
 
 from config.settings import Settings
 from goodwill import dbserver
-from goodwill.errors import GoodwillError
+from goodwill.errors import AlreadyRunning, GoodwillError
 
 __all__ = ["SUPERVISOR_PID_VARIABLE", "AlreadyRunning", "Supervisor", "running_instance"]
 
@@ -47,9 +47,6 @@ _LEFTOVER_GRACE = 10.0  # seconds a leftover process gets to exit on SIGTERM bef
 _DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
-
-class AlreadyRunning(GoodwillError):
-    """Another ``goodwill up`` holds this data directory."""
 
 
 def running_instance(settings: Settings) -> dict[str, object] | None:
