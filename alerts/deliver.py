@@ -1,7 +1,7 @@
 """Delivery of the outbox to Slack: leased, ordered, rate-limited, retried, grouped under bursts.
 
 A ``Deliverer`` claims the due alerts at the head of each destination's queue (oldest
-first; see ``AlertStore.claim_due``) and posts them as Block Kit messages; what Slack
+first; see ``Outbox.claim_due``) and posts them as Block Kit messages; what Slack
 answers decides the state of every alert in the message:
 
 * 200 (webhook ``ok``; Web API ``"ok": true``): ``sent``, with the message's ``message_id``.
@@ -43,7 +43,7 @@ from alerts.messages import fitting_group, render, render_group, validate_messag
 from config.alerting import Destination
 from goodwill.errors import StoreError
 from goodwill.models import utcnow
-from goodwill.outbox import AlertStore, Lease
+from store.outbox import Lease, Outbox
 
 __all__ = ["Deliverer", "Outcome", "post"]
 
@@ -138,7 +138,7 @@ class Deliverer:
 
     def __init__(
         self,
-        alerts: AlertStore,
+        alerts: Outbox,
         destinations: Mapping[str, Destination],
         session: aiohttp.ClientSession,
         *,

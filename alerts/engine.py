@@ -1,7 +1,7 @@
 """The alert engine: evaluates the watch list's rules over what the scorer wrote, into the outbox.
 
 Data moves one way: the engine reads mentions, profiles, advocacy and roll-ups, and writes
-alerts to the outbox (``goodwill.outbox``); it never calls the scorer or Slack. Its cursors
+alerts to the outbox (``store.outbox``); it never calls the scorer or Slack. Its cursors
 (on ``mentions.scored_at`` and ``advocacy.tier_changed_at``) live in MongoDB, and each pass
 re-reads a short overlap behind them (a batch scored a moment earlier may be written a moment
 later): an alert's dedupe key makes reading a mention twice harmless, so a restart neither
@@ -38,7 +38,7 @@ from alerts.stats import Baseline, baseline_of, combined
 from config.alerting import AlertRuleConfig
 from goodwill.errors import StoreError
 from goodwill.models import utcnow
-from goodwill.outbox import AlertStore
+from store.outbox import Outbox
 
 __all__ = ["AlertEngine", "Anomaly"]
 
@@ -97,7 +97,7 @@ class AlertEngine:
 
     def __init__(
         self,
-        alerts: AlertStore,
+        alerts: Outbox,
         rules: Sequence[AlertRuleConfig],
         *,
         brands: Sequence[str],

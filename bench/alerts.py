@@ -37,8 +37,7 @@ from alerts.engine import AlertEngine
 from bench._db import embedded_server
 from config.alerting import AlertRuleConfig, Destination
 from goodwill.models import utcnow
-from goodwill.outbox import AlertStore
-from goodwill.store import Store
+from store import Database
 
 _MENTION = re.compile(r"mention=([0-9a-f]{24})")
 
@@ -74,8 +73,8 @@ async def _run(
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    store = await Store.open(uri, database)
-    alerts = AlertStore(store)
+    store = await Database.open(uri, database)
+    alerts = store.outbox
     written: dict[str, float] = {}
     rule = AlertRuleConfig.model_validate({"rule": "complaint", "destination": "slack"})
     engine = AlertEngine(

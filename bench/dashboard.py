@@ -32,12 +32,12 @@ from typing import Any
 
 from bson import ObjectId
 from pymongo import MongoClient
-from pymongo.database import Database
+from pymongo.database import Database as SyncDatabase
 
 from bench._db import embedded_server
 from goodwill import insights
 from goodwill.corpus import AIRLINES, load_airline_tweets
-from goodwill.store import Store
+from store import Database
 
 _DATABASE = "bench_dashboard"
 _SOURCES = ("reddit", "bluesky", "hackernews", "mastodon", "youtube")
@@ -174,7 +174,7 @@ def _load(uri: str, mentions: int, days: int, workers: int, now: datetime) -> fl
         rollups.setdefault(key, {})[name] = value
     client: MongoClient[dict[str, Any]]
     with MongoClient(uri, tz_aware=True) as client:
-        db: Database[dict[str, Any]] = client[_DATABASE]
+        db: SyncDatabase[dict[str, Any]] = client[_DATABASE]
         docs = [
             {"brand": brand, "day": day, "source": source, **counts}
             for (brand, day, source), counts in rollups.items()
@@ -238,7 +238,7 @@ def _load(uri: str, mentions: int, days: int, workers: int, now: datetime) -> fl
 
 
 async def _create_indexes(uri: str) -> None:
-    store = await Store.open(
+    store = await Database.open(
         uri, _DATABASE, timeout_ms=_PATIENCE_MS
     )  # every index the service creates
     await store.close()
@@ -302,7 +302,7 @@ async def _time(question: Timed, repeats: int) -> tuple[float, float]:
 
 async def _questions(uri: str, now: datetime) -> list[tuple[str, str, str, Timed]]:
     """(page, question, served by, coroutine factory) for every query a page makes."""
-    store = await Store.open(uri, _DATABASE, timeout_ms=_PATIENCE_MS)
+    store = await Database.open(uri, _DATABASE, timeout_ms=_PATIENCE_MS)
     mentions = store.collection("mentions")
     brand = "United Airlines"
     names = [brand, *(name for name in AIRLINES.values() if name != brand)]
@@ -339,7 +339,7 @@ async def _questions(uri: str, now: datetime) -> list[tuple[str, str, str, Timed
         return insights.count_terms(texts, exclude=names)
 
     async def unscored() -> object:
-        return await store.unscored_count(brand)
+        return await store.queue.waiting(brand)
 
     async def overview_page() -> object:
         for question in (brands, overview_rollups, unscored, posts, terms):
@@ -352,13 +352,13 @@ async def _questions(uri: str, now: datetime) -> list[tuple[str, str, str, Timed
         return None
 
     async def feed() -> object:
-        return await store.feed(limit=26)
+        return await store.feed.page(limit=26)
 
     async def feed_count() -> object:
-        return await store.feed_count(cap=1_000)
+        return await store.feed.count(cap=1_000)
 
     async def feed_count_exact() -> object:
-        return await store.feed_count()
+        return await store.feed.count()
 
     filtered: dict[str, Any] = {
         "brand": brand,
@@ -369,25 +369,25 @@ async def _questions(uri: str, now: datetime) -> list[tuple[str, str, str, Timed
     }
 
     async def feed_filtered() -> object:
-        return await store.feed(**filtered, limit=26)
+        return await store.feed.page(**filtered, limit=26)
 
     async def feed_filtered_count() -> object:
-        return await store.feed_count(**filtered, cap=1_000)
+        return await store.feed.count(**filtered, cap=1_000)
 
     async def feed_filtered_count_exact() -> object:
-        return await store.feed_count(**filtered)
+        return await store.feed.count(**filtered)
 
     async def queue_all() -> object:
-        return await store.complaints_queue(None, "all", limit=26, order="newest")
+        return await store.complaints.queue(None, "all", limit=26, order="newest")
 
     async def queue_brand() -> object:
-        return await store.complaints_queue(brand, "all", limit=26, order="newest")
+        return await store.complaints.queue(brand, "all", limit=26, order="newest")
 
     async def queue_by_value() -> object:
-        return await store.complaints_queue(None, "all", limit=26, order="value")
+        return await store.complaints.queue(None, "all", limit=26, order="value")
 
     async def sources() -> object:
-        return (await store.cursors(), await store.sources_for(None))
+        return (await store.cursors.all(), await store.feed.sources(None))
 
     async def sources_raw() -> object:
         return await mentions.distinct("source")
@@ -423,7 +423,7 @@ async def _questions(uri: str, now: datetime) -> list[tuple[str, str, str, Timed
     return rows
 
 
-async def _advocacy_questions(store: Store, brand: str) -> list[tuple[str, str, str, Timed]]:
+async def _advocacy_questions(store: Database, brand: str) -> list[tuple[str, str, str, Timed]]:
     """The advocates leaderboard (``ProfileStore.leaderboard``), when this checkout has it."""
     if importlib.util.find_spec("goodwill.profiles") is None:
         return []

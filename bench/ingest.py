@@ -32,7 +32,7 @@ from collector.query import Query
 from collector.runner import MAX_PAGES_PER_RUN, Job, Runner
 from goodwill.corpus import AIRLINES, load_airline_tweets
 from goodwill.models import Author, Mention
-from goodwill.store import Store
+from store import Database
 
 PAGE = 500
 QUERY = " OR ".join(f'"@{handle}"' for handle in AIRLINES)
@@ -109,7 +109,7 @@ class BenchSource:
 
 
 async def _goodwill(uri: str, base_url: str, session: aiohttp.ClientSession) -> tuple[float, int]:
-    store = await Store.open(uri, "bench_goodwill")
+    store = await Database.open(uri, "bench_goodwill")
     try:
         job = Job("Airlines", BenchSource(base_url), 60, query=Query.parse(QUERY))
         runner = Runner(store, [job], session=session)
@@ -119,14 +119,14 @@ async def _goodwill(uri: str, base_url: str, session: aiohttp.ClientSession) -> 
             if result.error or result.pages < MAX_PAGES_PER_RUN:  # the source had no more
                 break
         elapsed = time.perf_counter() - began
-        return elapsed, await store.count_mentions()
+        return elapsed, await store.mentions.count()
     finally:
         await store.close()
 
 
 async def _naive(uri: str, base_url: str, session: aiohttp.ClientSession) -> tuple[float, int]:
     # The same indexes as Goodwill's, so the duplicate check is not a scan.
-    await (await Store.open(uri, "bench_naive")).close()
+    await (await Database.open(uri, "bench_naive")).close()
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(uri, tz_aware=True)
     collection = client["bench_naive"]["mentions"]
     query = Query.parse(QUERY)

@@ -124,9 +124,9 @@ def _populate(uri: str, profiles: int, mentions: int, seed: int = 7) -> None:
 
 
 async def _open(uri: str) -> Any:
-    from goodwill.store import Store
+    from store import Database
 
-    return await Store.open(uri, DATABASE, timeout_ms=30_000)
+    return await Database.open(uri, DATABASE, timeout_ms=30_000)
 
 
 async def _create_indexes(uri: str) -> None:

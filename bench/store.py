@@ -24,7 +24,7 @@ from pymongo.collection import Collection
 from bench._db import embedded_server
 from goodwill.corpus import load_airline_tweets
 from goodwill.models import Mention
-from goodwill.store import Store
+from store import Database
 
 
 def _mentions(count: int, tag: str) -> list[Mention]:
@@ -44,12 +44,12 @@ def _mentions(count: int, tag: str) -> list[Mention]:
 
 async def _bench(uri: str, count: int) -> list[tuple[str, str, float]]:
     rows: list[tuple[str, str, float]] = []
-    store = await Store.open(uri, "bench_bulk")
+    store = await Database.open(uri, "bench_bulk")
     try:
         mentions = _mentions(count, "bulk")
         began = time.perf_counter()
         for i in range(0, count, 500):
-            await store.upsert_mentions(mentions[i : i + 500])
+            await store.mentions.upsert(mentions[i : i + 500])
         rows.append(
             (
                 "collect",
@@ -61,7 +61,7 @@ async def _bench(uri: str, count: int) -> list[tuple[str, str, float]]:
         began = time.perf_counter()
         claimed = 0
         while True:
-            claim = await store.claim_unscored("bench", limit=256, lease=timedelta(minutes=5))
+            claim = await store.queue.claim("bench", limit=256, lease=timedelta(minutes=5))
             if not claim.mentions:
                 break
             claimed += len(claim.mentions)
@@ -75,7 +75,7 @@ async def _bench(uri: str, count: int) -> list[tuple[str, str, float]]:
     finally:
         await store.close()
 
-    naive = await Store.open(uri, "bench_naive")  # same indexes as the store creates
+    naive = await Database.open(uri, "bench_naive")  # same indexes as the store creates
     await naive.close()
     client: MongoClient[dict[str, object]]
     with MongoClient(uri) as client:

@@ -34,7 +34,7 @@ from collector.base import CollectContext, Page, Source, Target
 from collector.sources.registry import FETCHES_PER_MINUTE
 from goodwill.errors import RateLimited, SourceError, SourceUnavailable, StoreError
 from goodwill.models import Mention, utcnow
-from goodwill.store import Coverage, Store
+from store import Coverage, Database
 
 __all__ = ["Job", "JobResult", "Matcher", "Runner", "make_scheduler"]
 
@@ -128,7 +128,7 @@ class Runner:
 
     def __init__(
         self,
-        store: Store,
+        store: Database,
         jobs: Sequence[Job],
         session: aiohttp.ClientSession | None = None,
         *,
@@ -160,8 +160,8 @@ class Runner:
         """
         job = self.jobs[job_id]
         key = job.source.name if since is None else f"{job.source.name}/backfill"
-        if not await self.store.acquire_job(job.brand, key, self.owner, self.lease):
-            state = await self.store.get_cursor(job.brand, key)
+        if not await self.store.cursors.acquire(job.brand, key, self.owner, self.lease):
+            state = await self.store.cursors.get(job.brand, key)
             reason = (
                 f"paused until {state.paused_until:%Y-%m-%d %H:%M} UTC after {state.failures} failures"
                 if state.state == "paused"
@@ -171,7 +171,7 @@ class Runner:
         try:
             return await self._collect(job, key, since, progress)
         finally:
-            await self.store.release_job(job.brand, key, self.owner)
+            await self.store.cursors.release(job.brand, key, self.owner)
 
     async def _collect(
         self,
@@ -180,7 +180,7 @@ class Runner:
         since: datetime | None,
         progress: Callable[[JobResult], None] | None,
     ) -> JobResult:
-        state = await self.store.get_cursor(job.brand, key)
+        state = await self.store.cursors.get(job.brand, key)
         cursor = state.cursor
         target = Target(job.brand, job.terms, since)
         query = None if getattr(job.source, "match_all", False) else job.query
@@ -191,9 +191,11 @@ class Runner:
                 page = await self._fetch(job, target, cursor)
                 pages += 1
                 for reason, payload in page.unparsed:
-                    await self.store.dead_letter(job.source.name, reason, payload, brand=job.brand)
+                    await self.store.cursors.dead_letter(
+                        job.source.name, reason, payload, brand=job.brand
+                    )
                 matched = [m for m in page.mentions if query is None or query.matches(m)]
-                result = await self.store.upsert_mentions(matched)
+                result = await self.store.mentions.upsert(matched)
                 coverage = Coverage(
                     fetched=len(page.mentions) + len(page.unparsed),
                     matched=len(matched),
@@ -205,7 +207,9 @@ class Runner:
                 inserted += result.inserted
                 updated += result.updated
                 cursor = page.cursor
-                await self.store.record_success(job.brand, key, cursor, result.inserted, coverage)
+                await self.store.cursors.record_success(
+                    job.brand, key, cursor, result.inserted, coverage
+                )
                 if progress is not None:
                     progress(
                         JobResult(
@@ -230,7 +234,7 @@ class Runner:
                 f"; paused for {retry_in}" if retry_in else "",
             )
             gap_since = state.last_success or since
-            await self.store.record_error(
+            await self.store.cursors.record_error(
                 job.brand, key, message, retry_in=retry_in, gap_since=gap_since
             )
             return JobResult(job.id, pages, inserted, updated, total.dead_lettered, message, total)

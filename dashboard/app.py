@@ -28,7 +28,7 @@ except ModuleNotFoundError:  # `streamlit run dashboard/app.py` from a checkout 
     from dashboard import advocates, data, login, overview, people, profile, ui
 
 from goodwill.errors import ConfigError, StoreError
-from goodwill.store import CORRECTION_KINDS
+from store import CORRECTION_KINDS
 
 _LOGGED_IN = "goodwill_logged_in"
 _FEED_PAGE = "feed_page"

@@ -2,7 +2,7 @@
 
 Streamlit runs each page script in its own thread, without an event loop; the store
 is async. So each dashboard process keeps one event loop running in a background
-thread and one ``Store`` living on that loop (both made once, by a
+thread and one ``Database`` living on that loop (both made once, by a
 ``st.cache_resource`` function), and page code hands coroutines over with ``run``.
 
 Queries are cached with ``st.cache_data``: roll-ups and lists for 30 s, the feed for
@@ -26,7 +26,7 @@ from config.settings import Settings, get_settings
 from goodwill import insights
 from goodwill.errors import ConfigError, StoreError
 from goodwill.profiles import ProfileStore
-from goodwill.store import Store
+from store import Complaints, Database
 
 __all__ = [
     "BRAND_COLUMNS",
@@ -89,10 +89,10 @@ class _Backend:
             target=self.loop.run_forever, name="goodwill-dashboard-loop", daemon=True
         )
         self.thread.start()
-        self._store: Store | None = None
+        self._store: Database | None = None
 
     @property
-    def store(self) -> Store:
+    def store(self) -> Database:
         if self._store is None:
             raise StoreError("The dashboard's database connection is closed; reload the page.")
         return self._store
@@ -100,7 +100,7 @@ class _Backend:
     def open(self, settings: Settings) -> None:
         """Connect to the database; raises ``StoreError`` that says what to do."""
         self._store = self.run(
-            Store.open(
+            Database.open(
                 settings.effective_mongodb_uri, settings.database, timeout_ms=_CONNECT_TIMEOUT_MS
             )
         )
@@ -204,7 +204,7 @@ def brands() -> list[str]:
 @st.cache_data(ttl=30, show_spinner=False)
 def sources(brand: str | None) -> list[str]:
     """The sources a brand (or any brand, for ``None``) is collected from."""
-    return run(backend().store.sources_for(brand))
+    return run(backend().store.feed.sources(brand))
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -215,7 +215,7 @@ def rollups(brand: str, first: date, last: date) -> pd.DataFrame:
     ``positive``; one row per day x source that has any.
     """
     docs = run(
-        backend().store.rollup_window(brand, _start_of(first), _start_of(last + timedelta(days=1)))
+        backend().store.rollups.window(brand, _start_of(first), _start_of(last + timedelta(days=1)))
     )
     rows = [
         {
@@ -231,7 +231,7 @@ def rollups(brand: str, first: date, last: date) -> pd.DataFrame:
 @st.cache_data(ttl=15, show_spinner=False)
 def unscored_count(brand: str | None) -> int:
     """How many mentions of a brand (or of all brands) wait for the scorer."""
-    return run(backend().store.unscored_count(brand))
+    return run(backend().store.queue.waiting(brand))
 
 
 @dataclass(frozen=True)
@@ -342,7 +342,9 @@ def feed_page(filters: FeedFilters, page: int, page_size: int = FEED_PAGE_SIZE) 
     One more mention than a page is read, to know whether a next page exists
     without counting.
     """
-    docs = run(backend().store.feed(**filters.query(), skip=page * page_size, limit=page_size + 1))
+    docs = run(
+        backend().store.feed.page(**filters.query(), skip=page * page_size, limit=page_size + 1)
+    )
     items = [_item(doc) for doc in docs[:page_size]]
     tiers = run(
         ProfileStore(backend().store).tiers(
@@ -366,12 +368,12 @@ def save_correction(
 ) -> None:
     """Record a person's correction of one mention, then forget the cached feed pages.
 
-    ``kind`` is one of ``goodwill.store.CORRECTION_KINDS``; whether the post is a
+    ``kind`` is one of ``store.CORRECTION_KINDS``; whether the post is a
     complaint follows from it. Raises ``ValueError`` with a message for the person
     when a value is refused (see ``Store.correct``).
     """
     run(
-        backend().store.correct(
+        backend().store.complaints.correct(
             mention_id, sentiment=sentiment, complaint=None, kind=kind, by=by, note=note
         )
     )
@@ -381,7 +383,7 @@ def save_correction(
 @st.cache_data(ttl=15, show_spinner=False, max_entries=200)
 def feed_count(filters: FeedFilters) -> int:
     """How many mentions match, counting no further than ``FEED_COUNT_CAP``."""
-    return run(backend().store.feed_count(**filters.query(), cap=FEED_COUNT_CAP))
+    return run(backend().store.feed.count(**filters.query(), cap=FEED_COUNT_CAP))
 
 
 @dataclass(frozen=True)
@@ -393,7 +395,7 @@ class SourceState:
     last_success: datetime | None
     last_error: str | None
     collected: int
-    state: str = "new"  # ok, failing, paused or new (see goodwill.store.CursorState.state)
+    state: str = "new"  # ok, failing, paused or new (see store.CursorState.state)
     paused_until: datetime | None = None
     fetched: int = 0
     matched: int = 0
@@ -420,14 +422,14 @@ def cursor_states() -> list[SourceState]:
             state.coverage.dead_lettered,
             len(state.gaps),
         )
-        for state in run(backend().store.cursors())
+        for state in run(backend().store.cursors.all())
     ]
 
 
 # -- complaints queue -------------------------------------------------------------------
 
-COMPLAINT_VIEWS = Store.COMPLAINT_VIEWS
-COMPLAINT_ACTIONS = Store.COMPLAINT_ACTIONS
+COMPLAINT_VIEWS = Complaints.VIEWS
+COMPLAINT_ACTIONS = Complaints.ACTIONS
 COMPLAINTS_PAGE_SIZE = 25
 
 
@@ -512,7 +514,7 @@ def complaints_page(
 ) -> ComplaintPage:
     """Page ``page`` (0 = first) of the open complaints in ``view`` (see ``Store.complaints_queue``)."""
     docs = run(
-        backend().store.complaints_queue(
+        backend().store.complaints.queue(
             brand,
             view,
             by,
@@ -532,7 +534,7 @@ def handle_complaint(mention_id: str, action: str, by: str, value: str | None = 
 
     Raises ``ValueError`` with a message for the person when the store refuses it.
     """
-    run(backend().store.handle_complaint(mention_id, action, by, value))
+    run(backend().store.complaints.handle(mention_id, action, by, value))
     complaints_page.clear()
     feed_page.clear()
 

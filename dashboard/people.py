@@ -252,7 +252,7 @@ def merges(profile_id: str) -> list[Document]:
 @st.cache_data(ttl=10, show_spinner=False, max_entries=200)
 def mention(mention_id: str) -> Document | None:
     """One mention by its id (raw payload left out); None for a malformed or unknown id."""
-    found: Document | None = data.run(data.backend().store.mention(mention_id))
+    found: Document | None = data.run(data.backend().store.mentions.get(mention_id))
     return found
 
 

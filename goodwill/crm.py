@@ -64,7 +64,7 @@ from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hint
 from goodwill.errors import CrmImportError
 from goodwill.identity import erasure_hash, handle_key, new_profile_id
 from goodwill.models import utcnow
-from goodwill.store import Store
+from store import Database
 
 __all__ = [
     "BATCH_SIZE",
@@ -270,7 +270,6 @@ _MARKS = {
         )
     ),
 }
-
 
 
 @dataclass(frozen=True)
@@ -662,7 +661,7 @@ class _Seen:
 
 
 async def import_csv(
-    store: Store,
+    store: Database,
     path: str | Path,
     *,
     preset: str = "auto",
@@ -850,7 +849,7 @@ def _new_profile(row: _Row, system: str, now: datetime) -> Document:
     }
 
 
-async def _apply(store: Store, rows: list[_Row], report: ImportReport, dry_run: bool) -> None:
+async def _apply(store: Database, rows: list[_Row], report: ImportReport, dry_run: bool) -> None:
     """Match a batch of rows, compute its writes, and apply them in one idempotent bulk write."""
     now = utcnow()
     system = report.system
@@ -1039,7 +1038,7 @@ def _changes(before: Document, after: Document, now: datetime) -> Document | Non
 
 
 async def _new_proposals(
-    store: Store, pairs: dict[str, list[str]], now: datetime
+    store: Database, pairs: dict[str, list[str]], now: datetime
 ) -> list[Document]:
     """Proposals to record: pairs never proposed before and never split apart."""
     if not pairs:

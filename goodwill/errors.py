@@ -131,7 +131,6 @@ class ScoringError(GoodwillError):
     """The model cannot be loaded or cannot score a batch."""
 
 
-
 class UnparsableItem(GoodwillError, ValueError):
     """One item of a source's page cannot be read into a mention (the message names the field).
 

@@ -28,7 +28,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
 from config.settings import Settings
-from goodwill.store import Store
+from store import Database
 
 __all__ = [
     "COLUMNS",
@@ -69,7 +69,7 @@ COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(AdvocateRow))
 
 
 async def advocate_rows(
-    store: Store,
+    store: Database,
     brand: str,
     *,
     min_score: float | None = None,

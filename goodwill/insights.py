@@ -1,4 +1,4 @@
-"""The dashboard's read-only questions beyond the feed and the queue, each a function of a ``Store``.
+"""The dashboard's read-only questions beyond the feed and the queue, each a function of a ``Database``.
 
 Every question is answered from the small ``rollups`` collection where it can be
 (volumes, sentiment, complaints, share of voice), and otherwise from a narrow,
@@ -25,7 +25,7 @@ from pymongo import DESCENDING
 from pymongo.errors import PyMongoError
 
 from goodwill.errors import StoreError
-from goodwill.store import Store
+from store import Database
 
 __all__ = [
     "ROLLUP_COUNTS",
@@ -90,7 +90,7 @@ def _strings(values: Iterable[str]) -> list[str]:
 
 
 @_translated
-async def brand_names(store: Store) -> list[str]:
+async def brand_names(store: Database) -> list[str]:
     """Every brand that has been collected (a cursor) or scored (a roll-up).
 
     Read from the two small collections; ``mentions`` is asked only when both are
@@ -106,7 +106,7 @@ async def brand_names(store: Store) -> list[str]:
 
 @_translated
 async def brand_rollups(
-    store: Store, brands: Sequence[str], since: datetime, until: datetime
+    store: Database, brands: Sequence[str], since: datetime, until: datetime
 ) -> list[Document]:
     """Daily roll-ups of several brands for the days in ``[since, until)``.
 
@@ -151,7 +151,7 @@ def _negativity(doc: Document) -> float:
 
 @_translated
 async def negative_posts(
-    store: Store, brand: str, since: datetime, until: datetime, *, limit: int = 5
+    store: Database, brand: str, since: datetime, until: datetime, *, limit: int = 5
 ) -> list[Document]:
     """The posts behind a negative spike: ``brand``'s negative mentions in ``[since, until)``.
 
@@ -183,7 +183,7 @@ async def negative_posts(
 
 @_translated
 async def recent_texts(
-    store: Store, brand: str, since: datetime, until: datetime, *, limit: int = 2000
+    store: Database, brand: str, since: datetime, until: datetime, *, limit: int = 2000
 ) -> list[str]:
     """The texts of ``brand``'s latest mentions in ``[since, until)``, at most ``limit``.
 
@@ -259,7 +259,7 @@ def count_terms(
 
 @_translated
 async def recent_alerts(
-    store: Store, *, limit: int = 50, brand: str | None = None
+    store: Database, *, limit: int = 50, brand: str | None = None
 ) -> list[Document]:
     """The latest alerts of the outbox, newest first, payloads left out (``created`` index)."""
     query: Document = {} if brand is None else {"brand": {"$eq": str(brand)}}

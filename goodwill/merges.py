@@ -26,7 +26,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from goodwill.models import utcnow
-from goodwill.store import _translating_errors
+from store._common import translating_errors
 
 if TYPE_CHECKING:
     from goodwill.profiles import ProfileStore
@@ -48,7 +48,7 @@ class ProposalRun:
     merged: list[Document]  # merge records of automatic merges (same CRM record id)
 
 
-@_translating_errors
+@translating_errors
 class Merges:
     """Merges, splits and merge proposals of one ``ProfileStore``'s profiles."""
 

@@ -48,7 +48,6 @@ from goodwill.identity import (
 )
 from goodwill.merges import Merges, ProposalRun
 from goodwill.models import utcnow
-from goodwill.store import Store, _translating_errors
 from scoring.advocacy import (
     Advocacy,
     AdvocacyParams,
@@ -59,6 +58,8 @@ from scoring.advocacy import (
     result_of,
     signal_of,
 )
+from store import Database
+from store._common import translating_errors
 
 __all__ = ["ProfileStore", "ProposalRun", "RecomputeStats", "TierChange", "collected_profile_id"]
 
@@ -398,16 +399,16 @@ class _Sighting:
         }
 
 
-@_translating_errors
+@translating_errors
 class ProfileStore:
-    """Profiles, advocacy, merges and merge proposals, over one ``Store``.
+    """Profiles, advocacy, merges and merge proposals, over one ``Database``.
 
     Every public method raises ``StoreError`` (never a driver error) when the database
     is unreachable or refuses, and ``ValueError`` naming what to pass instead when a
     reference or a request is wrong.
     """
 
-    def __init__(self, store: Store, params: AdvocacyParams | None = None) -> None:
+    def __init__(self, store: Database, params: AdvocacyParams | None = None) -> None:
         self.store = store
         self.params = params or AdvocacyParams()
 

@@ -48,7 +48,7 @@ from goodwill.errors import PersonNotFound
 from goodwill.identity import author_handle_key, erasure_hash, handle_key, identity_key
 from goodwill.models import utcnow
 from goodwill.profiles import ProfileStore
-from goodwill.store import Store
+from store import Database
 
 __all__ = ["ErasureReport", "Person", "PersonNotFound", "erase", "export_data", "find_person"]
 
@@ -58,7 +58,6 @@ _HOW = (
     "Pass a profile id (p_...), an email, an identity key (reddit:id:t2_abc) "
     "or source:handle (reddit:bob)."
 )
-
 
 
 @dataclass
@@ -109,7 +108,7 @@ class ErasureReport:
     kept_text: bool
 
 
-async def find_person(store: Store, reference: str) -> Person:
+async def find_person(store: Database, reference: str) -> Person:
     """Resolve a person reference (see the module docstring).
 
     Raises:
@@ -165,7 +164,7 @@ def _mentions_query(person: Person) -> Document:
     return {"$or": clauses} if clauses else {"_id": {"$in": []}}
 
 
-async def _mentions(store: Store, person: Person) -> list[Document]:
+async def _mentions(store: Database, person: Person) -> list[Document]:
     return [doc async for doc in store.collection("mentions").find(_mentions_query(person))]
 
 
@@ -190,7 +189,7 @@ def _merged_with(pid: str | None) -> Document:
     return {"$or": [{"into": pid}, {"absorbed": pid}]} if pid else {"_id": {"$in": []}}
 
 
-async def export_data(store: Store, person_ref: str) -> dict[str, Any]:
+async def export_data(store: Database, person_ref: str) -> dict[str, Any]:
     """Everything Goodwill holds about a person, JSON-ready (see the module docstring).
 
     Raises:
@@ -226,7 +225,9 @@ async def export_data(store: Store, person_ref: str) -> dict[str, Any]:
     return exported
 
 
-async def erase(store: Store, person_ref: str, by: str, keep_text: bool = False) -> ErasureReport:
+async def erase(
+    store: Database, person_ref: str, by: str, keep_text: bool = False
+) -> ErasureReport:
     """Erase a person (see the module docstring for what goes and what stays).
 
     Args:
@@ -323,7 +324,7 @@ def _strings(person: Person, mentions: Iterable[Document]) -> set[str]:
 
 
 async def _scrub_alerts(
-    store: Store, pid: str | None, mention_ids: list[Any], strings: set[str]
+    store: Database, pid: str | None, mention_ids: list[Any], strings: set[str]
 ) -> int:
     """Replace the payload of alerts naming the person; an unsent one is not sent."""
     needles = {str(m) for m in mention_ids} | strings | ({pid} if pid else set())

@@ -29,11 +29,11 @@ from pathlib import Path
 from goodwill.corpus import load_airline_tweets
 from goodwill.errors import ConfigError
 from goodwill.models import SentimentLabel, text_fingerprint
-from goodwill.store import Store
 from scoring.complaints import detect
 from scoring.evaluate import Metrics, metrics_from_predictions
 from scoring.train import load_train_data
 from scoring.worker import Predictor
+from store import Database
 
 __all__ = [
     "ComplaintMetrics",
@@ -125,7 +125,7 @@ def _write_lines(path: Path, examples: list[tuple[str, str]]) -> None:
 
 
 async def export_training_data(
-    store: Store, path: Path, *, include_corpus: bool = False, exclude_held_out: bool = True
+    store: Database, path: Path, *, include_corpus: bool = False, exclude_held_out: bool = True
 ) -> int:
     """Write the latest sentiment corrections as JSON lines ``{"text", "label"}``; returns the count.
 
@@ -135,7 +135,7 @@ async def export_training_data(
     (their label wins). Held-out texts (see the module docstring) are left out unless
     ``exclude_held_out`` is False. The file is replaced whole, never left half written.
     """
-    corrections = await store.latest_corrections()
+    corrections = await store.complaints.latest_corrections()
     held_out = (
         await asyncio.to_thread(_held_out_fingerprints)
         if exclude_held_out and corrections
@@ -170,7 +170,7 @@ async def export_training_data(
 
 
 async def evaluate_on_corrections(
-    model: Predictor, store: Store, *, batch_size: int = 32
+    model: Predictor, store: Database, *, batch_size: int = 32
 ) -> CorrectionsEvaluation:
     """Score ``model`` on the latest correction of each mention.
 
@@ -180,7 +180,7 @@ async def evaluate_on_corrections(
     """
     corrections = [
         doc
-        for doc in await store.latest_corrections()
+        for doc in await store.complaints.latest_corrections()
         if str(doc.get("text") or "").strip()
         and (doc.get("sentiment") is not None or doc.get("complaint") is not None)
     ]

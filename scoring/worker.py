@@ -19,7 +19,7 @@ Nothing is lost when a worker dies at any point:
   same one restarted) takes the batch again. A worker asked to stop gives its claim back.
 * the scores and the daily roll-ups are two writes; a batch marks the roll-ups it will
   touch first, and a worker that died between the two writes leaves marks that the next
-  pass of any worker repairs by recounting (``goodwill/rollups.py``).
+  pass of any worker repairs by recounting (``store/rollups.py``).
 * the advocacy refresh a batch owes is noted before its scores are written and the note
   removed after; notes of dead workers are done by the next pass of any worker.
 * the day's full recompute is a renewed lease, taken again when its holder died.
@@ -40,10 +40,10 @@ from typing import Any, Protocol
 from goodwill.errors import StoreError
 from goodwill.models import Sentiment, utcnow
 from goodwill.profiles import ProfileStore, RecomputeStats, TierChange
-from goodwill.store import Claim, Store
 from scoring.advocacy import AdvocacyParams, as_of_for
 from scoring.complaints import detect
 from scoring.language import is_english, language_of
+from store import Claim, Database
 
 __all__ = ["BatchResult", "Predictor", "ScoringWorker"]
 
@@ -81,7 +81,7 @@ class ScoringWorker:
 
     def __init__(
         self,
-        store: Store,
+        store: Database,
         model: Predictor,
         *,
         batch_size: int = 32,
@@ -114,15 +114,15 @@ class ScoringWorker:
         The claim is renewed while the batch is worked on; if the worker is cancelled (asked
         to stop), what it had not written goes back to the queue at once.
         """
-        claim = await self.store.claim_unscored(self.owner, limit=self.claim_size, lease=self.lease)
+        claim = await self.store.queue.claim(self.owner, limit=self.claim_size, lease=self.lease)
         if not claim.mentions:
             return BatchResult(0, 0, 0, 0)
         try:
-            async with _renewing(lambda: self.store.renew_claim(claim, self.lease), self.lease / 3):
+            async with _renewing(lambda: self.store.queue.renew(claim, self.lease), self.lease / 3):
                 return await self._score_claimed(claim)
         except asyncio.CancelledError:
             with contextlib.suppress(StoreError):
-                released = await self.store.release_claim(claim)
+                released = await self.store.queue.release(claim)
                 log.info("stopping: gave %d claimed mentions back to the queue", released)
             raise
 
@@ -137,8 +137,8 @@ class ScoringWorker:
             if not is_english(languages[doc["_id"]])
         }
         mentions = [doc for doc in claim.mentions if doc["_id"] not in foreign]
-        skipped = await self.store.skip_unscorable(claim, foreign)
-        known = await self.store.known_scores(
+        skipped = await self.store.queue.skip(claim, foreign)
+        known = await self.store.queue.known_scores(
             (doc["fingerprint"] for doc in mentions), self.model.version
         )
         scores: dict[Any, Sentiment] = {}
@@ -166,7 +166,7 @@ class ScoringWorker:
         pairs = _pairs(claim.mentions, profile_of)
         if pairs:
             await self.profiles.journal_refresh(claim.token, pairs, utcnow() + self.lease)
-        written = await self.store.save_scores(claim, scores, complaints, lease=self.lease)
+        written = await self.store.queue.save(claim, scores, complaints, lease=self.lease)
         changes = await self.profiles.refresh(pairs) if pairs else []
         if pairs:
             await self.profiles.end_refresh(claim.token)
@@ -193,7 +193,7 @@ class ScoringWorker:
 
     async def repair(self, now: datetime | None = None) -> None:
         """Finish what workers that died left half done: roll-up counts, advocacy refreshes."""
-        rollups = await self.store.repair_rollups(now)
+        rollups = await self.store.rollups.repair(now)
         if rollups.fixed:
             log.warning(
                 "recounted %d daily roll-ups that a stopped scorer left half-written",

@@ -86,8 +86,8 @@ def recent(
     """List recent alerts and their delivery state (newest first)."""
     if ctx.invoked_subcommand is not None:
         return
-    from goodwill.outbox import STATES, AlertStore
     from service.processes import open_store
+    from store.outbox import STATES
 
     if state is not None and state not in STATES:
         raise fail(f"--state must be one of {', '.join(STATES)}; got {state!r}.")
@@ -95,7 +95,7 @@ def recent(
 
     async def fetch() -> tuple[list[dict[str, Any]], dict[str, int]]:
         async with open_store(loaded) as store:
-            alerts = AlertStore(store)
+            alerts = store.outbox
             rows = await alerts.recent(limit=limit, state=state)
             sizes = await alerts.message_sizes(
                 str(row["message_id"]) for row in rows if row.get("message_id")

@@ -236,7 +236,7 @@ def sources() -> None:
 
     async def states() -> list[Any]:
         async with open_store(settings) as store:
-            return await store.cursors()
+            return await store.cursors.all()
 
     rows = run_async(states)
     if not rows:

@@ -13,8 +13,8 @@ from typing import Annotated, TypeVar
 import typer
 
 from config.settings import Settings, get_settings
-from goodwill import dbserver
 from goodwill.errors import GoodwillError
+from store import server as dbserver
 
 __all__ = ["NOT_RUNNING", "db_app"]
 

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from config.settings import Settings, load_settings
-from goodwill import dbserver
 from goodwill.corpus import corpus_path
 from goodwill.errors import GoodwillError
-from goodwill.store import Store
+from store import Database
+from store import server as dbserver
 
 __all__ = ["Check", "run_checks"]
 
@@ -52,9 +52,11 @@ def _check_database(settings: Settings) -> Check:
         )
 
     async def ping() -> int:
-        store = await Store.open(settings.effective_mongodb_uri, settings.database, timeout_ms=3000)
+        store = await Database.open(
+            settings.effective_mongodb_uri, settings.database, timeout_ms=3000
+        )
         try:
-            return await store.count_mentions()
+            return await store.mentions.count()
         finally:
             await store.close()
 

@@ -21,8 +21,8 @@ from collector.runner import Job, JobResult, Runner, make_scheduler
 from config.settings import Settings
 from config.watchlist import build_jobs, watchlist_from_settings
 from goodwill.errors import ConfigError
-from goodwill.store import Store
 from service.supervisor import SUPERVISOR_PID_VARIABLE
+from store import Database
 
 if TYPE_CHECKING:
     from scoring.worker import BatchResult
@@ -40,9 +40,9 @@ def default_jobs(settings: Settings) -> list[Job]:
 
 
 @contextlib.asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator[Store]:
+async def open_store(settings: Settings) -> AsyncIterator[Database]:
     """The process's one store, closed on the way out."""
-    store = await Store.open(settings.effective_mongodb_uri, settings.database)
+    store = await Database.open(settings.effective_mongodb_uri, settings.database)
     try:
         yield store
     finally:
@@ -170,7 +170,7 @@ async def rescore(
         SentimentModel.load, model_name or settings.model, precision=settings.served_precision
     )
     async with open_store(settings) as store:
-        queued = await store.requeue_for_rescoring(model.version, since=since)
+        queued = await store.queue.requeue(model.version, since=since)
         if started is not None:
             started(model.version, queued)
         worker = ScoringWorker(
@@ -224,13 +224,12 @@ async def alert(settings: Settings, *, once: bool = False, interval: float = 1.0
     from alerts.deliver import Deliverer
     from alerts.engine import AlertEngine
     from config.alerting import resolve_destinations
-    from goodwill.outbox import AlertStore
 
     watchlist = watchlist_from_settings(settings)
     destinations = resolve_destinations(watchlist.destinations, settings)
     timeout = aiohttp.ClientTimeout(total=30, connect=10)
     async with open_store(settings) as store, aiohttp.ClientSession(timeout=timeout) as session:
-        alerts = AlertStore(store)
+        alerts = store.outbox
         engine = AlertEngine(
             alerts,
             watchlist.alerts,

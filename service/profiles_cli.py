@@ -152,7 +152,7 @@ def list_(
     """List people by advocacy score: advocates highest first, detractors lowest first."""
 
     async def work(profiles: ProfileStore) -> None:
-        brands = [brand] if brand else await profiles.store.brands()
+        brands = [brand] if brand else await profiles.store.mentions.brands()
         for name in brands:
             total = await profiles.leaderboard_count(name, tier=tier)
             rows = await profiles.leaderboard(name, tier=tier, limit=limit, offset=offset)

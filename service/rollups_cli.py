@@ -1,7 +1,7 @@
 """``goodwill rollups``: the daily counts the dashboard, alerts and the digest read.
 
 ``rebuild`` recounts every day from the scored mentions. The scorer keeps roll-ups exact
-by itself, also across crashes (``goodwill/rollups.py``); this is for an operator who
+by itself, also across crashes (``store/rollups.py``); this is for an operator who
 restored a backup, edited mentions by hand, or wants to be sure.
 """
 
@@ -29,7 +29,7 @@ def rebuild() -> None:
 
     async def work() -> Any:
         async with open_store(loaded) as store:
-            return await store.rebuild_rollups(bar)
+            return await store.rollups.rebuild(bar)
 
     with ProgressBar("days", "recounting") as bar:
         stats = run_async(work)

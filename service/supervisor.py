@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from config.settings import Settings
-from goodwill import dbserver
 from goodwill.errors import AlreadyRunning, GoodwillError
+from store import server as dbserver
 
 __all__ = ["SUPERVISOR_PID_VARIABLE", "AlreadyRunning", "Supervisor", "running_instance"]
 
@@ -46,7 +46,6 @@ _RESTART_WINDOW = 300.0  # seconds: restarts older than this are forgiven
 _LEFTOVER_GRACE = 10.0  # seconds a leftover process gets to exit on SIGTERM before SIGKILL
 _DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-
 
 
 def running_instance(settings: Settings) -> dict[str, object] | None:

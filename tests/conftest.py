@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from pymongo import MongoClient
 
-from goodwill.store import Store
+from store import Database
 
 
 def free_port() -> int:
@@ -77,9 +77,9 @@ def database_name() -> str:
 
 
 @pytest.fixture
-async def store(mongodb_uri: str, database_name: str) -> AsyncIterator[Store]:
+async def store(mongodb_uri: str, database_name: str) -> AsyncIterator[Database]:
     """An open store on a fresh database, dropped after the test."""
-    opened = await Store.open(mongodb_uri, database_name)
+    opened = await Database.open(mongodb_uri, database_name)
     yield opened
     await opened._client.drop_database(database_name)
     await opened.close()

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from goodwill.models import Author, Mention, Sentiment, SentimentLabel
-from goodwill.store import Store
+from store import Database
 
 _ids = itertools.count(1)
 
@@ -50,23 +50,25 @@ def sentiment(label: SentimentLabel | str, score: float = 0.9) -> Sentiment:
     )
 
 
-async def seed(store: Store, items: Iterable[tuple[Mention, SentimentLabel | str | None]]) -> None:
+async def seed(
+    store: Database, items: Iterable[tuple[Mention, SentimentLabel | str | None]]
+) -> None:
     """Store mentions, scoring each with its label through a claim (``None``: left unscored).
 
     The scored ones go in and are scored first, so the claim never takes the unscored ones.
     """
     pairs = list(items)
     labels = {m.external_id: label for m, label in pairs if label is not None}
-    await store.upsert_mentions([m for m, label in pairs if label is not None])
+    await store.mentions.upsert([m for m, label in pairs if label is not None])
     if labels:
-        claim = await store.claim_unscored("factory", limit=100_000, lease=timedelta(minutes=5))
+        claim = await store.queue.claim("factory", limit=100_000, lease=timedelta(minutes=5))
         scores = {
             doc["_id"]: sentiment(labels[doc["external_id"]])
             for doc in claim.mentions
             if doc["external_id"] in labels
         }
-        await store.save_scores(claim, scores)
-    await store.upsert_mentions([m for m, label in pairs if label is None])
+        await store.queue.save(claim, scores)
+    await store.mentions.upsert([m for m, label in pairs if label is None])
 
 
 def profile_doc(
@@ -177,7 +179,7 @@ _ROLLUP_COUNTS = ("total", "positive", "neutral", "negative", "complaints")
 RollupCounts = dict[tuple[str, datetime, str], dict[str, int]]
 
 
-async def rollup_truth(store: Store) -> RollupCounts:
+async def rollup_truth(store: Database) -> RollupCounts:
     """The daily roll-ups as they should be, counted here from the mentions one by one."""
     counts: dict[tuple[str, datetime, str], Counter[str]] = {}
     async for doc in store.collection("mentions").find({"sentiment": {"$exists": True}}):
@@ -189,7 +191,7 @@ async def rollup_truth(store: Store) -> RollupCounts:
     return {key: {name: tally[name] for name in _ROLLUP_COUNTS} for key, tally in counts.items()}
 
 
-async def stored_rollups(store: Store) -> RollupCounts:
+async def stored_rollups(store: Database) -> RollupCounts:
     """The daily roll-ups as stored (documents with no count left out)."""
     return {
         (doc["brand"], doc["day"], doc["source"]): {

@@ -18,8 +18,8 @@ from pydantic import SecretStr
 
 from config.alerting import AlertRuleConfig, Destination
 from goodwill.models import Author
-from goodwill.outbox import AlertStore
-from goodwill.store import Store
+from store import Database
+from store.outbox import Outbox
 from tests.conftest import free_port
 from tests.factories import mention, sentiment
 
@@ -102,9 +102,9 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 
 @pytest.fixture
-def alert_store(store: Store) -> AlertStore:
+def alert_store(store: Database) -> Outbox:
     """The alerting side of the test store."""
-    return AlertStore(store)
+    return store.outbox
 
 
 def rule(**values: Any) -> AlertRuleConfig:
@@ -122,7 +122,7 @@ _numbers = itertools.count(1)
 
 
 async def scored(
-    store: Store,
+    store: Database,
     text: str = "My order never arrived and support ignores me, Acme",
     *,
     label: str = "negative",
@@ -144,8 +144,8 @@ async def scored(
     item = item.model_copy(
         update={"author": Author(id=f"a{number}", handle=f"user{number}", followers=followers)}
     )
-    await store.upsert_mentions([item])
-    claim = await store.claim_unscored("test", limit=10, lease=timedelta(minutes=5))
+    await store.mentions.upsert([item])
+    claim = await store.queue.claim("test", limit=10, lease=timedelta(minutes=5))
     ids = {doc["external_id"]: doc["_id"] for doc in claim.mentions}
     mention_id = ids[item.external_id]
     verdict = {
@@ -155,7 +155,7 @@ async def scored(
         "reasons": [],
         "kind": "complaint" if complaint else "other",
     }
-    await store.save_scores(
+    await store.queue.save(
         claim,
         {doc["_id"]: sentiment(label) for doc in claim.mentions},
         {mention_id: verdict},
@@ -168,7 +168,7 @@ async def scored(
 
 
 async def add_profile(
-    store: Store,
+    store: Database,
     profile_id: str,
     *,
     name: str = "Dana Customer",
@@ -203,7 +203,7 @@ async def add_profile(
 
 
 async def negatives(
-    store: Store, brand: str, hour: datetime, count: int, *, label: str = "negative"
+    store: Database, brand: str, hour: datetime, count: int, *, label: str = "negative"
 ) -> None:
     """``count`` scored mentions of ``brand`` spread over ``hour`` (only what spikes read)."""
     if count <= 0:

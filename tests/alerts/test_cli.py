@@ -8,7 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from goodwill.store import Store
+from store import Database
 from tests.alerts.conftest import Receiver, scored
 
 WATCHLIST = """
@@ -67,7 +67,7 @@ async def test_alerts_test_sends_a_valid_sample_to_the_rules_destination(
 
 
 async def test_alert_once_delivers_and_alerts_lists_the_state(
-    goodwill_env: dict[str, str], tmp_path: Path, receiver: Receiver, store: Store
+    goodwill_env: dict[str, str], tmp_path: Path, receiver: Receiver, store: Database
 ) -> None:
     """`goodwill alert --once` raises and delivers a complaint; `goodwill alerts` lists it as sent."""
     env = _env(goodwill_env, tmp_path, receiver)
@@ -91,7 +91,7 @@ async def test_alert_once_delivers_and_alerts_lists_the_state(
 
 
 async def test_alerts_says_which_were_sent_together_and_reads_an_older_goodwills_groups(
-    goodwill_env: dict[str, str], tmp_path: Path, receiver: Receiver, store: Store
+    goodwill_env: dict[str, str], tmp_path: Path, receiver: Receiver, store: Database
 ) -> None:
     """A burst's alerts show as "sent in one message with N others"; ``grouped`` still lists."""
     env = _env(goodwill_env, tmp_path, receiver)

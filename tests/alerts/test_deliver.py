@@ -13,8 +13,8 @@ from pydantic import SecretStr
 from alerts.deliver import Deliverer
 from alerts.messages import validate_message
 from config.alerting import Destination, QuietHours
-from goodwill.outbox import AlertStore
-from goodwill.store import Store
+from store import Database
+from store.outbox import Outbox
 from tests.alerts.conftest import Receiver, webhook
 
 
@@ -24,13 +24,13 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield opened
 
 
-def deliverer(alerts: AlertStore, session, *destinations: Destination, **options) -> Deliverer:
+def deliverer(alerts: Outbox, session, *destinations: Destination, **options) -> Deliverer:
     options = {"rate": 100.0, "backoff": 0.05, "max_backoff": 0.2, "timeout": 1.0, **options}
     return Deliverer(alerts, {d.name: d for d in destinations}, session, **options)
 
 
 async def raise_many(
-    alerts: AlertStore, count: int, destination: str = "slack", start: int = 0
+    alerts: Outbox, count: int, destination: str = "slack", start: int = 0
 ) -> None:
     for i in range(start, start + count):
         await alerts.raise_alert(
@@ -53,7 +53,7 @@ async def raise_many(
         )
 
 
-async def drain(worker: Deliverer, alerts: AlertStore, *, seconds: float = 10.0) -> None:
+async def drain(worker: Deliverer, alerts: Outbox, *, seconds: float = 10.0) -> None:
     """Deliver until nothing is open (or ``seconds`` pass)."""
     deadline = asyncio.get_running_loop().time() + seconds
     while await alerts.count({"state": {"$in": ["pending", "sending"]}}):
@@ -63,7 +63,7 @@ async def drain(worker: Deliverer, alerts: AlertStore, *, seconds: float = 10.0)
 
 
 async def test_alerts_arrive_once_in_the_order_raised(
-    alert_store: AlertStore, receiver: Receiver, session
+    alert_store: Outbox, receiver: Receiver, session
 ) -> None:
     """Each alert arrives exactly once, oldest first, with valid blocks; all end ``sent``."""
     await raise_many(alert_store, 5)
@@ -76,7 +76,7 @@ async def test_alerts_arrive_once_in_the_order_raised(
 
 
 async def test_an_outage_of_500s_and_dropped_connections_delays_but_loses_nothing(
-    alert_store: AlertStore, receiver: Receiver, session
+    alert_store: Outbox, receiver: Receiver, session
 ) -> None:
     """5xx, closed connections and timeouts are retried with back-off; each alert then arrives once, in order."""
     receiver.hang_seconds = 2.0
@@ -90,7 +90,7 @@ async def test_an_outage_of_500s_and_dropped_connections_delays_but_loses_nothin
 
 
 async def test_the_outbox_survives_a_restart_while_slack_is_down(
-    store: Store, alert_store: AlertStore, receiver: Receiver, session
+    store: Database, alert_store: Outbox, receiver: Receiver, session
 ) -> None:
     """Alerts raised while Slack answers 500 wait in MongoDB; a new deliverer sends each once."""
     receiver.default = "error"
@@ -102,13 +102,13 @@ async def test_the_outbox_survives_a_restart_while_slack_is_down(
     assert receiver.received == [] and len(receiver.attempts) >= 2
     receiver.default = "ok"
     await asyncio.sleep(0.25)
-    restarted = deliverer(AlertStore(store), session, webhook(receiver))
+    restarted = deliverer(store.outbox, session, webhook(receiver))
     await drain(restarted, alert_store)
     assert receiver.texts() == ["alert 0", "alert 1", "alert 2"]
 
 
 async def test_a_dead_deliverers_lease_expires_and_its_alerts_are_sent(
-    alert_store: AlertStore, receiver: Receiver, session
+    alert_store: Outbox, receiver: Receiver, session
 ) -> None:
     """A deliverer that claimed alerts and died leaves a lease; when it expires another sends them."""
     await raise_many(alert_store, 2)
@@ -122,7 +122,7 @@ async def test_a_dead_deliverers_lease_expires_and_its_alerts_are_sent(
 
 
 async def test_429_retry_after_is_honoured(
-    alert_store: AlertStore, receiver: Receiver, session
+    alert_store: Outbox, receiver: Receiver, session
 ) -> None:
     """After a 429 nothing goes to the destination before Retry-After has passed."""
     receiver.retry_after = 1.0
@@ -145,7 +145,7 @@ async def test_429_retry_after_is_honoured(
     ],
 )
 async def test_refusals_fail_for_good_with_the_error(
-    alert_store: AlertStore, receiver: Receiver, session, mode: str, error: str
+    alert_store: Outbox, receiver: Receiver, session, mode: str, error: str
 ) -> None:
     """400 invalid_payload, 404 no_service and 403 are not retried; the error is kept; the queue moves on."""
     receiver.answer(mode)
@@ -158,7 +158,7 @@ async def test_refusals_fail_for_good_with_the_error(
 
 
 async def test_a_burst_is_grouped_into_one_message_not_dropped(
-    alert_store: AlertStore, receiver: Receiver, session
+    alert_store: Outbox, receiver: Receiver, session
 ) -> None:
     """More than K due at once for a destination: one message lists each, in order, with its links;
     every alert is ``sent`` with the message's id, and no group document is written."""
@@ -183,7 +183,7 @@ async def test_a_burst_is_grouped_into_one_message_not_dropped(
 
 
 async def test_a_group_that_slack_cannot_take_now_goes_back_whole_to_the_head_of_the_queue(
-    alert_store: AlertStore, receiver: Receiver, session
+    alert_store: Outbox, receiver: Receiver, session
 ) -> None:
     """A 500 for a group message: every member pending again, one retry time, one more attempt."""
     receiver.answer("error")
@@ -200,7 +200,7 @@ async def test_a_group_that_slack_cannot_take_now_goes_back_whole_to_the_head_of
 
 
 async def test_a_group_that_slack_refuses_fails_every_member_with_the_reason(
-    alert_store: AlertStore, receiver: Receiver, session
+    alert_store: Outbox, receiver: Receiver, session
 ) -> None:
     """A 404 no_service for a group message: every member ``failed`` with the error, none retried."""
     receiver.answer("no_service")
@@ -214,7 +214,7 @@ async def test_a_group_that_slack_refuses_fails_every_member_with_the_reason(
 
 
 async def test_one_message_a_second_per_destination(
-    alert_store: AlertStore, receiver: Receiver, session
+    alert_store: Outbox, receiver: Receiver, session
 ) -> None:
     """The rate limit spaces messages to one destination (here 5 a second) without dropping any."""
     await raise_many(alert_store, 3)
@@ -225,7 +225,7 @@ async def test_one_message_a_second_per_destination(
 
 
 async def test_quiet_hours_delay_delivery_until_they_end(
-    alert_store: AlertStore, receiver: Receiver, session
+    alert_store: Outbox, receiver: Receiver, session
 ) -> None:
     """Inside a destination's quiet hours alerts wait (pending until the end); they are not dropped."""
     now = datetime.now(UTC) + timedelta(seconds=1)
@@ -248,7 +248,7 @@ async def test_quiet_hours_delay_delivery_until_they_end(
 
 
 async def test_a_bot_token_destination_posts_to_chat_post_message(
-    alert_store: AlertStore, receiver: Receiver, session
+    alert_store: Outbox, receiver: Receiver, session
 ) -> None:
     """A channel destination posts with the bot token to the Web API (base URL is a parameter)."""
     bot = Destination("ops", channel="#ops", token=SecretStr("xoxb-test"), api_url=receiver.api_url)

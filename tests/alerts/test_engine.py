@@ -5,23 +5,23 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from alerts.engine import AlertEngine
-from goodwill.outbox import AlertStore
-from goodwill.store import Store
+from store import Database
+from store.outbox import Outbox
 from tests.alerts.conftest import add_profile, negatives, rule, scored
 
 DASH = "http://goodwill.test"
 
 
-def engine(alerts: AlertStore, *rules, brands=("Acme", "Tiny", "Huge")) -> AlertEngine:
+def engine(alerts: Outbox, *rules, brands=("Acme", "Tiny", "Huge")) -> AlertEngine:
     return AlertEngine(alerts, list(rules), brands=list(brands), dashboard_link=DASH)
 
 
-async def keys(alerts: AlertStore) -> list[str]:
+async def keys(alerts: Outbox) -> list[str]:
     return sorted(doc["dedupe_key"] for doc in await alerts.recent(limit=1000))
 
 
 async def test_complaint_rule_fires_on_value_tier_or_reach_and_not_otherwise(
-    store: Store, alert_store: AlertStore
+    store: Database, alert_store: Outbox
 ) -> None:
     """A complaint alerts when its profile's value, CRM tier or reach (or followers) qualifies."""
     await add_profile(store, "p_rich", value=50_000)
@@ -53,7 +53,7 @@ async def test_complaint_rule_fires_on_value_tier_or_reach_and_not_otherwise(
 
 
 async def test_complaint_rule_without_thresholds_takes_every_complaint_of_its_brands(
-    store: Store, alert_store: AlertStore
+    store: Database, alert_store: Outbox
 ) -> None:
     """No threshold: every complaint; ``brands`` limits which brands."""
     await scored(store, brand="Acme")
@@ -63,23 +63,23 @@ async def test_complaint_rule_without_thresholds_takes_every_complaint_of_its_br
 
 
 async def test_a_restarted_engine_raises_nothing_twice_and_misses_nothing(
-    store: Store, alert_store: AlertStore
+    store: Database, alert_store: Outbox
 ) -> None:
     """Its cursor lives in MongoDB: a new engine on the same database takes up where it stopped."""
     every = rule(rule="complaint")
     first = await scored(store)
     assert await engine(alert_store, every).run_once() == 1
     second = await scored(store)  # scored while the engine was down
-    restarted = engine(AlertStore(store), every)
+    restarted = engine(store.outbox, every)
     assert await restarted.run_once() == 1
     assert await restarted.run_once() == 0
-    assert await engine(AlertStore(store), every).run_once() == 0
+    assert await engine(store.outbox, every).run_once() == 0
     assert await keys(alert_store) == sorted(f"complaint:{i}:complaint" for i in (first, second))
     assert await alert_store.get_state("cursor:complaints") is not None
 
 
 async def test_alerts_are_raised_in_the_order_mentions_were_scored(
-    store: Store, alert_store: AlertStore
+    store: Database, alert_store: Outbox
 ) -> None:
     """The outbox holds complaints in scoring order, so the queue delivers them in that order."""
     ids = [await scored(store, f"complaint {i} about Acme") for i in range(5)]
@@ -89,7 +89,7 @@ async def test_alerts_are_raised_in_the_order_mentions_were_scored(
 
 
 async def test_tier_change_alerts_new_advocates_and_detractors_once(
-    store: Store, alert_store: AlertStore
+    store: Database, alert_store: Outbox
 ) -> None:
     """A profile crossing into advocate or detractor alerts once per change; neutral does not."""
     await add_profile(store, "p_fan", name="Fan", value=100)
@@ -110,7 +110,7 @@ async def test_tier_change_alerts_new_advocates_and_detractors_once(
     )  # fmt: skip
     tiers = rule(rule="tier_change")
     assert await engine(alert_store, tiers).run_once() == 2
-    assert await engine(AlertStore(store), tiers).run_once() == 0
+    assert await engine(store.outbox, tiers).run_once() == 0
     fan = next(d for d in await alert_store.recent() if "p_fan" in d["dedupe_key"])
     assert fan["payload"]["who"]["name"] == "Fan" and fan["payload"]["tier"] == "advocate"
     # The fan drops to detractor later: a new change, a new alert.
@@ -132,7 +132,7 @@ def _hour(moment: datetime) -> datetime:
 
 
 async def _history(
-    store: Store, brand: str, hour: datetime, per_day: list[int], back: int = 0
+    store: Database, brand: str, hour: datetime, per_day: list[int], back: int = 0
 ) -> None:
     """Negative counts at ``hour - back h`` on each past day (day 1 first)."""
     for day, count in enumerate(per_day, start=1):
@@ -140,7 +140,7 @@ async def _history(
 
 
 async def test_small_brand_spike_fires_but_two_posts_at_3am_do_not(
-    store: Store, alert_store: AlertStore
+    store: Database, alert_store: Outbox
 ) -> None:
     """Baseline 0.5/h: 8 negative posts in an hour is a spike; 2 is not (minimum volume)."""
     now = _hour(datetime.now(UTC)) + timedelta(minutes=40)
@@ -159,7 +159,7 @@ async def test_small_brand_spike_fires_but_two_posts_at_3am_do_not(
 
 
 async def test_big_brand_needs_a_real_excess_over_200_an_hour(
-    store: Store, alert_store: AlertStore
+    store: Database, alert_store: Outbox
 ) -> None:
     """Baseline 200/h: 230 is ordinary noise, 300 is a spike (a k-sigma rule on 0.5/h would flood)."""
     now = _hour(datetime.now(UTC)) + timedelta(minutes=50)
@@ -174,7 +174,7 @@ async def test_big_brand_needs_a_real_excess_over_200_an_hour(
 
 
 async def test_a_slow_build_up_is_caught_by_the_longer_windows(
-    store: Store, alert_store: AlertStore
+    store: Database, alert_store: Outbox
 ) -> None:
     """No single hour stands out, six hours together do: windows of 3 and 6 hours catch it."""
     now = _hour(datetime.now(UTC)) + timedelta(minutes=59)
@@ -190,7 +190,7 @@ async def test_a_slow_build_up_is_caught_by_the_longer_windows(
 
 
 async def test_one_alert_per_spike_episode_not_one_per_hour(
-    store: Store, alert_store: AlertStore
+    store: Database, alert_store: Outbox
 ) -> None:
     """Consecutive anomalous hours are one episode; a new spike after a calm hour is another."""
     start = _hour(datetime.now(UTC)) - timedelta(hours=6)
@@ -203,7 +203,7 @@ async def test_one_alert_per_spike_episode_not_one_per_hour(
         == 1
     )
     await negatives(store, "Tiny", start + timedelta(hours=1), 12)  # still spiking
-    later = engine(AlertStore(store), spike, brands=["Tiny"])  # even after a restart
+    later = engine(store.outbox, spike, brands=["Tiny"])  # even after a restart
     assert await later.run_once(start + timedelta(hours=1, minutes=30)) == 0
     # a calm hour, then a new spike
     await negatives(store, "Tiny", start + timedelta(hours=3), 10)
@@ -212,7 +212,7 @@ async def test_one_alert_per_spike_episode_not_one_per_hour(
 
 
 async def test_digest_comes_once_a_day_after_its_local_time(
-    store: Store, alert_store: AlertStore
+    store: Database, alert_store: Outbox
 ) -> None:
     """Before 09:00 in its time zone nothing; after, one digest per brand with yesterday's figures."""
     zone_now = datetime(2026, 3, 10, 8, 30, tzinfo=UTC)  # 09:30 in Paris (UTC+1)
@@ -233,7 +233,7 @@ async def test_digest_comes_once_a_day_after_its_local_time(
     early = engine(alert_store, digest)
     assert await early.run_once(zone_now - timedelta(hours=1)) == 0
     assert await early.run_once(zone_now) == 1
-    assert await engine(AlertStore(store), digest).run_once(zone_now + timedelta(hours=3)) == 0
+    assert await engine(store.outbox, digest).run_once(zone_now + timedelta(hours=3)) == 0
     (doc,) = await alert_store.recent()
     payload = doc["payload"]
     assert doc["dedupe_key"] == "digest:Acme:2026-03-10:digest"
@@ -245,7 +245,7 @@ async def test_digest_comes_once_a_day_after_its_local_time(
 
 
 async def test_the_first_cursor_is_kept_so_a_late_pass_still_sees_what_came_after_it(
-    store: Store, alert_store: AlertStore
+    store: Database, alert_store: Outbox
 ) -> None:
     """An engine that found nothing at first still alerts on complaints scored hours before its next pass."""
     first = engine(alert_store, rule(rule="complaint"))

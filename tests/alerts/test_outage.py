@@ -26,8 +26,8 @@ from alerts.deliver import Deliverer
 from alerts.messages import validate_message
 from config.alerting import Destination
 from goodwill.models import utcnow
-from goodwill.outbox import AlertStore
-from goodwill.store import Store
+from store import Database
+from store.outbox import Outbox
 from tests.alerts.conftest import Receiver
 from tests.conftest import free_port
 
@@ -74,7 +74,7 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
         yield opened
 
 
-async def raise_complaint(alerts: AlertStore, i: int, **extra: Any) -> None:
+async def raise_complaint(alerts: Outbox, i: int, **extra: Any) -> None:
     """A complaint alert as the engine raises it (summary, post link, dashboard link)."""
     payload = {
         "kind": "complaint",
@@ -120,7 +120,7 @@ class Count:
         )
 
 
-async def count_and_check(store: Store, receiver: Receiver, raised: list[str]) -> Count:
+async def count_and_check(store: Database, receiver: Receiver, raised: list[str]) -> Count:
     """Count every alert in the messages received, and hold the database to the same account."""
     messages = [listed(body) for body in receiver.received]
     seen = Counter(mention for message in messages for mention in message)
@@ -153,7 +153,7 @@ async def count_and_check(store: Store, receiver: Receiver, raised: list[str]) -
     return count
 
 
-def worker(alerts: AlertStore, session: aiohttp.ClientSession, slack: Slack) -> Deliverer:
+def worker(alerts: Outbox, session: aiohttp.ClientSession, slack: Slack) -> Deliverer:
     """A deliverer with test-sized back-off (Slack's real pauses would take minutes)."""
     return Deliverer(
         alerts, {"slack": slack.destination}, session,
@@ -161,7 +161,7 @@ def worker(alerts: AlertStore, session: aiohttp.ClientSession, slack: Slack) -> 
     )  # fmt: skip
 
 
-async def drain(deliverer: Deliverer, alerts: AlertStore, *, seconds: float = 30.0) -> None:
+async def drain(deliverer: Deliverer, alerts: Outbox, *, seconds: float = 30.0) -> None:
     """Deliver until nothing is open (or fail after ``seconds``)."""
     deadline = asyncio.get_running_loop().time() + seconds
     while await alerts.count({"state": {"$in": ["pending", "sending"]}}):
@@ -171,7 +171,7 @@ async def drain(deliverer: Deliverer, alerts: AlertStore, *, seconds: float = 30
 
 
 async def through_an_outage(
-    alerts: AlertStore, session: aiohttp.ClientSession, slack: Slack, recover: Any
+    alerts: Outbox, session: aiohttp.ClientSession, slack: Slack, recover: Any
 ) -> list[str]:
     """Raise ``RAISED`` complaints over ``OUTAGE`` seconds while a deliverer keeps trying;
     then ``recover()`` Slack and drain the outbox. The mention ids, in the order raised."""
@@ -202,7 +202,7 @@ async def through_an_outage(
 
 
 async def test_an_outage_of_500s_loses_no_alert_and_doubles_none(
-    store: Store, alert_store: AlertStore, slack: Slack, session: aiohttp.ClientSession
+    store: Database, alert_store: Outbox, slack: Slack, session: aiohttp.ClientSession
 ) -> None:
     """Slack answering 500 through a burst: afterwards each alert is in exactly one message, in order."""
     await slack.listen()
@@ -217,7 +217,7 @@ async def test_an_outage_of_500s_loses_no_alert_and_doubles_none(
 
 
 async def test_an_outage_of_429s_loses_no_alert_and_doubles_none(
-    store: Store, alert_store: AlertStore, slack: Slack, session: aiohttp.ClientSession
+    store: Database, alert_store: Outbox, slack: Slack, session: aiohttp.ClientSession
 ) -> None:
     """Slack answering 429 with Retry-After through a burst: each alert in exactly one message, in order."""
     await slack.listen()
@@ -233,7 +233,7 @@ async def test_an_outage_of_429s_loses_no_alert_and_doubles_none(
 
 
 async def test_slack_not_listening_through_a_burst_loses_no_alert_and_doubles_none(
-    store: Store, alert_store: AlertStore, slack: Slack, session: aiohttp.ClientSession
+    store: Database, alert_store: Outbox, slack: Slack, session: aiohttp.ClientSession
 ) -> None:
     """Nothing listening on the webhook's port (connection refused), then Slack starts: each alert once, in order."""
     raised = await through_an_outage(alert_store, session, slack, slack.listen)
@@ -241,7 +241,7 @@ async def test_slack_not_listening_through_a_burst_loses_no_alert_and_doubles_no
 
 
 async def test_a_group_too_big_for_one_message_is_split_and_no_link_is_dropped(
-    store: Store, alert_store: AlertStore, slack: Slack, session: aiohttp.ClientSession
+    store: Database, alert_store: Outbox, slack: Slack, session: aiohttp.ClientSession
 ) -> None:
     """A backlog whose links overflow Slack's 50 blocks goes as the largest prefix that fits, then the rest."""
     await slack.listen()
@@ -259,7 +259,7 @@ async def test_a_group_too_big_for_one_message_is_split_and_no_link_is_dropped(
 
 
 async def test_legacy_group_documents_are_repaired_and_their_members_delivered_once(
-    store: Store, alert_store: AlertStore, slack: Slack, session: aiohttp.ClientSession
+    store: Database, alert_store: Outbox, slack: Slack, session: aiohttp.ClientSession
 ) -> None:
     """An older Goodwill's unsent (and nested) groups are undone: each member is sent once, in order;
     members of a group that was sent stay delivered."""
@@ -320,7 +320,7 @@ async def test_legacy_group_documents_are_repaired_and_their_members_delivered_o
 
 
 async def test_a_live_legacy_group_lease_is_left_to_its_deliverer_until_it_expires(
-    store: Store, alert_store: AlertStore, slack: Slack, session: aiohttp.ClientSession
+    store: Database, alert_store: Outbox, slack: Slack, session: aiohttp.ClientSession
 ) -> None:
     """A group an older deliverer is sending right now is not undone until its lease has expired."""
     await slack.listen()

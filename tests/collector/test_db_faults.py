@@ -21,7 +21,7 @@ from collector.query import Query
 from collector.runner import Job, Runner
 from goodwill.errors import StoreError
 from goodwill.models import Author, Mention
-from goodwill.store import Store
+from store import Database
 from tests.conftest import free_port
 
 PAGE = 50
@@ -95,7 +95,7 @@ async def paged_api() -> AsyncIterator[str]:
     await runner.cleanup()
 
 
-class Database:
+class ServerProcess:
     """A SecantusDB process of this test's own, on its own data directory, to kill and restart."""
 
     def __init__(self, data: Path) -> None:
@@ -119,24 +119,24 @@ class Database:
 
 
 @pytest.fixture
-def database(tmp_path: Path) -> Iterator[Database]:
-    db = Database(tmp_path / "db")
+def database(tmp_path: Path) -> Iterator[ServerProcess]:
+    db = ServerProcess(tmp_path / "db")
     db.start()
     yield db
     db.kill()
 
 
-async def _open(uri: str) -> Store:
+async def _open(uri: str) -> Database:
     for _ in range(150):
         try:
-            return await Store.open(uri, "faults", timeout_ms=1000)
+            return await Database.open(uri, "faults", timeout_ms=1000)
         except StoreError:
             await asyncio.sleep(0.2)
     raise AssertionError("the database did not come up in 30 s")
 
 
 async def test_a_database_killed_mid_collection_loses_and_doubles_nothing(
-    paged_api: str, database: Database
+    paged_api: str, database: ServerProcess
 ) -> None:
     """SIGKILL of the database twice during a collection; the collector goes on once it is back.
 
@@ -155,7 +155,7 @@ async def test_a_database_killed_mid_collection_loses_and_doubles_nothing(
                 if kills < 2:
                     # Kill the database once the collection is well under way.
                     for _ in range(1000):
-                        if await store.count_mentions() >= 200 * (kills + 1):
+                        if await store.mentions.count() >= 200 * (kills + 1):
                             break
                         await asyncio.sleep(0.02)
                     database.kill()
@@ -176,7 +176,7 @@ async def test_a_database_killed_mid_collection_loses_and_doubles_nothing(
                 if result.error is None and result.pages < 50:  # the source had no more
                     break
             stored = [doc["external_id"] async for doc in store.collection("mentions").find({})]
-            cursor = (await store.get_cursor("Acme", "paged")).cursor
+            cursor = (await store.cursors.get("Acme", "paged")).cursor
     finally:
         await store.close()
     assert (kills, failed_runs) == (2, 2)

@@ -17,7 +17,7 @@ from collector.sources.replay import ReplaySource, replay_brands
 from goodwill.corpus import load_airline_tweets
 from goodwill.errors import BadPayload, RateLimited, SourceError, SourceUnavailable
 from goodwill.models import Mention
-from goodwill.store import Store
+from store import Database
 
 BRAND = "Virgin America"
 
@@ -61,19 +61,21 @@ class PagedSource:
         return Page(mentions, page + 1, more=page + 1 < self.pages)
 
 
-async def test_replay_backfills_real_held_out_tweets_then_releases_new_ones(store: Store) -> None:
+async def test_replay_backfills_real_held_out_tweets_then_releases_new_ones(
+    store: Database,
+) -> None:
     """The first replay run back-fills the past two weeks; later runs add a few new tweets each."""
     runner = Runner(store, [Job(BRAND, ReplaySource(backfill=0.5, per_run=3), 60)])
     first = await runner.run_job(f"replay:{BRAND}")
     held_out = {t.text for t in load_airline_tweets("held_out") if t.brand == BRAND}
-    stored = await store.feed(brand=BRAND, limit=10_000)
+    stored = await store.feed.page(brand=BRAND, limit=10_000)
     assert first.inserted == len(stored) == len(held_out) // 2
     assert {doc["text"] for doc in stored} <= held_out
     oldest = min(doc["created_at"] for doc in stored)
     assert timedelta(days=13) < datetime.now(UTC) - oldest < timedelta(days=15)
     second = await runner.run_job(f"replay:{BRAND}")
     assert second.inserted == 3
-    assert (await store.get_cursor(BRAND, "replay")).collected == first.inserted + 3
+    assert (await store.cursors.get(BRAND, "replay")).collected == first.inserted + 3
 
 
 async def test_replay_knows_every_airline() -> None:
@@ -99,38 +101,38 @@ async def test_replayed_tweets_have_stable_invented_authors_with_several_tweets(
     assert len(per_author) > 50 and max(per_author.values()) >= 3
 
 
-async def test_a_rerun_from_scratch_never_duplicates(store: Store) -> None:
+async def test_a_rerun_from_scratch_never_duplicates(store: Database) -> None:
     """Collecting the same items again changes nothing: upserts are keyed by (source, external id)."""
     runner = Runner(store, [Job(BRAND, PagedSource(3), 60)])
     await runner.run_job(f"pages:{BRAND}")
     await store.collection("cursors").delete_many({})  # forget the cursor: everything comes again
     again = await runner.run_job(f"pages:{BRAND}")
     assert again.inserted == 0
-    assert await store.count_mentions() == 6
+    assert await store.mentions.count() == 6
 
 
-async def test_a_failure_mid_run_keeps_the_cursor_of_the_last_stored_page(store: Store) -> None:
+async def test_a_failure_mid_run_keeps_the_cursor_of_the_last_stored_page(store: Database) -> None:
     """A job that fails after one page resumes after that page, losing and repeating nothing."""
     source = PagedSource(3, failures={2: BadPayload("not JSON", source="pages")})
     runner = Runner(store, [Job(BRAND, source, 60)])
     failed = await runner.run_job(f"pages:{BRAND}")
     assert failed.error is not None and "not JSON" in failed.error
-    state = await store.get_cursor(BRAND, "pages")
+    state = await store.cursors.get(BRAND, "pages")
     assert state.cursor == 1 and state.last_error is not None
     resumed = await runner.run_job(f"pages:{BRAND}")
     assert resumed.error is None and resumed.inserted == 4
     assert source.cursors[-2:] == [1, 2]
-    assert (await store.get_cursor(BRAND, "pages")).last_error is None
+    assert (await store.cursors.get(BRAND, "pages")).last_error is None
 
 
-async def test_network_failures_are_retried(store: Store) -> None:
+async def test_network_failures_are_retried(store: Database) -> None:
     """A source that is briefly unavailable is retried and its page stored."""
     source = PagedSource(1, failures={1: SourceUnavailable("503", source="pages")})
     result = await Runner(store, [Job(BRAND, source, 60)]).run_job(f"pages:{BRAND}")
     assert result.error is None and result.inserted == 2 and source.calls == 2
 
 
-async def test_unparseable_items_are_dead_lettered_with_their_reason(store: Store) -> None:
+async def test_unparseable_items_are_dead_lettered_with_their_reason(store: Database) -> None:
     """Items a source cannot parse go to dead_letters; the rest of the page is stored."""
 
     class HalfBroken(PagedSource):
@@ -149,7 +151,7 @@ async def test_unparseable_items_are_dead_lettered_with_their_reason(store: Stor
 
 
 async def test_the_scheduler_keeps_jobs_in_mongodb_and_runs_them(
-    store: Store, mongodb_uri: str, database_name: str
+    store: Database, mongodb_uri: str, database_name: str
 ) -> None:
     """Scheduled jobs live in MongoDB and run at once, then at their interval."""
     runner = Runner(store, [Job(BRAND, PagedSource(1), 3600)])
@@ -158,14 +160,14 @@ async def test_the_scheduler_keeps_jobs_in_mongodb_and_runs_them(
     scheduler.start()
     try:
         for _ in range(100):
-            if await store.count_mentions() == 2:
+            if await store.mentions.count() == 2:
                 break
             await asyncio.sleep(0.1)
         stored = await store.collection("scheduler_jobs").find_one({"_id": f"pages:{BRAND}"})
     finally:
         scheduler.shutdown(wait=False)
         close()
-    assert await store.count_mentions() == 2
+    assert await store.mentions.count() == 2
     assert stored is not None
 
 
@@ -176,17 +178,17 @@ class OnlyEven:
         return int(mention.external_id) % 2 == 0
 
 
-async def test_items_not_matching_the_query_are_dropped_and_counted(store: Store) -> None:
+async def test_items_not_matching_the_query_are_dropped_and_counted(store: Database) -> None:
     """Only mentions that match the brand's query are stored; coverage says what was dropped."""
     runner = Runner(store, [Job(BRAND, PagedSource(2), 60, query=OnlyEven())])
     result = await runner.run_job(f"pages:{BRAND}")
     assert result.coverage.fetched == 4 and result.coverage.matched == 2
     assert result.coverage.dropped == 2 and result.inserted == 2
-    state = await store.get_cursor(BRAND, "pages")
+    state = await store.cursors.get(BRAND, "pages")
     assert (state.coverage.fetched, state.coverage.dropped, state.coverage.stored) == (4, 2, 2)
 
 
-async def test_a_source_listing_only_the_brands_items_is_not_filtered(store: Store) -> None:
+async def test_a_source_listing_only_the_brands_items_is_not_filtered(store: Database) -> None:
     """A source with match_all (e.g. the brand's own app reviews) keeps every item."""
     source = PagedSource(1)
     source.match_all = True  # type: ignore[attr-defined]
@@ -196,24 +198,24 @@ async def test_a_source_listing_only_the_brands_items_is_not_filtered(store: Sto
     assert result.inserted == 2
 
 
-async def test_a_job_runs_in_one_runner_at_a_time(store: Store) -> None:
+async def test_a_job_runs_in_one_runner_at_a_time(store: Database) -> None:
     """While one runner process holds a job's lease, another skips it."""
     job = Job(BRAND, PagedSource(1), 60)
     other = Runner(store, [job], owner="other")
-    assert await store.acquire_job(BRAND, "pages", "other", timedelta(minutes=5))
+    assert await store.cursors.acquire(BRAND, "pages", "other", timedelta(minutes=5))
     result = await Runner(store, [job], owner="me").run_job(job.id)
     assert result.skipped == "another runner holds it" and result.inserted == 0
-    await store.release_job(BRAND, "pages", "other")
+    await store.cursors.release(BRAND, "pages", "other")
     assert (await other.run_job(job.id)).inserted == 2
 
 
-async def test_a_source_that_keeps_failing_is_paused_with_its_error(store: Store) -> None:
+async def test_a_source_that_keeps_failing_is_paused_with_its_error(store: Database) -> None:
     """After repeated failures the job pauses (and says why) instead of hammering the source."""
     failures = {n: SourceError(f"HTTP 404 number {n}", source="pages") for n in range(1, 10)}
     runner = Runner(store, [Job(BRAND, PagedSource(1, failures), 60)])
     for _ in range(3):
         assert (await runner.run_job(f"pages:{BRAND}")).error is not None
-    state = await store.get_cursor(BRAND, "pages")
+    state = await store.cursors.get(BRAND, "pages")
     assert (
         state.state == "paused" and state.failures == 3 and "number 3" in (state.last_error or "")
     )
@@ -221,7 +223,7 @@ async def test_a_source_that_keeps_failing_is_paused_with_its_error(store: Store
     assert skipped.skipped is not None and skipped.skipped.startswith("paused until")
 
 
-async def test_a_long_rate_limit_pauses_the_job_and_records_the_gap(store: Store) -> None:
+async def test_a_long_rate_limit_pauses_the_job_and_records_the_gap(store: Database) -> None:
     """A rate limit longer than a minute is not slept through: the job pauses until then."""
 
     source = PagedSource(1)
@@ -230,7 +232,7 @@ async def test_a_long_rate_limit_pauses_the_job_and_records_the_gap(store: Store
     source.failures = {2: RateLimited("quota", source="pages", retry_after=3600)}
     result = await runner.run_job(f"pages:{BRAND}")
     assert result.error is not None and "quota" in result.error
-    state = await store.get_cursor(BRAND, "pages")
+    state = await store.cursors.get(BRAND, "pages")
     assert state.state == "paused"
     assert state.paused_until is not None and state.paused_until > datetime.now(UTC) + timedelta(
         minutes=55
@@ -238,9 +240,9 @@ async def test_a_long_rate_limit_pauses_the_job_and_records_the_gap(store: Store
     assert len(state.gaps) == 1 and state.gaps[0]["reason"].startswith("RateLimited")
 
 
-async def test_a_backfill_keeps_its_own_cursor_and_passes_since(store: Store) -> None:
+async def test_a_backfill_keeps_its_own_cursor_and_passes_since(store: Database) -> None:
     """A back-fill starts from scratch under SOURCE/backfill with `since`, leaving the live cursor alone."""
-    await store.record_success(BRAND, "pages", 7, 0)
+    await store.cursors.record_success(BRAND, "pages", 7, 0)
     seen: list[Any] = []
 
     class Recording(PagedSource):
@@ -255,11 +257,11 @@ async def test_a_backfill_keeps_its_own_cursor_and_passes_since(store: Store) ->
         f"pages:{BRAND}", since=since, progress=lambda r: progress.append(r.pages)
     )
     assert result.inserted == 4 and seen == [since, since] and progress == [1, 2]
-    assert (await store.get_cursor(BRAND, "pages")).cursor == 7
-    assert (await store.get_cursor(BRAND, "pages/backfill")).cursor == 2
+    assert (await store.cursors.get(BRAND, "pages")).cursor == 7
+    assert (await store.cursors.get(BRAND, "pages/backfill")).cursor == 2
 
 
-async def test_a_source_type_is_held_to_its_fetch_budget(store: Store) -> None:
+async def test_a_source_type_is_held_to_its_fetch_budget(store: Database) -> None:
     """Fetches of one source type are spaced by its per-minute budget, across brands."""
     times: list[float] = []
 

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from config.settings import get_settings
 from dashboard import data
-from goodwill.store import Store
+from store import Database
 from tests.conftest import free_port
 from tests.dashboard.conftest import Open, _go, _no_failure, _texts
 from tests.factories import mention, seed
@@ -19,7 +19,7 @@ from tests.factories import mention, seed
 
 
 async def test_an_empty_database_shows_the_empty_state_on_every_page(
-    store: Store, dashboard: Open
+    store: Database, dashboard: Open
 ) -> None:
     """With no mentions, each page says collection starts after `goodwill up`."""
     app = dashboard().run()
@@ -52,7 +52,7 @@ def test_an_unreachable_database_says_how_to_start_it(
 # -- Overview --------------------------------------------------------------------------
 
 
-async def test_the_overview_shows_the_seeded_counts(store: Store, dashboard: Open) -> None:
+async def test_the_overview_shows_the_seeded_counts(store: Database, dashboard: Open) -> None:
     """Totals, sentiment counts, net sentiment and the by-source table come from the roll-ups."""
     await seed(
         store,
@@ -100,7 +100,7 @@ async def test_the_overview_shows_the_seeded_counts(store: Store, dashboard: Ope
 
 
 async def test_the_feed_shows_mentions_newest_first_with_their_sentiment(
-    store: Store, dashboard: Open
+    store: Database, dashboard: Open
 ) -> None:
     """Each mention shows its text, time, author, source, link, the model that scored it, and a badge or "not scored yet"."""
     await seed(
@@ -133,7 +133,7 @@ async def test_the_feed_shows_mentions_newest_first_with_their_sentiment(
     assert "scored by test\\-1" in older and "scored by" not in newest
 
 
-async def test_the_feed_filters_by_sentiment(store: Store, dashboard: Open) -> None:
+async def test_the_feed_filters_by_sentiment(store: Database, dashboard: Open) -> None:
     """Choosing a sentiment (or "not scored yet") shows only those mentions."""
     await seed(
         store,
@@ -159,7 +159,7 @@ async def test_the_feed_filters_by_sentiment(store: Store, dashboard: Open) -> N
     assert _texts(app) == ["just a flight"]
 
 
-async def test_the_feed_filters_by_brand_and_source(store: Store, dashboard: Open) -> None:
+async def test_the_feed_filters_by_brand_and_source(store: Database, dashboard: Open) -> None:
     """The brand and source pickers narrow the feed to literal matches."""
     await seed(
         store,
@@ -178,7 +178,7 @@ async def test_the_feed_filters_by_brand_and_source(store: Store, dashboard: Ope
 
 
 async def test_the_text_search_is_literal_and_case_insensitive(
-    store: Store, dashboard: Open
+    store: Database, dashboard: Open
 ) -> None:
     """ "Text contains" matches a plain substring: regex and operators are taken literally."""
     await seed(
@@ -204,7 +204,7 @@ async def test_the_text_search_is_literal_and_case_insensitive(
 
 
 async def test_the_feed_filters_by_complaint_language_and_author_and_shows_tiers(
-    store: Store, dashboard: Open
+    store: Database, dashboard: Open
 ) -> None:
     """Complaint, language and author filters narrow the feed; an author's advocacy tier shows."""
     await seed(
@@ -258,7 +258,7 @@ async def test_the_feed_filters_by_complaint_language_and_author_and_shows_tiers
     assert _texts(app) == []
 
 
-async def test_the_feed_is_paged_25_at_a_time(store: Store, dashboard: Open) -> None:
+async def test_the_feed_is_paged_25_at_a_time(store: Database, dashboard: Open) -> None:
     """Next and previous walk the feed a page at a time; a new filter starts at page one."""
     base = datetime.now(UTC) - timedelta(days=1)
     await seed(
@@ -287,7 +287,7 @@ async def test_the_feed_is_paged_25_at_a_time(store: Store, dashboard: Open) -> 
     assert _texts(app) == [f"mention {i:02d}" for i in range(9, -1, -1)]
 
 
-async def test_the_feed_filters_by_date(store: Store, dashboard: Open) -> None:
+async def test_the_feed_filters_by_date(store: Database, dashboard: Open) -> None:
     """A window or a custom range of days (UTC) narrows the feed to mentions created then."""
     today = datetime.now(UTC).date()
     await seed(
@@ -313,12 +313,12 @@ async def test_the_feed_filters_by_date(store: Store, dashboard: Open) -> None:
 
 
 async def test_the_sources_page_shows_each_cursor_without_secrets(
-    store: Store, dashboard: Open
+    store: Database, dashboard: Open
 ) -> None:
     """Last success, last error and count per brand x source; credentials in errors are masked."""
-    await store.record_success("Acme", "replay", {"offset": 10}, 10)
-    await store.record_success("Acme", "reddit", "t3_abc", 4)
-    await store.record_error(
+    await store.cursors.record_success("Acme", "replay", {"offset": 10}, 10)
+    await store.cursors.record_success("Acme", "reddit", "t3_abc", 4)
+    await store.cursors.record_error(
         "Acme",
         "reddit",
         "HTTP 500 from https://bot:hunter2@api.example.com/search?api_key=s3cr3t&q=acme",
@@ -339,7 +339,7 @@ async def test_the_sources_page_shows_each_cursor_without_secrets(
 
 
 async def test_the_password_gate_blocks_until_the_right_password(
-    monkeypatch: pytest.MonkeyPatch, store: Store, dashboard: Open
+    monkeypatch: pytest.MonkeyPatch, store: Database, dashboard: Open
 ) -> None:
     """With a password set, nothing but the form shows until the right password is given."""
     await seed(store, [(mention("secret plans"), "negative")])
@@ -363,17 +363,17 @@ async def test_the_password_gate_blocks_until_the_right_password(
 
 
 async def test_the_sources_page_shows_coverage_pauses_and_unread_windows(
-    store: Store, dashboard: Open
+    store: Database, dashboard: Open
 ) -> None:
     """Fetched / matched / dropped counts, a paused job with its end, and windows not read."""
     from datetime import UTC, datetime, timedelta
 
-    from goodwill.store import Coverage
+    from store import Coverage
 
-    await store.record_success(
+    await store.cursors.record_success(
         "Acme", "hackernews", {"n": 1}, 3, Coverage(fetched=10, matched=3, dropped=7, stored=3)
     )
-    await store.record_error(
+    await store.cursors.record_error(
         "Acme",
         "hackernews",
         "RateLimited: quota",
@@ -390,7 +390,7 @@ async def test_the_sources_page_shows_coverage_pauses_and_unread_windows(
 # -- corrections -----------------------------------------------------------------------
 
 
-async def _mention_id(store: Store, text: str) -> str:
+async def _mention_id(store: Database, text: str) -> str:
     doc = await store.collection("mentions").find_one({"text": text}, {"_id": 1})
     assert doc is not None
     return str(doc["_id"])
@@ -412,7 +412,7 @@ def _correction_lines(app: AppTest) -> list[str]:
 
 
 async def test_correcting_a_mention_records_it_with_the_sidebar_name(
-    store: Store, dashboard: Open
+    store: Database, dashboard: Open
 ) -> None:
     """Save writes the correction under the name in the sidebar, and the mention then shows it."""
     await seed(store, [(mention("Bag still missing after 3 days"), "neutral")])
@@ -424,7 +424,7 @@ async def test_correcting_a_mention_records_it_with_the_sidebar_name(
     _no_failure(app)
     [line] = _correction_lines(app)
     assert "corrected to negative, complaint by Ana Lima" in line
-    [history] = await store.corrections()
+    [history] = await store.complaints.corrections()
     assert (history["sentiment"], history["complaint"], history["kind"]) == (
         "negative",
         True,
@@ -439,7 +439,7 @@ async def test_correcting_a_mention_records_it_with_the_sidebar_name(
 
 
 async def test_a_second_correction_replaces_the_first_and_history_keeps_both(
-    store: Store, dashboard: Open
+    store: Database, dashboard: Open
 ) -> None:
     """The mention shows only the latest correction; the history keeps both, with their names."""
     await seed(store, [(mention("Not sure how I feel about the new app"), "positive")])
@@ -452,7 +452,7 @@ async def test_a_second_correction_replaces_the_first_and_history_keeps_both(
     _no_failure(app)
     [line] = _correction_lines(app)
     assert "corrected to neutral, question by Bo" in line
-    history = await store.corrections()
+    history = await store.complaints.corrections()
     assert [(c["sentiment"], c["kind"], c["by"]) for c in history] == [
         ("neutral", "question", "Bo"),
         ("negative", None, "community manager"),
@@ -460,7 +460,7 @@ async def test_a_second_correction_replaces_the_first_and_history_keeps_both(
 
 
 async def test_a_correction_without_a_name_is_refused_with_a_message(
-    store: Store, dashboard: Open
+    store: Database, dashboard: Open
 ) -> None:
     """An emptied "Your name" refuses the save, says why on the mention, and writes nothing."""
     await seed(store, [(mention("Crew were lovely"), "positive")])
@@ -470,12 +470,12 @@ async def test_a_correction_without_a_name_is_refused_with_a_message(
     _correct(app, mention_id, "negative", None)
     assert not app.exception
     assert "enter your name in the sidebar" in app.error[0].value
-    assert await store.corrections() == []
+    assert await store.complaints.corrections() == []
     assert _correction_lines(app) == []
 
 
 async def test_a_correction_of_an_erased_mention_is_refused_with_a_message(
-    store: Store, dashboard: Open
+    store: Database, dashboard: Open
 ) -> None:
     """A mention erased after the page showed it: the store refuses, the page says so, no traceback."""
     await seed(store, [(mention("Delete me later"), "negative"), (mention("Keep me"), "neutral")])
@@ -485,10 +485,10 @@ async def test_a_correction_of_an_erased_mention_is_refused_with_a_message(
     _correct(app, mention_id, "neutral", None)
     assert not app.exception
     assert "Not saved: No mention has the id" in app.error[0].value
-    assert await store.corrections() == []
+    assert await store.complaints.corrections() == []
 
 
-async def test_only_scored_mentions_offer_a_correction(store: Store, dashboard: Open) -> None:
+async def test_only_scored_mentions_offer_a_correction(store: Database, dashboard: Open) -> None:
     """A mention the model has not scored yet has no "Correct" control."""
     await seed(store, [(mention("scored"), "neutral"), (mention("waiting"), None)])
     scored = await _mention_id(store, "scored")
@@ -500,14 +500,14 @@ async def test_only_scored_mentions_offer_a_correction(store: Store, dashboard: 
 
 
 async def test_a_mention_in_another_language_says_so_instead_of_waiting(
-    store: Store, dashboard: Open
+    store: Database, dashboard: Open
 ) -> None:
     """A mention skipped as not English shows its language, not "Not scored yet"."""
     from datetime import timedelta
 
     await seed(store, [(mention("le vol a été annulé"), None)])
-    claim = await store.claim_unscored("test", limit=10, lease=timedelta(minutes=5))
-    await store.skip_unscorable(
+    claim = await store.queue.claim("test", limit=10, lease=timedelta(minutes=5))
+    await store.queue.skip(
         claim, {doc["_id"]: {"reason": "not English", "language": "fr"} for doc in claim.mentions}
     )
     app = _go(dashboard(), "mentions")
@@ -529,7 +529,7 @@ def _verdict(category: str = "lost luggage") -> dict[str, object]:
     }
 
 
-async def _seed_complaints(store: Store, complaints: dict[str, timedelta], *others: str) -> None:
+async def _seed_complaints(store: Database, complaints: dict[str, timedelta], *others: str) -> None:
     """Seed scored mentions: ``complaints`` (text -> age) judged complaints, ``others`` not."""
     await seed(
         store,
@@ -558,7 +558,7 @@ def _view(app: AppTest, view: str) -> AppTest:
 
 
 async def test_the_queue_lists_only_open_complaints_newest_first(
-    store: Store, dashboard: Open
+    store: Database, dashboard: Open
 ) -> None:
     """Non-complaints and resolved complaints stay out; category and reasons are shown."""
     await _seed_complaints(
@@ -579,7 +579,7 @@ async def test_the_queue_lists_only_open_complaints_newest_first(
 
 
 async def test_the_queue_puts_valued_customers_first_with_their_value(
-    store: Store, dashboard: Open
+    store: Database, dashboard: Open
 ) -> None:
     """By default the most valuable customer's complaint comes first, whatever its age."""
     await _seed_complaints(
@@ -602,7 +602,7 @@ async def test_the_queue_puts_valued_customers_first_with_their_value(
     assert "Bea 250,000 (enterprise)" in captions and "valued customers first" in captions
 
 
-async def test_the_queue_without_complaints_says_so(store: Store, dashboard: Open) -> None:
+async def test_the_queue_without_complaints_says_so(store: Database, dashboard: Open) -> None:
     """Mentions but no open complaint: the empty state "No open complaints"."""
     await _seed_complaints(store, {}, "lovely crew")
     app = _go(dashboard(), "complaints")
@@ -611,7 +611,7 @@ async def test_the_queue_without_complaints_says_so(store: Store, dashboard: Ope
 
 
 async def test_assigning_a_complaint_to_me_shows_it_under_mine(
-    store: Store, dashboard: Open
+    store: Database, dashboard: Open
 ) -> None:
     """Assign with an empty value assigns to the sidebar name; 'mine' then lists it alone."""
     await _seed_complaints(store, {"mine soon": timedelta(hours=1), "not mine": timedelta()})
@@ -628,7 +628,7 @@ async def test_assigning_a_complaint_to_me_shows_it_under_mine(
 
 
 async def test_resolving_a_complaint_removes_it_from_the_queue(
-    store: Store, dashboard: Open
+    store: Database, dashboard: Open
 ) -> None:
     """Acknowledge then resolve moves the state along; a resolved complaint leaves the queue."""
     await _seed_complaints(store, {"fix me": timedelta(hours=1), "still open": timedelta()})
@@ -643,7 +643,7 @@ async def test_resolving_a_complaint_removes_it_from_the_queue(
     assert doc is not None and doc["handling"]["state"] == "resolved"
 
 
-async def test_the_history_records_who_did_what(store: Store, dashboard: Open) -> None:
+async def test_the_history_records_who_did_what(store: Database, dashboard: Open) -> None:
     """Each action appends {action, by, at, value}; tags accumulate; values stay literal."""
     await _seed_complaints(store, {"bag gone": timedelta(hours=1)})
     mention_id = await _mention_id(store, "bag gone")
@@ -669,18 +669,18 @@ async def test_the_history_records_who_did_what(store: Store, dashboard: Open) -
 
 
 async def test_the_unassigned_view_leaves_out_assigned_complaints(
-    store: Store, dashboard: Open
+    store: Database, dashboard: Open
 ) -> None:
     """'Unassigned' lists complaints nobody was assigned, whoever is asking."""
     await _seed_complaints(store, {"taken": timedelta(hours=1), "free": timedelta()})
-    await store.handle_complaint(await _mention_id(store, "taken"), "assign", "Ana", "Bo")
+    await store.complaints.handle(await _mention_id(store, "taken"), "assign", "Ana", "Bo")
     app = _go(dashboard(), "complaints")
     assert _texts(_view(app, "unassigned")) == ["free"]
     _no_failure(app)
 
 
 async def test_the_overdue_view_lists_complaints_open_over_a_day(
-    store: Store, dashboard: Open
+    store: Database, dashboard: Open
 ) -> None:
     """'Overdue' keeps complaints created more than 24 h ago, acknowledged ones included."""
     await _seed_complaints(
@@ -691,21 +691,21 @@ async def test_the_overdue_view_lists_complaints_open_over_a_day(
             "stale seen": timedelta(days=3),
         },
     )
-    await store.handle_complaint(await _mention_id(store, "stale seen"), "acknowledge", "Ana")
+    await store.complaints.handle(await _mention_id(store, "stale seen"), "acknowledge", "Ana")
     app = _go(dashboard(), "complaints")
     assert _texts(_view(app, "overdue")) == ["stale seen", "stale"]  # longest waiting first
     _no_failure(app)
 
 
-async def test_a_malformed_action_is_refused_by_the_store(store: Store) -> None:
+async def test_a_malformed_action_is_refused_by_the_store(store: Database) -> None:
     """Unknown actions, bad ids and non-text values raise ValueError and write nothing."""
     await _seed_complaints(store, {"bag": timedelta()})
     mention_id = await _mention_id(store, "bag")
     with pytest.raises(ValueError, match="Action must be one of"):
-        await store.handle_complaint(mention_id, "$set", "Ana")
+        await store.complaints.handle(mention_id, "$set", "Ana")
     with pytest.raises(ValueError, match="not a mention id"):
-        await store.handle_complaint("not-an-id", "resolve", "Ana")
+        await store.complaints.handle("not-an-id", "resolve", "Ana")
     with pytest.raises(ValueError, match="A value is text"):
-        await store.handle_complaint(mention_id, "tag", "Ana", {"$gt": ""})  # type: ignore[arg-type]
+        await store.complaints.handle(mention_id, "tag", "Ana", {"$gt": ""})  # type: ignore[arg-type]
     doc = await store.collection("mentions").find_one({"text": "bag"})
     assert doc is not None and "handling" not in doc

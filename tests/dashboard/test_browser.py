@@ -10,7 +10,7 @@ from pathlib import Path
 
 from playwright.async_api import async_playwright
 
-from goodwill.store import Store
+from store import Database
 from tests.browser import CHROMIUM_ARGS, SCREENSHOTS
 from tests.dashboard.conftest import settle
 from tests.factories import mention, seed
@@ -19,7 +19,7 @@ SEEDED = "The crew found my lost bag within the hour, thank you Acme!"
 
 
 async def test_the_dashboard_serves_every_page_in_a_real_browser(
-    store: Store, dashboard_url: str, chromium: Path
+    store: Database, dashboard_url: str, chromium: Path
 ) -> None:
     """Overview, Mentions (showing a seeded mention's text) and Sources render in Chromium."""
     await seed(
@@ -32,8 +32,10 @@ async def test_the_dashboard_serves_every_page_in_a_real_browser(
             (mention("Just landed, waiting for the scorer."), None),
         ],
     )
-    await store.record_success("Acme", "replay", {"offset": 4}, 4)
-    await store.record_error("Acme", "reddit", "HTTP 503 from https://oauth.reddit.com/search")
+    await store.cursors.record_success("Acme", "replay", {"offset": 4}, 4)
+    await store.cursors.record_error(
+        "Acme", "reddit", "HTTP 503 from https://oauth.reddit.com/search"
+    )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(

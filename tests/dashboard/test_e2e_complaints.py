@@ -12,7 +12,7 @@ from pathlib import Path
 from playwright.async_api import Page, async_playwright
 
 from goodwill.profiles import ProfileStore
-from goodwill.store import Store
+from store import Database
 from tests.browser import CHROMIUM_ARGS, SCREENSHOTS
 from tests.dashboard.conftest import Serve, settle
 from tests.factories import advocacy_doc, mention, profile_doc, seed
@@ -44,7 +44,7 @@ async def _apply(page: Page, action: str, done: str, value: str = "") -> None:
 
 
 async def test_a_community_manager_works_a_complaint_through_in_a_real_browser(
-    store: Store, serve_dashboard: Serve, chromium: Path
+    store: Database, serve_dashboard: Serve, chromium: Path
 ) -> None:
     """Log in, assign to me, acknowledge, note, resolve; MongoDB has who did what and when."""
     await seed(
@@ -69,7 +69,7 @@ async def test_a_community_manager_works_a_complaint_through_in_a_real_browser(
             }
         },
     )
-    await store.record_success("Acme", "replay", {"offset": 3}, 3)
+    await store.cursors.record_success("Acme", "replay", {"offset": 3}, 3)
     profiles = ProfileStore(store)  # the authors as the scorer resolves them, for the people pages
     docs = [doc async for doc in store.collection("mentions").find({})]
     resolved = await profiles.resolve(docs)

@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.login import allowed
-from goodwill.store import Store
+from store import Database
 from tests.dashboard.conftest import Open
 from tests.factories import mention, seed
 
@@ -30,7 +30,7 @@ def _everything(app: AppTest) -> str:
 
 
 async def test_with_auth_configured_the_page_offers_the_oidc_login(
-    monkeypatch: pytest.MonkeyPatch, store: Store, dashboard: Open
+    monkeypatch: pytest.MonkeyPatch, store: Database, dashboard: Open
 ) -> None:
     """[auth] with a provider: a Log in button, no password form, no data, no secret shown."""
     await seed(store, [(mention("secret plans"), "negative")])
@@ -46,7 +46,7 @@ async def test_with_auth_configured_the_page_offers_the_oidc_login(
     assert "do-not-show-me" not in shown and "also-secret-cookie-key" not in shown
 
 
-async def test_named_providers_each_get_a_button(store: Store, dashboard: Open) -> None:
+async def test_named_providers_each_get_a_button(store: Database, dashboard: Open) -> None:
     """[auth.google] and [auth.okta]: one button per provider."""
     app = dashboard()
     app.secrets["auth"] = {**_AUTH, "google": dict(_PROVIDER), "okta": dict(_PROVIDER)}
@@ -56,7 +56,7 @@ async def test_named_providers_each_get_a_button(store: Store, dashboard: Open) 
 
 
 async def test_without_auth_the_password_gate_applies(
-    monkeypatch: pytest.MonkeyPatch, store: Store, dashboard: Open
+    monkeypatch: pytest.MonkeyPatch, store: Database, dashboard: Open
 ) -> None:
     """Secrets without a provider in [auth] leave the password from settings in charge."""
     monkeypatch.setenv("GOODWILL_DASHBOARD_PASSWORD", "open sesame")

@@ -10,20 +10,20 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import data
 from goodwill.models import Mention
-from goodwill.store import Store
+from store import Database
 from tests.dashboard.conftest import Open, _no_failure
 from tests.factories import mention, sentiment
 
 _COMPLAINT = {"is_complaint": True, "kind": "complaint", "category": "baggage", "reasons": []}
 
 
-async def _score(store: Store, items: list[tuple[Mention, str, bool]]) -> None:
+async def _score(store: Database, items: list[tuple[Mention, str, bool]]) -> None:
     """Store and score mentions as the scorer does: label, and complaint verdict when True."""
-    await store.upsert_mentions([item for item, _, _ in items])
-    claim = await store.claim_unscored("test", limit=100_000, lease=timedelta(minutes=5))
+    await store.mentions.upsert([item for item, _, _ in items])
+    claim = await store.queue.claim("test", limit=100_000, lease=timedelta(minutes=5))
     by_id = {item.external_id: (label, flagged) for item, label, flagged in items}
     found = {doc["_id"]: by_id[doc["external_id"]] for doc in claim.mentions}
-    await store.save_scores(
+    await store.queue.save(
         claim,
         {key: sentiment(label) for key, (label, _) in found.items()},
         {key: _COMPLAINT for key, (_, flagged) in found.items() if flagged},
@@ -35,7 +35,7 @@ def _table(app: AppTest, index: int) -> dict[str, dict[str, object]]:
 
 
 async def test_competitors_are_shown_side_by_side_with_their_share_of_voice(
-    store: Store, dashboard: Open
+    store: Database, dashboard: Open
 ) -> None:
     """Outside the watch list, every other brand is a competitor; shares add up to 100%."""
     await _score(
@@ -60,7 +60,7 @@ async def test_competitors_are_shown_side_by_side_with_their_share_of_voice(
 
 
 async def test_the_watch_list_names_the_competitors_even_those_without_mentions(
-    store: Store, dashboard: Open, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    store: Database, dashboard: Open, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """A brand's listed competitors are compared (a silent one at 0); unlisted brands are not."""
     watchlist = tmp_path / "watchlist.toml"
@@ -86,7 +86,7 @@ async def test_the_watch_list_names_the_competitors_even_those_without_mentions(
 
 
 async def test_what_changed_compares_with_the_previous_window_and_shows_the_worst_posts(
-    store: Store, dashboard: Open
+    store: Database, dashboard: Open
 ) -> None:
     """Deltas against the previous 30 days; the worst day's most negative, most engaged post first."""
     worst = datetime.now(UTC) - timedelta(days=3)
@@ -122,7 +122,7 @@ async def test_what_changed_compares_with_the_previous_window_and_shows_the_wors
 
 
 async def test_top_terms_leave_out_stop_words_and_brand_names(
-    store: Store, dashboard: Open
+    store: Database, dashboard: Open
 ) -> None:
     """The terms chart counts words of the window's mentions, not 'the' nor the brand."""
     await _score(

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from goodwill import exports
 from goodwill.models import Author, Mention, utcnow
 from goodwill.profiles import ProfileStore
-from goodwill.store import Store
+from store import Database
 from tests.dashboard.conftest import Open, _go, _no_failure
 from tests.factories import advocacy_doc, mention, profile_doc, seed
 
@@ -35,7 +35,7 @@ def said(text: str, who: str, *, label_age: timedelta = timedelta(days=1), **ext
     )
 
 
-async def ingest(store: Store, items: list[tuple[Mention, str]]) -> ProfileStore:
+async def ingest(store: Database, items: list[tuple[Mention, str]]) -> ProfileStore:
     """Store and score mentions, resolve their authors and compute advocacy (as the scorer does)."""
     profiles = ProfileStore(store)
     await seed(store, items)
@@ -46,7 +46,7 @@ async def ingest(store: Store, items: list[tuple[Mention, str]]) -> ProfileStore
     return profiles
 
 
-async def _board(store: Store, scores: list[float], **profile: Any) -> list[str]:
+async def _board(store: Database, scores: list[float], **profile: Any) -> list[str]:
     """Profiles with advocacy docs for Acme at ``scores``; their ids in that order."""
     ids = []
     for number, score in enumerate(scores):
@@ -74,7 +74,7 @@ def _table(app: AppTest, kind: str) -> Any:
 # -- Advocates and detractors -------------------------------------------------------------
 
 
-async def test_no_scores_says_how_advocates_appear(store: Store, dashboard: Open) -> None:
+async def test_no_scores_says_how_advocates_appear(store: Database, dashboard: Open) -> None:
     """A brand with mentions but no scored authors explains when advocates appear."""
     await seed(store, [(mention("hello"), "positive")])
     app = _open_people(dashboard())
@@ -82,7 +82,7 @@ async def test_no_scores_says_how_advocates_appear(store: Store, dashboard: Open
     assert any("scorer" in info.value for info in app.info)
 
 
-async def test_leaderboards_sort_and_page(store: Store, dashboard: Open) -> None:
+async def test_leaderboards_sort_and_page(store: Database, dashboard: Open) -> None:
     """Advocates highest first, detractors lowest first, 20 a page, each row linking to its profile."""
     await seed(store, [(mention("hello"), "positive")])
     scores = [float(score) for score in range(21, 46)] + [-30.0, -80.0, -50.0, 0.0]
@@ -99,7 +99,7 @@ async def test_leaderboards_sort_and_page(store: Store, dashboard: Open) -> None
     assert any("21–25 of 25" in caption.value for caption in app.caption)
 
 
-async def test_leaderboard_filters(store: Store, dashboard: Open) -> None:
+async def test_leaderboard_filters(store: Database, dashboard: Open) -> None:
     """Min score, max score and the source narrow the lists."""
     await seed(store, [(mention("hello"), "positive")])
     await _board(store, [30.0, 60.0, 90.0, -40.0, -90.0])
@@ -112,7 +112,7 @@ async def test_leaderboard_filters(store: Store, dashboard: Open) -> None:
     _no_failure(app)
 
 
-async def test_the_since_filter_keeps_recent_people(store: Store, dashboard: Open) -> None:
+async def test_the_since_filter_keeps_recent_people(store: Database, dashboard: Open) -> None:
     """Last mention within 7 days keeps only people heard from lately."""
     await seed(store, [(mention("hello"), "positive")])
     ids = await _board(store, [40.0, 50.0])
@@ -125,7 +125,7 @@ async def test_the_since_filter_keeps_recent_people(store: Store, dashboard: Ope
 
 
 async def test_the_export_buttons_give_the_cli_export(
-    store: Store, dashboard: Open, monkeypatch: pytest.MonkeyPatch
+    store: Database, dashboard: Open, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """CSV and XLSX downloads hold exactly ``goodwill export advocates``'s bytes; no do-not-contact."""
     await seed(store, [(mention("hello"), "positive")])
@@ -158,7 +158,7 @@ async def test_the_export_buttons_give_the_cli_export(
 
 
 async def test_the_profile_shows_identities_mentions_and_scores(
-    store: Store, dashboard: Open
+    store: Database, dashboard: Open
 ) -> None:
     """A link ?profile=<id> opens the person: identities, advocacy, score chart, mentions."""
     profiles = await ingest(
@@ -183,7 +183,7 @@ async def test_the_profile_shows_identities_mentions_and_scores(
     assert any(frame.value["Brand"].tolist() == ["Acme"] for frame in app.dataframe)
 
 
-async def test_a_typed_reference_is_taken_literally(store: Store, dashboard: Open) -> None:
+async def test_a_typed_reference_is_taken_literally(store: Database, dashboard: Open) -> None:
     """An operator-looking reference finds no one and says so, without a failure."""
     await ingest(store, [(said("Acme", "jane"), "positive")])
     app = dashboard()
@@ -196,7 +196,7 @@ async def test_a_typed_reference_is_taken_literally(store: Store, dashboard: Ope
     assert any("Jane" in header.value for header in app.header)
 
 
-async def test_merge_then_split_from_the_page(store: Store, dashboard: Open) -> None:
+async def test_merge_then_split_from_the_page(store: Database, dashboard: Open) -> None:
     """Merge asks for confirmation, writes the merge; Split restores the absorbed profile."""
     profiles = await ingest(
         store, [(said("Acme hi", "jane"), "positive"), (said("Acme yo", "janed"), "positive")]
@@ -223,7 +223,7 @@ async def test_merge_then_split_from_the_page(store: Store, dashboard: Open) -> 
     assert (await profiles.merges(jane["_id"]))[0]["split_at"] is not None
 
 
-async def test_erasure_needs_the_typed_id(store: Store, dashboard: Open) -> None:
+async def test_erasure_needs_the_typed_id(store: Database, dashboard: Open) -> None:
     """A wrong confirmation erases nothing; the profile id erases the profile and its advocacy."""
     profiles = await ingest(store, [(said("Acme hi", "jane"), "positive")])
     jane = await profiles.get("replay:jane")
@@ -249,7 +249,7 @@ async def test_erasure_needs_the_typed_id(store: Store, dashboard: Open) -> None
 # -- deep links ---------------------------------------------------------------------------
 
 
-async def test_a_mention_link_shows_that_mention(store: Store, dashboard: Open) -> None:
+async def test_a_mention_link_shows_that_mention(store: Database, dashboard: Open) -> None:
     """/?mention=<id> opens the Mentions page on that one mention."""
     await seed(store, [(mention("the one"), "negative"), (mention("another"), "positive")])
     doc = await store.collection("mentions").find_one({"text": "the one"})
@@ -265,7 +265,7 @@ async def test_a_mention_link_shows_that_mention(store: Store, dashboard: Open) 
     assert "not here" in app.warning[0].value
 
 
-async def test_a_brand_link_selects_the_brand(store: Store, dashboard: Open) -> None:
+async def test_a_brand_link_selects_the_brand(store: Database, dashboard: Open) -> None:
     """/?brand=Globex opens the Overview on Globex."""
     await seed(store, [(mention("a"), "positive"), (mention("b", brand="Globex"), "positive")])
     app = dashboard()

@@ -6,16 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 from streamlit.testing.v1 import AppTest
 
-from goodwill.store import Store
+from store import Database
 from tests.dashboard.conftest import Open, _go, _no_failure
 
 
 async def test_recent_alerts_show_their_delivery_newest_first(
-    store: Store, dashboard: Open
+    store: Database, dashboard: Open
 ) -> None:
     """Each alert's rule, destination and state; failures warned about, with tokens masked."""
     now = datetime.now(UTC)
-    await store.record_success("Acme", "replay", {"offset": 1}, 1)
+    await store.cursors.record_success("Acme", "replay", {"offset": 1}, 1)
     await store.collection("alerts").insert_many(
         [
             {"dedupe_key": "old", "rule": "negative_spike", "brand": "Acme", "destination": "slack",
@@ -37,7 +37,9 @@ async def test_recent_alerts_show_their_delivery_newest_first(
     assert "token=***" in table["Last error"][0]
 
 
-async def test_without_alerts_the_page_says_when_they_come(store: Store, dashboard: Open) -> None:
+async def test_without_alerts_the_page_says_when_they_come(
+    store: Database, dashboard: Open
+) -> None:
     """No alerts and no sources yet: two empty states, no failure."""
     app = _go(_open(dashboard), "sources")
     _no_failure(app)

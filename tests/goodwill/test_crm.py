@@ -12,7 +12,7 @@ import pytest
 
 from goodwill.crm import CrmImportError, detect_preset, import_csv
 from goodwill.identity import erasure_hash, handle_key
-from goodwill.store import Store
+from store import Database
 from tests.factories import profile_doc
 
 HUBSPOT_HEADER = [
@@ -40,7 +40,7 @@ def write_csv(
     return path
 
 
-async def snapshot(store: Store) -> dict[str, list[dict[str, Any]]]:
+async def snapshot(store: Database) -> dict[str, list[dict[str, Any]]]:
     """Every document of every collection, for before/after comparisons."""
     database = store.collection("profiles").database
     names = sorted(await database.list_collection_names())
@@ -53,7 +53,7 @@ async def snapshot(store: Store) -> dict[str, list[dict[str, Any]]]:
 
 
 async def test_hubspot_export_creates_merges_and_rejects_rows_by_number(
-    store: Store, tmp_path: Path
+    store: Database, tmp_path: Path
 ) -> None:
     """A HubSpot export: new people are created, known ones updated, bad rows named by row number."""
     collected = profile_doc("bobby_t", source="twitter", display_name="bobby")
@@ -117,7 +117,7 @@ async def test_hubspot_export_creates_merges_and_rejects_rows_by_number(
     assert "created:    2" in report.summary() and "row 4:" in report.summary()
 
 
-async def test_reimporting_the_same_file_changes_nothing(store: Store, tmp_path: Path) -> None:
+async def test_reimporting_the_same_file_changes_nothing(store: Database, tmp_path: Path) -> None:
     """A second import of the same file reports every row unchanged and writes nothing."""
     await store.collection("profiles").insert_one(profile_doc("ann", source="twitter"))
     await store.collection("profiles").insert_one(profile_doc(None, emails=["dup@example.com"]))
@@ -140,7 +140,7 @@ async def test_reimporting_the_same_file_changes_nothing(store: Store, tmp_path:
 
 
 async def test_a_row_matching_two_profiles_is_proposed_for_merging_never_merged(
-    store: Store, tmp_path: Path
+    store: Database, tmp_path: Path
 ) -> None:
     """Record id matches one profile and the handle another: applied to the first, a proposal made."""
     by_email = profile_doc(None, emails=["zoe@example.com"], crm_id="9", origin="crm")
@@ -165,7 +165,7 @@ async def test_a_row_matching_two_profiles_is_proposed_for_merging_never_merged(
 
 
 async def test_salesforce_api_and_report_names_are_both_detected(
-    store: Store, tmp_path: Path
+    store: Database, tmp_path: Path
 ) -> None:
     """Data Loader API names and report labels both map; opt-out columns set do_not_contact."""
     api = write_csv(
@@ -200,7 +200,7 @@ async def test_salesforce_api_and_report_names_are_both_detected(
     assert detect_preset(["Email", "Name"]) == "csv"
 
 
-async def test_an_import_never_lifts_do_not_contact(store: Store, tmp_path: Path) -> None:
+async def test_an_import_never_lifts_do_not_contact(store: Database, tmp_path: Path) -> None:
     """A later file saying "not opted out" leaves an opted-out profile opted out."""
     header = ["Id", "Email", "HasOptedOutOfEmail"]
     await import_csv(store, write_csv(tmp_path / "a.csv", header, [["1", "a@example.com", "true"]]))
@@ -213,7 +213,7 @@ async def test_an_import_never_lifts_do_not_contact(store: Store, tmp_path: Path
 
 
 async def test_undecodable_bytes_reject_the_row_and_name_the_encoding(
-    store: Store, tmp_path: Path
+    store: Database, tmp_path: Path
 ) -> None:
     """A cp1252 name in a file read as UTF-8 rejects that row, suggesting --encoding cp1252."""
     path = write_csv(
@@ -234,7 +234,7 @@ async def test_undecodable_bytes_reject_the_row_and_name_the_encoding(
 
 
 async def test_missing_columns_stop_the_import_before_any_write(
-    store: Store, tmp_path: Path
+    store: Database, tmp_path: Path
 ) -> None:
     """No id, email or handle column: an error naming what is missing and what is there."""
     path = write_csv(tmp_path / "names.csv", ["Given", "Family"], [["Ann", "Lee"]])
@@ -249,7 +249,7 @@ async def test_missing_columns_stop_the_import_before_any_write(
     assert await store.collection("profiles").count_documents({}) == 0
 
 
-async def test_a_mapping_file_names_other_columns(store: Store, tmp_path: Path) -> None:
+async def test_a_mapping_file_names_other_columns(store: Database, tmp_path: Path) -> None:
     """A TOML mapping maps custom columns, several email columns, handles and extra fields."""
     path = write_csv(
         tmp_path / "custom.csv",
@@ -277,7 +277,7 @@ async def test_a_mapping_file_names_other_columns(store: Store, tmp_path: Path) 
         await import_csv(store, path, mapping=bad)
 
 
-async def test_an_erased_handle_is_not_brought_back(store: Store, tmp_path: Path) -> None:
+async def test_an_erased_handle_is_not_brought_back(store: Database, tmp_path: Path) -> None:
     """A handle whose hash is in erasures is dropped from the row; the rest is imported."""
     await store.collection("erasures").insert_one(
         {"identity_hashes": [erasure_hash(handle_key("twitter", "gone"))], "by": "t", "mentions": 0}
@@ -292,7 +292,7 @@ async def test_an_erased_handle_is_not_brought_back(store: Store, tmp_path: Path
     assert doc is not None and doc["identities"] == []
 
 
-async def test_dry_run_reports_without_writing(store: Store, tmp_path: Path) -> None:
+async def test_dry_run_reports_without_writing(store: Database, tmp_path: Path) -> None:
     """--dry-run counts what would happen and writes nothing."""
     path = write_csv(tmp_path / "h.csv", ["Email"], [["a@example.com"], ["b@example.com"]])
     report = await import_csv(store, path, dry_run=True)
@@ -300,7 +300,7 @@ async def test_dry_run_reports_without_writing(store: Store, tmp_path: Path) -> 
     assert await store.collection("profiles").count_documents({}) == 0
 
 
-async def test_a_large_file_is_streamed_in_batches(store: Store, tmp_path: Path) -> None:
+async def test_a_large_file_is_streamed_in_batches(store: Database, tmp_path: Path) -> None:
     """A file far larger than a batch is imported in constant memory; duplicates found across batches."""
     path = tmp_path / "big.csv"
     padding = "x" * 400  # a column not imported, making the file large

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from goodwill import insights
-from goodwill.store import Store
+from store import Database
 from tests.factories import mention, seed
 
 
-async def test_feed_pages_read_across_periods_in_one_order(store: Store) -> None:
+async def test_feed_pages_read_across_periods_in_one_order(store: Database) -> None:
     """Pages walk from the newest day back years, ties kept in _id order, nothing twice."""
     ages = [0, 0.5, 2, 2, 9, 40, 300, 900, 2000]
     now = datetime.now(UTC)
@@ -26,43 +26,43 @@ async def test_feed_pages_read_across_periods_in_one_order(store: Store) -> None
             for i, age in enumerate(ages)
         ],
     )
-    everything = await store.feed(limit=100)
+    everything = await store.feed.page(limit=100)
     assert len(everything) == len(ages)
     assert everything[0]["text"] == "age 0 #0" and everything[-1]["text"] == "age 2000 #8"
     keys = [(doc["created_at"], doc["_id"]) for doc in everything]
     assert keys == sorted(keys, reverse=True)
     paged = []
     for page in range(5):
-        paged += await store.feed(skip=page * 2, limit=2)
+        paged += await store.feed.page(skip=page * 2, limit=2)
     assert [doc["_id"] for doc in paged] == [doc["_id"] for doc in everything]
-    window = await store.feed(
+    window = await store.feed.page(
         since=now - timedelta(days=50), until=now - timedelta(days=1), limit=10
     )
     assert {doc["text"] for doc in window} == {"age 2 #2", "age 2 #3", "age 9 #4", "age 40 #5"}
 
 
-async def test_complaints_queue_reaches_old_open_complaints(store: Store) -> None:
+async def test_complaints_queue_reaches_old_open_complaints(store: Database) -> None:
     """An open complaint from long ago still shows, after the recent ones."""
     await seed(
         store,
         [(mention("new"), "negative"), (mention("ancient", age=timedelta(days=800)), "negative")],
     )
     await store.collection("mentions").update_many({}, {"$set": {"complaint.is_complaint": True}})
-    queue = await store.complaints_queue(None, "all")
+    queue = await store.complaints.queue(None, "all")
     assert [doc["text"] for doc in queue] == ["new", "ancient"]
-    assert [doc["text"] for doc in await store.complaints_queue(None, "overdue")] == ["ancient"]
+    assert [doc["text"] for doc in await store.complaints.queue(None, "overdue")] == ["ancient"]
 
 
-async def test_brand_names_come_from_rollups_and_cursors(store: Store) -> None:
+async def test_brand_names_come_from_rollups_and_cursors(store: Database) -> None:
     """Scored brands and collected brands are listed; mentions are read only when both are empty."""
     await seed(store, [(mention("x", brand="Waiting"), None)])
     assert await insights.brand_names(store) == ["Waiting"]
     await seed(store, [(mention("y", brand="Scored"), "positive")])
-    await store.record_success("Collected", "replay", {"offset": 1}, 1)
+    await store.cursors.record_success("Collected", "replay", {"offset": 1}, 1)
     assert await insights.brand_names(store) == ["Collected", "Scored"]
 
 
-async def test_brand_rollups_cover_several_brands_with_every_count(store: Store) -> None:
+async def test_brand_rollups_cover_several_brands_with_every_count(store: Database) -> None:
     """Each brand x day x source has all five counts, 0 where the scorer wrote none."""
     await seed(
         store,
@@ -81,7 +81,7 @@ async def test_brand_rollups_cover_several_brands_with_every_count(store: Store)
     assert all(doc["complaints"] == 0 for doc in docs)
 
 
-async def test_negative_posts_rank_negativity_by_reach(store: Store) -> None:
+async def test_negative_posts_rank_negativity_by_reach(store: Database) -> None:
     """A widely shared negative post outranks a lone one; positive posts stay out."""
     await seed(
         store,
@@ -111,7 +111,7 @@ async def test_top_terms_count_each_word_once_per_mention() -> None:
     assert "air" not in dict(insights.count_terms(texts, exclude=["Acme Air"]))
 
 
-async def test_recent_alerts_come_newest_first_without_payloads(store: Store) -> None:
+async def test_recent_alerts_come_newest_first_without_payloads(store: Database) -> None:
     """The alerts list shows delivery state and leaves payloads out."""
     now = datetime.now(UTC)
     await store.collection("alerts").insert_many(

@@ -19,9 +19,9 @@ from pymongo.errors import PyMongoError
 from typer.testing import CliRunner
 
 from config.settings import Settings, get_settings, load_settings
-from goodwill import dbserver
 from goodwill.errors import DatabaseServerError
 from service.db_cli import NOT_RUNNING, db_app
+from store import server as dbserver
 from tests.conftest import free_port
 
 SERVER = Path(sys.executable).with_name("secantusd-py")
@@ -153,7 +153,7 @@ def test_the_server_outlives_the_process_that_started_it(settings: Settings) -> 
     """A server started by a process that has exited keeps running and is stopped by another."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GOODWILL_")}
     env.update(GOODWILL_DATA_DIR=str(settings.data_dir), GOODWILL_DB_PORT=str(settings.db_port))
-    script = "from config.settings import get_settings; from goodwill import dbserver; "
+    script = "from config.settings import get_settings; from store import server as dbserver; "
     script += "print(dbserver.start(get_settings()).pid)"
     done = subprocess.run(
         [sys.executable, "-c", script],

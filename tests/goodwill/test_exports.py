@@ -20,14 +20,14 @@ from goodwill.exports import (
     write_xlsx,
     xlsx_bytes,
 )
-from goodwill.store import Store
+from store import Database
 from tests.factories import advocacy_doc, mention, profile_doc
 
 EVIL = '=HYPERLINK("http://evil.example","click")'
 WHEN = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
 
 
-async def seed_people(store: Store) -> dict[str, dict[str, object]]:
+async def seed_people(store: Database) -> dict[str, dict[str, object]]:
     """Four people for brand Acme: a consenting advocate, an unknown-consent advocate,
     a do-not-contact advocate, and a neutral; plus an advocate of another brand."""
     consenting = profile_doc(
@@ -66,7 +66,7 @@ async def seed_people(store: Store) -> dict[str, dict[str, object]]:
     return people
 
 
-async def test_advocates_are_listed_by_score_without_do_not_contact(store: Store) -> None:
+async def test_advocates_are_listed_by_score_without_do_not_contact(store: Database) -> None:
     """Only the brand's advocates, highest first; a do-not-contact profile never appears."""
     people = await seed_people(store)
     rows = await advocate_rows(store, "Acme")
@@ -93,13 +93,13 @@ async def test_advocates_are_listed_by_score_without_do_not_contact(store: Store
     assert people["cy"]["do_not_contact"] is True
 
 
-async def test_filters_since_source_and_threshold(store: Store) -> None:
+async def test_filters_since_source_and_threshold(store: Database) -> None:
     """--since keeps recent last mentions; --source needs a mention from it; settings set the bar."""
     people = await seed_people(store)
     recent = await advocate_rows(store, "Acme", since=WHEN - timedelta(days=1))
     assert [row.handles.split(";")[0] for row in recent] == ["reddit:@ann"]
     ours = mention(brand="Acme", source="twitter", handle="bo")
-    await store.upsert_mentions([ours])
+    await store.mentions.upsert([ours])
     await store.collection("mentions").update_one(
         {"external_id": ours.external_id}, {"$set": {"profile_id": people["bo"]["_id"]}}
     )
@@ -109,7 +109,9 @@ async def test_filters_since_source_and_threshold(store: Store) -> None:
     assert [row.score for row in strict] == [80.5]
 
 
-async def test_csv_cells_are_escaped_and_numbers_stay_numbers(store: Store, tmp_path: Path) -> None:
+async def test_csv_cells_are_escaped_and_numbers_stay_numbers(
+    store: Database, tmp_path: Path
+) -> None:
     """Cell by cell: a formula-like name gets a leading quote; scores are plain numbers."""
     await seed_people(store)
     rows = await advocate_rows(store, "Acme")
@@ -138,7 +140,7 @@ async def test_csv_cells_are_escaped_and_numbers_stay_numbers(store: Store, tmp_
     assert escape_cell("plain") == "plain"
 
 
-async def test_xlsx_strings_are_text_never_formulas(store: Store, tmp_path: Path) -> None:
+async def test_xlsx_strings_are_text_never_formulas(store: Database, tmp_path: Path) -> None:
     """Cell by cell in XLSX: strings are type 's' (even '=HYPERLINK'), numbers 'n', dates 'd'."""
     await seed_people(store)
     rows = await advocate_rows(store, "Acme")

@@ -12,8 +12,8 @@ import pytest
 from goodwill.identity import erasure_hash, handle_key
 from goodwill.models import Author, Mention, utcnow
 from goodwill.profiles import ProfileStore, collected_profile_id
-from goodwill.store import Store
 from scoring.advocacy import as_of_for
+from store import Database
 from tests.factories import seed
 
 _numbers = itertools.count(1)
@@ -49,7 +49,7 @@ def said(
 
 
 async def ingest(
-    store: Store, profiles: ProfileStore, items: list[tuple[Mention, str | None]]
+    store: Database, profiles: ProfileStore, items: list[tuple[Mention, str | None]]
 ) -> dict[Any, str]:
     """Store and score the mentions, resolve their authors, refresh the pairs (as the worker)."""
     await seed(store, items)
@@ -60,13 +60,13 @@ async def ingest(
     return resolved
 
 
-async def profile_of(store: Store, who: str, source: str = "replay") -> dict[str, Any]:
+async def profile_of(store: Database, who: str, source: str = "replay") -> dict[str, Any]:
     doc = await store.collection("profiles").find_one({"identities.handle_key": f"{source}:{who}"})
     assert doc is not None
     return doc
 
 
-async def advocacy(store: Store) -> dict[str, dict[str, Any]]:
+async def advocacy(store: Database) -> dict[str, dict[str, Any]]:
     """Every advocacy document's numbers, by id (timestamps left out)."""
     keep = ("score", "tier", "love", "reach_factor", "mentions", "positive", "negative")
     return {
@@ -75,7 +75,7 @@ async def advocacy(store: Store) -> dict[str, dict[str, Any]]:
     }
 
 
-async def counts(store: Store) -> dict[str, Any]:
+async def counts(store: Database) -> dict[str, Any]:
     fields = ("counts", "reach", "first_seen", "last_seen")
     return {
         doc["_id"]: {name: doc.get(name) for name in fields}
@@ -84,12 +84,12 @@ async def counts(store: Store) -> dict[str, Any]:
 
 
 @pytest.fixture
-def profiles(store: Store) -> ProfileStore:
+def profiles(store: Database) -> ProfileStore:
     return ProfileStore(store)
 
 
 async def test_authors_become_profiles_with_identities_counts_and_advocacy(
-    store: Store, profiles: ProfileStore
+    store: Database, profiles: ProfileStore
 ) -> None:
     """Each new author gets one collected profile; its mentions point at it; counts and advocacy follow."""
     await ingest(
@@ -131,7 +131,7 @@ async def test_authors_become_profiles_with_identities_counts_and_advocacy(
 
 
 async def test_mentions_without_an_author_are_left_alone(
-    store: Store, profiles: ProfileStore
+    store: Database, profiles: ProfileStore
 ) -> None:
     """A source naming no author resolves to nothing and creates no profile."""
     anonymous = Mention(
@@ -144,12 +144,12 @@ async def test_mentions_without_an_author_are_left_alone(
 
 
 async def test_two_scorers_racing_on_a_new_author_create_one_profile(
-    store: Store, mongodb_uri: str, database_name: str
+    store: Database, mongodb_uri: str, database_name: str
 ) -> None:
     """Two processes (two clients) resolving the same new author at once converge on one profile."""
     await seed(store, [(said(who="racer"), "positive") for _ in range(6)])
     docs = [doc async for doc in store.collection("mentions").find({})]
-    other = await Store.open(mongodb_uri, database_name)
+    other = await Database.open(mongodb_uri, database_name)
     try:
         first, second = await asyncio.gather(
             ProfileStore(store).resolve(docs[:4]), ProfileStore(other).resolve(docs[2:])
@@ -162,7 +162,7 @@ async def test_two_scorers_racing_on_a_new_author_create_one_profile(
     )
 
 
-async def test_an_erased_author_is_never_rebuilt(store: Store, profiles: ProfileStore) -> None:
+async def test_an_erased_author_is_never_rebuilt(store: Database, profiles: ProfileStore) -> None:
     """A mention by an erased identity (or handle) gets no profile and loses its author fields."""
     await store.collection("erasures").insert_one(
         {
@@ -185,7 +185,7 @@ async def test_an_erased_author_is_never_rebuilt(store: Store, profiles: Profile
 
 
 async def test_an_account_the_crm_named_by_handle_joins_that_profile(
-    store: Store, profiles: ProfileStore
+    store: Database, profiles: ProfileStore
 ) -> None:
     """A CRM profile knowing only @vip's handle receives the account when @vip posts."""
     key = handle_key("replay", "vip")
@@ -208,7 +208,9 @@ async def test_an_account_the_crm_named_by_handle_joins_that_profile(
     assert doc["counts"]["mentions"] == 1
 
 
-async def test_a_tier_change_is_recorded_and_returned(store: Store, profiles: ProfileStore) -> None:
+async def test_a_tier_change_is_recorded_and_returned(
+    store: Database, profiles: ProfileStore
+) -> None:
     """A person whose posts turn positive becomes an advocate: previous_tier and tier_changed_at say so."""
     await ingest(store, profiles, [(said(who="fan"), "neutral")])
     pid = (await profile_of(store, "fan"))["_id"]
@@ -237,7 +239,7 @@ async def test_a_tier_change_is_recorded_and_returned(store: Store, profiles: Pr
 
 
 async def test_recompute_all_gives_exactly_the_incremental_numbers(
-    store: Store, profiles: ProfileStore
+    store: Database, profiles: ProfileStore
 ) -> None:
     """A full recompute writes the same scores and counts as the refreshes did, and drops orphan pairs."""
     items: list[tuple[Mention, str | None]] = [
@@ -266,7 +268,7 @@ async def test_recompute_all_gives_exactly_the_incremental_numbers(
 
 
 async def test_get_finds_a_person_by_id_email_handle_or_identity_key(
-    store: Store, profiles: ProfileStore
+    store: Database, profiles: ProfileStore
 ) -> None:
     """Any of the four references finds the profile; unknown and ambiguous ones say what to pass."""
     await ingest(store, profiles, [(said(who="Jane"), "positive"), (said(who="joe"), "positive")])
@@ -286,7 +288,7 @@ async def test_get_finds_a_person_by_id_email_handle_or_identity_key(
         await profiles.get("jane@example.com")
 
 
-async def snapshot(store: Store, pid: str) -> dict[str, Any]:
+async def snapshot(store: Database, pid: str) -> dict[str, Any]:
     """What a split must give back exactly: identities, emails, tags, counts, mentions, advocacy."""
     doc = await store.collection("profiles").find_one({"_id": pid})
     assert doc is not None
@@ -313,7 +315,7 @@ async def snapshot(store: Store, pid: str) -> dict[str, Any]:
 
 
 async def test_merge_then_split_gives_each_side_back_exactly(
-    store: Store, profiles: ProfileStore
+    store: Database, profiles: ProfileStore
 ) -> None:
     """After a merge and its split, both profiles' identities, mentions and scores are as before."""
     await ingest(
@@ -361,7 +363,7 @@ async def test_merge_then_split_gives_each_side_back_exactly(
 
 
 async def test_merge_and_split_refuse_what_cannot_be_done(
-    store: Store, profiles: ProfileStore
+    store: Database, profiles: ProfileStore
 ) -> None:
     """Self-merge, unknown ids, a second split, and a split whose identities moved on are refused."""
     await ingest(store, profiles, [(said(who=w), "positive") for w in ("a", "b", "c")])
@@ -391,7 +393,7 @@ async def test_merge_and_split_refuse_what_cannot_be_done(
 
 
 async def test_proposals_from_shared_email_and_linked_url_never_come_back_once_rejected(
-    store: Store, profiles: ProfileStore
+    store: Database, profiles: ProfileStore
 ) -> None:
     """Same email, or same name with a linked account URL, is proposed; a rejected pair is not again."""
     await ingest(
@@ -439,7 +441,7 @@ async def test_proposals_from_shared_email_and_linked_url_never_come_back_once_r
 
 
 async def test_same_crm_id_merges_automatically_but_never_after_a_split(
-    store: Store, profiles: ProfileStore
+    store: Database, profiles: ProfileStore
 ) -> None:
     """Two profiles with one CRM record id are merged at once; once split, they stay apart."""
     await ingest(store, profiles, [(said(who="x1"), "positive"), (said(who="x2"), "negative")])
@@ -455,7 +457,7 @@ async def test_same_crm_id_merges_automatically_but_never_after_a_split(
 
 
 async def test_leaderboard_pages_by_score_with_filters_and_profile_fields(
-    store: Store, profiles: ProfileStore
+    store: Database, profiles: ProfileStore
 ) -> None:
     """Advocates come highest first, detractors lowest first; filters and counts agree."""
     items: list[tuple[Mention, str | None]] = []
@@ -489,7 +491,7 @@ async def test_leaderboard_pages_by_score_with_filters_and_profile_fields(
 
 
 async def test_profile_mentions_newest_first_and_score_history_per_day(
-    store: Store, profiles: ProfileStore
+    store: Database, profiles: ProfileStore
 ) -> None:
     """A person's mentions come newest first; the history has one score per day they posted."""
     await ingest(
@@ -513,7 +515,7 @@ async def test_profile_mentions_newest_first_and_score_history_per_day(
         assert history[-1][1] == current["score"]
 
 
-async def test_a_recompute_insert_that_meets_a_scorers_write_replaces_it(store: Store) -> None:
+async def test_a_recompute_insert_that_meets_a_scorers_write_replaces_it(store: Database) -> None:
     """When a scorer wrote a new pair's score while a recompute ran, the recompute's insert replaces it."""
     from goodwill.profiles import _Writer
 
@@ -531,7 +533,7 @@ async def test_a_recompute_insert_that_meets_a_scorers_write_replaces_it(store: 
 
 
 async def test_the_newest_sighting_sets_followers_and_an_older_one_only_first_seen(
-    store: Store, profiles: ProfileStore
+    store: Database, profiles: ProfileStore
 ) -> None:
     """A newer post updates the account's followers; an older one (a back-fill) does not, but moves first_seen."""
     await ingest(

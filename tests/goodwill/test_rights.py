@@ -12,7 +12,7 @@ from bson import ObjectId
 from goodwill.identity import erasure_hash, handle_key, identity_key
 from goodwill.models import Author, Mention
 from goodwill.rights import PersonNotFound, erase, export_data, find_person
-from goodwill.store import Store
+from store import Database
 from tests.factories import advocacy_doc, profile_doc, seed
 
 SECRETS = ("bob_the_fan", "Bobby Tables", "bob@example.com", "t2_bob", "raw-secret")
@@ -31,7 +31,7 @@ def bobs_post(external_id: str, text: str = "I love Acme, says bob_the_fan") -> 
     )
 
 
-async def seed_bob(store: Store) -> dict[str, Any]:
+async def seed_bob(store: Database) -> dict[str, Any]:
     """Bob: a profile with two scored mentions (one a handled complaint, one corrected),
     advocacy, a merge, a proposal and an alert; and Eve, whose data must stay."""
     bob = profile_doc(
@@ -73,8 +73,8 @@ async def seed_bob(store: Store) -> dict[str, Any]:
     await mentions.update_one(
         {"_id": b2["_id"]}, {"$set": {"complaint": {"is_complaint": True, "kind": "complaint"}}}
     )
-    await store.handle_complaint(b2["_id"], "assign", "lead", "agent smith")
-    await store.correct(b2["_id"], sentiment="negative", by="agent smith")
+    await store.complaints.handle(b2["_id"], "assign", "lead", "agent smith")
+    await store.complaints.correct(b2["_id"], sentiment="negative", by="agent smith")
     await store.collection("advocacy").insert_many(
         [
             advocacy_doc(bob["_id"]),
@@ -136,7 +136,7 @@ async def seed_bob(store: Store) -> dict[str, Any]:
     return {"bob": bob, "eve": eve, "b2": b2["_id"]}
 
 
-async def everything(store: Store) -> str:
+async def everything(store: Database) -> str:
     """Every document of every collection, as one JSON text to search."""
     database = store.collection("profiles").database
     docs = {
@@ -146,7 +146,7 @@ async def everything(store: Store) -> str:
     return json.dumps(docs, default=str)
 
 
-async def test_a_person_is_found_by_id_email_identity_key_or_handle(store: Store) -> None:
+async def test_a_person_is_found_by_id_email_identity_key_or_handle(store: Database) -> None:
     """Each kind of reference finds Bob; unknown or ambiguous ones say what to pass."""
     people = await seed_bob(store)
     pid = people["bob"]["_id"]
@@ -159,7 +159,7 @@ async def test_a_person_is_found_by_id_email_identity_key_or_handle(store: Store
         await find_person(store, "bob@example.com")
 
 
-async def test_export_data_holds_everything_about_the_person(store: Store) -> None:
+async def test_export_data_holds_everything_about_the_person(store: Database) -> None:
     """The export has the profile, advocacy, mentions with handling, corrections, merges, proposals."""
     people = await seed_bob(store)
     data = await export_data(store, "bob@example.com")
@@ -179,7 +179,7 @@ async def test_export_data_holds_everything_about_the_person(store: Store) -> No
     assert [p["reasons"] for p in data["merge_proposals"]] == [["similar names"]]
 
 
-async def test_erase_leaves_no_trace_of_the_person_anywhere(store: Store) -> None:
+async def test_erase_leaves_no_trace_of_the_person_anywhere(store: Database) -> None:
     """After erasure no collection holds Bob's name, handle, email, author id or raw payload."""
     people = await seed_bob(store)
     before = await everything(store)
@@ -213,7 +213,7 @@ async def test_erase_leaves_no_trace_of_the_person_anywhere(store: Store) -> Non
         await find_person(store, "reddit:bob_the_fan")
 
 
-async def test_erase_can_keep_the_text(store: Store) -> None:
+async def test_erase_can_keep_the_text(store: Database) -> None:
     """With keep_text the posts keep their text; the author fields go all the same."""
     await seed_bob(store)
     report = await erase(store, "reddit:id:t2_bob", by="dpo", keep_text=True)
@@ -224,11 +224,11 @@ async def test_erase_can_keep_the_text(store: Store) -> None:
     assert "author" not in doc and "raw" not in doc
 
 
-async def test_a_recollected_post_by_an_erased_author_has_no_author(store: Store) -> None:
+async def test_a_recollected_post_by_an_erased_author_has_no_author(store: Database) -> None:
     """upsert_mentions drops author and raw of new (and re-collected) posts by an erased person."""
     await seed_bob(store)
     await erase(store, "bob@example.com", by="dpo", keep_text=False)
-    result = await store.upsert_mentions([bobs_post("b3", "Acme again"), bobs_post("b1")])
+    result = await store.mentions.upsert([bobs_post("b3", "Acme again"), bobs_post("b1")])
     assert result.inserted == 1
     mentions = store.collection("mentions")
     new = await mentions.find_one({"external_id": "b3"})
@@ -245,14 +245,14 @@ async def test_a_recollected_post_by_an_erased_author_has_no_author(store: Store
         author=Author(id="t2_someone", handle="someone"),
         created_at=datetime.now(UTC),
     )
-    await store.upsert_mentions([other])
+    await store.mentions.upsert([other])
     kept = await mentions.find_one({"external_id": "x1"})
     assert kept is not None and kept["author"]["handle"] == "someone" and "erased" not in kept
 
 
-async def test_an_unresolved_author_can_be_exported_and_erased(store: Store) -> None:
+async def test_an_unresolved_author_can_be_exported_and_erased(store: Database) -> None:
     """A source:handle with mentions but no profile yet is still a person with rights."""
-    await store.upsert_mentions([bobs_post("u1")])
+    await store.mentions.upsert([bobs_post("u1")])
     data = await export_data(store, "reddit:bob_the_fan")
     assert data["profile"] is None and [m["external_id"] for m in data["mentions"]] == ["u1"]
     report = await erase(store, "reddit:bob_the_fan", by="dpo")

@@ -9,7 +9,6 @@ import pytest
 
 from goodwill.corpus import load_airline_tweets
 from goodwill.models import SentimentLabel, text_fingerprint
-from goodwill.store import Store
 from scoring.corrections import (
     ComplaintMetrics,
     evaluate_on_corrections,
@@ -19,10 +18,11 @@ from scoring.corrections import (
 from scoring.evaluate import metrics_from_predictions
 from scoring.sentiment import SentimentModel
 from scoring.train import load_train_data
+from store import Database
 from tests.factories import mention, seed
 
 
-async def _ids(store: Store, *items: tuple[str, str, str]) -> list[str]:
+async def _ids(store: Database, *items: tuple[str, str, str]) -> list[str]:
     """Seed (text, source, model label) mentions; their ids, in order."""
     made = [(mention(text, source=source), label) for text, source, label in items]
     await seed(store, made)
@@ -51,7 +51,7 @@ def corpus_texts() -> tuple[str, str]:
     )
 
 
-async def _seed_export_set(store: Store, train_text: str, held_out_text: str) -> None:
+async def _seed_export_set(store: Database, train_text: str, held_out_text: str) -> None:
     a, b, c, d, e, f, g = await _ids(
         store,
         ("Great crew today", "reddit", "positive"),
@@ -64,7 +64,7 @@ async def _seed_export_set(store: Store, train_text: str, held_out_text: str) ->
     )
 
     async def correct(mention_id: str, sentiment: str | None, kind: str | None = None) -> None:
-        await store.correct(
+        await store.complaints.correct(
             mention_id, sentiment=sentiment, complaint=None, kind=kind, by="Ana", note=None
         )
 
@@ -79,7 +79,7 @@ async def _seed_export_set(store: Store, train_text: str, held_out_text: str) ->
 
 
 async def test_export_writes_the_latest_sentiment_correction_of_each_text(
-    store: Store, tmp_path: Path, corpus_texts: tuple[str, str]
+    store: Database, tmp_path: Path, corpus_texts: tuple[str, str]
 ) -> None:
     """One {"text", "label"} line per distinct corrected text, latest label, held-out texts left out."""
     train_text, held_out_text = corpus_texts
@@ -97,7 +97,7 @@ async def test_export_writes_the_latest_sentiment_correction_of_each_text(
 
 
 async def test_export_can_keep_held_out_texts_when_asked(
-    store: Store, tmp_path: Path, corpus_texts: tuple[str, str]
+    store: Database, tmp_path: Path, corpus_texts: tuple[str, str]
 ) -> None:
     """With ``exclude_held_out=False`` replayed and held-out corpus texts are written too."""
     train_text, held_out_text = corpus_texts
@@ -109,7 +109,7 @@ async def test_export_can_keep_held_out_texts_when_asked(
 
 
 async def test_export_with_the_corpus_lets_corrections_override_corpus_labels(
-    store: Store, tmp_path: Path, corpus_texts: tuple[str, str]
+    store: Database, tmp_path: Path, corpus_texts: tuple[str, str]
 ) -> None:
     """``include_corpus`` adds the TRAIN tweets; a corrected corpus text appears once, as corrected."""
     train_text, held_out_text = corpus_texts
@@ -126,7 +126,7 @@ async def test_export_with_the_corpus_lets_corrections_override_corpus_labels(
 
 
 async def test_export_with_no_corrections_writes_an_empty_file(
-    store: Store, tmp_path: Path
+    store: Database, tmp_path: Path
 ) -> None:
     """Nothing corrected yet: an empty file and a count of 0, not an error."""
     path = tmp_path / "empty.jsonl"
@@ -184,13 +184,15 @@ _CORRECTED = [
 
 
 async def test_evaluation_scores_the_model_and_detector_on_the_latest_corrections(
-    store: Store, sentiment_model: SentimentModel
+    store: Database, sentiment_model: SentimentModel
 ) -> None:
     """Accuracy and confusion against corrected sentiments; complaint precision/recall on verdicts."""
     ids = await _ids(store, *[(text, "reddit", "neutral") for text, *_ in _CORRECTED])
-    await store.correct(ids[0], sentiment="negative", complaint=None, kind=None, by="a", note=None)
+    await store.complaints.correct(
+        ids[0], sentiment="negative", complaint=None, kind=None, by="a", note=None
+    )
     for mention_id, (_, _, sentiment, kind) in zip(ids, _CORRECTED, strict=True):
-        await store.correct(
+        await store.complaints.correct(
             mention_id, sentiment=sentiment, complaint=None, kind=kind, by="b", note=None
         )
     await _ids(store, ("An uncorrected mention", "reddit", "negative"))
@@ -218,7 +220,7 @@ async def test_evaluation_scores_the_model_and_detector_on_the_latest_correction
 
 
 async def test_evaluation_with_no_corrections_says_so(
-    store: Store, sentiment_model: SentimentModel
+    store: Database, sentiment_model: SentimentModel
 ) -> None:
     """No corrections: no metrics (not a division by zero), and a message saying where to correct."""
     report = await evaluate_on_corrections(sentiment_model, store)

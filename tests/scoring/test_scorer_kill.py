@@ -9,8 +9,8 @@ import subprocess
 import sys
 import time
 
-from goodwill.store import Store
 from scoring.worker import ScoringWorker
+from store import Database
 from tests.factories import rollup_truth, stored_rollups
 from tests.scoring.test_worker_faults import advocacy, posts
 
@@ -25,11 +25,11 @@ def _scorer(env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 async def test_scorers_killed_mid_batch_leave_nothing_lost_doubled_or_miscounted(
-    store: Store, goodwill_env: dict[str, str]
+    store: Database, goodwill_env: dict[str, str]
 ) -> None:
     """Three scorers SIGKILLed at random moments of their batches; the next run finishes exactly."""
     total = 2000
-    await store.upsert_mentions(posts(total, days=4, people=40))
+    await store.mentions.upsert(posts(total, days=4, people=40))
     env = {**goodwill_env, "GOODWILL_SCORE_LEASE_SECONDS": "2", "GOODWILL_SCORE_BATCH_SIZE": "16"}
     chance = random.Random(13)
     scored = 0
@@ -38,7 +38,7 @@ async def test_scorers_killed_mid_batch_leave_nothing_lost_doubled_or_miscounted
         try:
             deadline = time.monotonic() + 90
             # Wait for this scorer to write its first batch, then kill it somewhere in a later one.
-            while await store.count_mentions({"sentiment": {"$exists": True}}) <= scored:
+            while await store.mentions.count({"sentiment": {"$exists": True}}) <= scored:
                 assert process.poll() is None, "the scorer stopped by itself"
                 assert time.monotonic() < deadline, "the scorer wrote nothing in 90 s"
                 await asyncio.sleep(0.1)
@@ -46,7 +46,7 @@ async def test_scorers_killed_mid_batch_leave_nothing_lost_doubled_or_miscounted
         finally:
             process.send_signal(signal.SIGKILL)
             process.wait()
-        scored = await store.count_mentions({"sentiment": {"$exists": True}})
+        scored = await store.mentions.count({"sentiment": {"$exists": True}})
     assert scored < total, "the kills came too late to test anything"
     await asyncio.sleep(2.5)  # the dead scorers' leases run out
 
@@ -56,8 +56,8 @@ async def test_scorers_killed_mid_batch_leave_nothing_lost_doubled_or_miscounted
     )  # fmt: skip
     _, errors = await asyncio.wait_for(finished.communicate(), timeout=300)
     assert finished.returncode == 0, errors.decode()
-    assert await store.count_mentions({"score_state": "scored"}) == total
-    assert await store.count_mentions({}) == total
+    assert await store.mentions.count({"score_state": "scored"}) == total
+    assert await store.mentions.count({}) == total
     assert await stored_rollups(store) == await rollup_truth(store)
     assert sum(c["total"] for c in (await stored_rollups(store)).values()) == total
     repaired = await advocacy(store)

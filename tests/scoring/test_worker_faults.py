@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from goodwill.models import Author, Mention, Sentiment, utcnow
-from goodwill.store import Store
 from scoring.sentiment import SentimentModel
 from scoring.worker import ScoringWorker
+from store import Database
 from tests.factories import rollup_truth as truth
 from tests.factories import stored_rollups as rollups
 
@@ -53,7 +53,7 @@ def posts(count: int, *, days: int = 3, people: int = 7) -> list[Mention]:
     return items
 
 
-async def advocacy(store: Store) -> dict[str, tuple[Any, ...]]:
+async def advocacy(store: Database) -> dict[str, tuple[Any, ...]]:
     return {
         doc["_id"]: (doc["score"], doc["tier"], doc["mentions"], doc["negative"])
         async for doc in store.collection("advocacy").find({})
@@ -66,22 +66,22 @@ def later() -> datetime:
 
 
 async def test_a_scorer_killed_between_scores_and_roll_ups_is_recounted_by_the_next_pass(
-    store: Store, sentiment_model: SentimentModel, monkeypatch: pytest.MonkeyPatch
+    store: Database, sentiment_model: SentimentModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Scores written, roll-ups not: the counts are short until any worker's next pass repairs them."""
-    await store.upsert_mentions(posts(40))
+    await store.mentions.upsert(posts(40))
     dying = ScoringWorker(store, sentiment_model, claim_size=25)
     await dying.drain()  # a first batch lands whole
-    await store.upsert_mentions(posts(30))
+    await store.mentions.upsert(posts(30))
 
     async def die(*args: object, **kwargs: object) -> None:
         raise Killed
 
-    monkeypatch.setattr(store._rollups, "commit", die)
+    monkeypatch.setattr(store.rollups, "commit", die)
     with pytest.raises(Killed):
         await dying.score_batch()
     monkeypatch.undo()
-    assert await store.count_mentions({"sentiment": {"$exists": True}}) == 65
+    assert await store.mentions.count({"sentiment": {"$exists": True}}) == 65
     short = sum(counts["total"] for counts in (await rollups(store)).values())
     assert short == 40  # the 25 written by the dead batch are not counted
 
@@ -93,10 +93,10 @@ async def test_a_scorer_killed_between_scores_and_roll_ups_is_recounted_by_the_n
 
 
 async def test_a_scorer_killed_before_refreshing_advocacy_is_refreshed_by_the_next_pass(
-    store: Store, sentiment_model: SentimentModel, monkeypatch: pytest.MonkeyPatch
+    store: Database, sentiment_model: SentimentModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Scores written, advocacy not: the next pass refreshes the people the dead batch touched."""
-    await store.upsert_mentions(posts(30, people=5))
+    await store.mentions.upsert(posts(30, people=5))
     dying = ScoringWorker(store, sentiment_model)
 
     async def die(*args: object, **kwargs: object) -> list[Any]:
@@ -118,10 +118,10 @@ async def test_a_scorer_killed_before_refreshing_advocacy_is_refreshed_by_the_ne
 
 
 async def test_the_days_recompute_is_taken_again_when_its_holder_dies(
-    store: Store, sentiment_model: SentimentModel, monkeypatch: pytest.MonkeyPatch
+    store: Database, sentiment_model: SentimentModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A worker that dies in the day's recompute does not keep the day: another takes it after the lease."""
-    await store.upsert_mentions(posts(12, people=3))
+    await store.mentions.upsert(posts(12, people=3))
     lease = timedelta(seconds=1)
     first = ScoringWorker(store, sentiment_model, lease=lease, owner="first")
     await first.drain()
@@ -162,10 +162,10 @@ class SlowModel:
 
 
 async def test_a_batch_longer_than_its_lease_keeps_its_claim(
-    store: Store, sentiment_model: SentimentModel
+    store: Database, sentiment_model: SentimentModel
 ) -> None:
     """A worker renews its claim while it works, so a slow batch is neither taken nor lost."""
-    await store.upsert_mentions(posts(20))
+    await store.mentions.upsert(posts(20))
     lease = timedelta(seconds=1)
     slow = ScoringWorker(store, SlowModel(sentiment_model, 3.0), lease=lease, owner="slow")
     other = ScoringWorker(store, sentiment_model, lease=lease, owner="other")
@@ -177,24 +177,24 @@ async def test_a_batch_longer_than_its_lease_keeps_its_claim(
     result = await task
     assert taken == 0
     assert result.written == 20
-    assert await store.count_mentions({"scored_by": {"$regex": "^slow:"}}) == 20
+    assert await store.mentions.count({"scored_by": {"$regex": "^slow:"}}) == 20
 
 
 async def test_a_worker_asked_to_stop_gives_its_batch_back_at_once(
-    store: Store, sentiment_model: SentimentModel
+    store: Database, sentiment_model: SentimentModel
 ) -> None:
     """Cancelled mid-batch (SIGTERM), a worker releases its claim: the next worker need not wait the lease."""
-    await store.upsert_mentions(posts(20))
+    await store.mentions.upsert(posts(20))
     stopping = ScoringWorker(store, SlowModel(sentiment_model, 2.0), owner="stopping")
     task = asyncio.create_task(stopping.score_batch())
     for _ in range(200):  # until the batch is claimed (the model then takes 2 s)
-        if await store.count_mentions({"score_state": "claimed"}):
+        if await store.mentions.count({"score_state": "claimed"}):
             break
         await asyncio.sleep(0.05)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await store.count_mentions({"score_state": "claimed"}) == 0
+    assert await store.mentions.count({"score_state": "claimed"}) == 0
     result = await ScoringWorker(store, sentiment_model, owner="next").score_batch()
     assert (result.claimed, result.written) == (20, 20)
     assert await rollups(store) == await truth(store)

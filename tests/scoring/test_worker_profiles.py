@@ -8,10 +8,10 @@ from typing import Any
 
 from goodwill.models import Author, Mention, utcnow
 from goodwill.profiles import ProfileStore
-from goodwill.store import Store
 from scoring.advocacy import AdvocacyParams
 from scoring.sentiment import SentimentModel
 from scoring.worker import ScoringWorker
+from store import Database
 from tests.factories import seed
 
 _numbers = itertools.count(1)
@@ -31,7 +31,7 @@ def post(text: str, who: str, *, days: int = 1, followers: int | None = None) ->
     )
 
 
-async def advocacy_numbers(store: Store) -> dict[str, tuple[Any, ...]]:
+async def advocacy_numbers(store: Database) -> dict[str, tuple[Any, ...]]:
     return {
         doc["_id"]: (doc["score"], doc["tier"], doc["love"], doc["mentions"], doc["negative"])
         async for doc in store.collection("advocacy").find({})
@@ -39,10 +39,10 @@ async def advocacy_numbers(store: Store) -> dict[str, tuple[Any, ...]]:
 
 
 async def test_scored_mentions_from_collected_authors_become_profiles_with_advocacy(
-    store: Store, sentiment_model: SentimentModel
+    store: Database, sentiment_model: SentimentModel
 ) -> None:
     """Draining the queue creates a profile per author, with counts and an advocacy per brand."""
-    await store.upsert_mentions(
+    await store.mentions.upsert(
         [post(LOVE, "fan", followers=5000) for _ in range(4)]
         + [post(HATE, "critic") for _ in range(3)]
     )
@@ -64,25 +64,25 @@ async def test_scored_mentions_from_collected_authors_become_profiles_with_advoc
 
 
 async def test_a_new_mention_updates_the_score(
-    store: Store, sentiment_model: SentimentModel
+    store: Database, sentiment_model: SentimentModel
 ) -> None:
     """One more angry post by a fan lowers their score in the next batch."""
     worker = ScoringWorker(store, sentiment_model)
-    await store.upsert_mentions([post(LOVE, "fan") for _ in range(3)])
+    await store.mentions.upsert([post(LOVE, "fan") for _ in range(3)])
     await worker.drain()
     [before] = (await advocacy_numbers(store)).values()
-    await store.upsert_mentions([post(HATE, "fan")])
+    await store.mentions.upsert([post(HATE, "fan")])
     await worker.drain()
     [after] = (await advocacy_numbers(store)).values()
     assert after[0] < before[0] and after[3] == before[3] + 1 and after[4] == 1
 
 
 async def test_recompute_all_equals_what_the_worker_computed(
-    store: Store, sentiment_model: SentimentModel
+    store: Database, sentiment_model: SentimentModel
 ) -> None:
     """After the worker's incremental updates, a full recompute changes no number."""
     texts = itertools.cycle([LOVE, HATE, "@acme what time is the first flight tomorrow?"])
-    await store.upsert_mentions(
+    await store.mentions.upsert(
         [post(next(texts), f"user{i % 5}", days=i * 7, followers=i * 30) for i in range(30)]
     )
     worker = ScoringWorker(store, sentiment_model, claim_size=8)
@@ -95,7 +95,7 @@ async def test_recompute_all_equals_what_the_worker_computed(
 
 
 async def test_rescoring_with_another_model_version_recomputes_advocacy(
-    store: Store, sentiment_model: SentimentModel
+    store: Database, sentiment_model: SentimentModel
 ) -> None:
     """Mentions first scored (wrongly) by another version get the model's scores, and advocacy follows."""
     profiles = ProfileStore(store)
@@ -105,7 +105,7 @@ async def test_rescoring_with_another_model_version_recomputes_advocacy(
     await profiles.refresh({(pid, "Acme") for pid in resolved.values()})
     [old] = (await advocacy_numbers(store)).values()
     assert old[1] == "detractor"
-    assert await store.requeue_for_rescoring(sentiment_model.version) == 4
+    assert await store.queue.requeue(sentiment_model.version) == 4
     await ScoringWorker(store, sentiment_model).drain()
     [new] = (await advocacy_numbers(store)).values()
     assert new[1] == "advocate" and new[4] == 0
@@ -114,10 +114,10 @@ async def test_rescoring_with_another_model_version_recomputes_advocacy(
 
 
 async def test_the_worker_uses_the_configured_thresholds(
-    store: Store, sentiment_model: SentimentModel
+    store: Database, sentiment_model: SentimentModel
 ) -> None:
     """With an advocate threshold of 90, four happy posts leave a person neutral."""
-    await store.upsert_mentions([post(LOVE, "fan") for _ in range(4)])
+    await store.mentions.upsert([post(LOVE, "fan") for _ in range(4)])
     params = AdvocacyParams(advocate_threshold=90)
     await ScoringWorker(store, sentiment_model, params=params).drain()
     [numbers] = (await advocacy_numbers(store)).values()
@@ -125,10 +125,10 @@ async def test_the_worker_uses_the_configured_thresholds(
 
 
 async def test_one_worker_a_day_recomputes_so_quiet_people_age(
-    store: Store, sentiment_model: SentimentModel
+    store: Database, sentiment_model: SentimentModel
 ) -> None:
     """The day's full recompute runs once however many workers ask; it ages quiet people's scores."""
-    await store.upsert_mentions([post(LOVE, "fan", days=60) for _ in range(3)])
+    await store.mentions.upsert([post(LOVE, "fan", days=60) for _ in range(3)])
     first = ScoringWorker(store, sentiment_model)
     await first.drain()
     # Pretend the scores were computed long ago: yesterday's marker, an older as_of.

@@ -6,12 +6,12 @@ import re
 
 from goodwill.models import Author, Mention, utcnow
 from goodwill.profiles import ProfileStore
-from goodwill.store import Store
+from store import Database
 from tests.factories import seed
 from tests.service.test_cli import goodwill
 
 
-async def _people(store: Store) -> dict[str, str]:
+async def _people(store: Database) -> dict[str, str]:
     """Two people with two scored mentions each (one on mastodon), resolved; returns handle -> id."""
     mentions = [
         Mention(
@@ -37,7 +37,7 @@ async def _people(store: Store) -> dict[str, str]:
 
 
 async def test_show_prints_identities_advocacy_and_mentions(
-    store: Store, goodwill_env: dict[str, str]
+    store: Database, goodwill_env: dict[str, str]
 ) -> None:
     """`profiles show source:handle` prints the person, their accounts, their score and posts."""
     ids = await _people(store)
@@ -50,7 +50,7 @@ async def test_show_prints_identities_advocacy_and_mentions(
 
 
 async def test_an_unknown_person_is_one_clear_line_and_exit_1(
-    store: Store, goodwill_env: dict[str, str]
+    store: Database, goodwill_env: dict[str, str]
 ) -> None:
     """An unknown reference says what to pass instead, without a traceback."""
     await _people(store)
@@ -60,7 +60,7 @@ async def test_an_unknown_person_is_one_clear_line_and_exit_1(
     assert "source:handle" in result.stderr and "Traceback" not in result.stderr
 
 
-async def test_merge_then_split_round_trip(store: Store, goodwill_env: dict[str, str]) -> None:
+async def test_merge_then_split_round_trip(store: Database, goodwill_env: dict[str, str]) -> None:
     """`merge` joins two people (show lists both accounts); `split` gives each their own back."""
     ids = await _people(store)
     merged = goodwill(
@@ -85,7 +85,7 @@ async def test_merge_then_split_round_trip(store: Store, goodwill_env: dict[str,
     assert again.returncode == 1 and "already split" in again.stderr
 
 
-async def test_list_proposals_and_recompute(store: Store, goodwill_env: dict[str, str]) -> None:
+async def test_list_proposals_and_recompute(store: Database, goodwill_env: dict[str, str]) -> None:
     """`list` ranks people per brand; `proposals` finds a shared email and `--reject` bars it; `recompute` reports."""
     ids = await _people(store)
     await store.collection("profiles").update_many({}, {"$set": {"emails": ["ann@example.com"]}})

@@ -6,14 +6,14 @@ import asyncio
 import sys
 from datetime import UTC, datetime, timedelta
 
-from goodwill.store import Store
+from store import Database
 from tests.factories import mention, rollup_truth, seed, stored_rollups
 
 DAY = datetime(2026, 11, 20, tzinfo=UTC)
 
 
 async def test_rebuild_recounts_wrong_and_missing_roll_ups_with_progress(
-    store: Store, goodwill_env: dict[str, str]
+    store: Database, goodwill_env: dict[str, str]
 ) -> None:
     """Roll-ups damaged by hand are recounted from the mentions; the command says what it did."""
     await seed(

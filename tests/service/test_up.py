@@ -21,7 +21,7 @@ from playwright.sync_api import sync_playwright
 from pymongo import MongoClient
 
 from goodwill.models import Mention
-from goodwill.store import Store
+from store import Database
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, SCREENSHOTS
 from tests.service.conftest import UpProcess, wait_until_gone
 
@@ -124,9 +124,9 @@ def _a_killed_database_is_restarted_and_scoring_goes_on(env: dict[str, str], uri
     assert new_pid != old_pid, "the database was not restarted"
 
     async def add_mention() -> None:
-        store = await Store.open(uri, "goodwill", timeout_ms=20_000)
+        store = await Database.open(uri, "goodwill", timeout_ms=20_000)
         try:
-            await store.upsert_mentions(
+            await store.mentions.upsert(
                 [
                     Mention(
                         source="test",

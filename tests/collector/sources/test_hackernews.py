@@ -17,7 +17,7 @@ from aiohttp import web
 from collector.base import CollectContext
 from collector.sources.hackernews import HackerNewsSource
 from goodwill.errors import BadPayload, RateLimited, SourceUnavailable
-from goodwill.store import Store
+from store import Database
 from tests.collector.sources._server_devforums import (
     BRAND,
     T0,
@@ -447,15 +447,15 @@ def test_only_comments_asks_for_the_comment_tag() -> None:
 
 
 async def test_a_cursor_with_a_dotted_term_round_trips_through_the_store(
-    algolia: tuple[Algolia, str], ctx: CollectContext, store: Store
+    algolia: tuple[Algolia, str], ctx: CollectContext, store: Database
 ) -> None:
     """The cursor (terms such as "acme.com" included) is saved and read back by MongoDB intact."""
     fake, url = algolia
     fake.hits = [story(10 + i, T0 + i, f"acme.com {i}") for i in range(3)]
     source = HackerNewsSource(base_url=url, hits_per_page=2)
     page = await source.fetch(ctx, target("acme.com", "$acme", since=T0), None)
-    await store.record_success(BRAND, source.name, page.cursor, len(page.mentions))
-    saved = (await store.get_cursor(BRAND, source.name)).cursor
+    await store.cursors.record_success(BRAND, source.name, page.cursor, len(page.mentions))
+    saved = (await store.cursors.get(BRAND, source.name)).cursor
     assert saved == page.cursor
     rest = await run(source, ctx, target("acme.com", "$acme", since=T0), saved)
     assert {m.external_id for m in page.mentions} | rest.ids == {"10", "11", "12"}

@@ -29,17 +29,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from goodwill.models import utcnow
-from goodwill.store import Store, _translating_errors
+from store._common import Document, translating_errors
 
-__all__ = ["OPEN_STATES", "STATES", "AlertStore", "Lease"]
+__all__ = ["INDEXES", "OPEN_STATES", "STATES", "Lease", "Outbox"]
 
 log = logging.getLogger(__name__)
-
-Document = dict[str, Any]
 
 PENDING, SENDING, SENT, FAILED, GROUPED = "pending", "sending", "sent", "failed", "grouped"
 # ``grouped`` is written no more; it stays readable for an older Goodwill's documents.
@@ -48,6 +47,19 @@ OPEN_STATES = (PENDING, SENDING)
 # An older Goodwill's group document that was never sent (the sparse ``members`` index).
 _LEGACY_GROUP: Document = {"members": {"$exists": True}, "state": {"$ne": SENT}}
 _NO_RAW = {"raw": 0, "claim": 0}
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "alerts": [
+        IndexModel([("dedupe_key", ASCENDING)], unique=True, name="dedupe_key"),
+        IndexModel([("created_at", DESCENDING)], name="created"),
+        # Each destination's delivery queue, oldest first; group messages name their members.
+        IndexModel(
+            [("destination", ASCENDING), ("state", ASCENDING), ("created_at", ASCENDING)],
+            name="queue",
+        ),
+        IndexModel([("members", ASCENDING)], name="members", sparse=True),
+    ],
+}
 
 
 @dataclass(frozen=True)
@@ -59,17 +71,17 @@ class Lease:
     alerts: list[Document]
 
 
-@_translating_errors
-class AlertStore:
-    """Every MongoDB query of alerting, over the process's one ``Store``."""
+@translating_errors
+class Outbox:
+    """Every MongoDB query of alerting: the outbox, the engine's state, what rules read."""
 
-    def __init__(self, store: Store) -> None:
-        self._alerts = store.collection("alerts")
-        self._state = store.collection("alert_state")
-        self._mentions = store.collection("mentions")
-        self._profiles = store.collection("profiles")
-        self._advocacy = store.collection("advocacy")
-        self._rollups = store.collection("rollups")
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._alerts = db.alerts
+        self._state = db.alert_state
+        self._mentions = db.mentions
+        self._profiles = db.profiles
+        self._advocacy = db.advocacy
+        self._rollups = db.rollups
 
     # -- the outbox ------------------------------------------------------------------------
 

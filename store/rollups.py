@@ -32,15 +32,35 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import UpdateOne
+from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from goodwill.models import utcnow
+from store._common import Document, translating_errors
 
-__all__ = ["COUNTS", "INFLIGHT_LEASE", "Key", "RebuildStats", "Rollups", "day_of", "key_of"]
+__all__ = [
+    "COUNTS",
+    "INDEXES",
+    "INFLIGHT_LEASE",
+    "Key",
+    "RebuildStats",
+    "Rollups",
+    "day_of",
+    "key_of",
+]
 
-Document = dict[str, Any]
+INDEXES: dict[str, list[IndexModel]] = {
+    "rollups": [
+        IndexModel(
+            [("brand", ASCENDING), ("day", ASCENDING), ("source", ASCENDING)],
+            unique=True,
+            name="brand_day_source",
+        ),
+        # Batches a scorer began and never committed (this module).
+        IndexModel([("inflight.expires", ASCENDING)], name="inflight", sparse=True),
+    ],
+}
 Key = tuple[str, datetime, str]  # (brand, day, source)
 COUNTS = ("total", "positive", "neutral", "negative", "complaints")
 _LABELS = ("positive", "neutral", "negative")
@@ -94,6 +114,7 @@ class RebuildStats:
         )
 
 
+@translating_errors
 class Rollups:
     """The ``rollups`` collection, kept by the scorer; see the module's docstring."""
 
@@ -102,6 +123,16 @@ class Rollups:
     ) -> None:
         self._rollups = rollups
         self._mentions = mentions
+
+    async def window(self, brand: str, since: datetime, until: datetime) -> list[Document]:
+        """One brand's daily roll-ups for the days in ``[since, until)``, oldest first.
+
+        One document per day x source, with the counts ``total``, ``negative``,
+        ``neutral`` and ``positive`` (a count the scorer never touched is absent).
+        """
+        query: Document = {"brand": {"$eq": brand}, "day": {"$gte": day_of(since), "$lt": until}}
+        cursor = self._rollups.find(query, {"_id": 0, "inflight": 0, "v": 0})
+        return sorted([doc async for doc in cursor], key=lambda doc: (doc["day"], doc["source"]))
 
     async def begin(self, token: str, keys: Iterable[Key], expires: datetime) -> None:
         """Mark ``keys`` as touched by the batch ``token`` (until ``expires``) before its scores are written."""

@@ -1,0 +1,332 @@
+"""Complaints as people handle them: corrections of the model's labels, and the queue's workflow.
+
+Corrections keep their whole history (``corrections``) and the latest one on the
+mention. The queue lists open complaints with their author's customer record; its
+actions (assign, acknowledge, resolve, tag, note) each leave a history entry.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from goodwill.errors import InvalidRequest, NotFound
+from goodwill.models import SentimentLabel, utcnow
+from store._common import Document, object_id, translating_errors
+from store.feed import newest_first
+
+__all__ = ["CORRECTION_KINDS", "INDEXES", "Complaints"]
+
+INDEXES: dict[str, list[IndexModel]] = {
+    "corrections": [
+        IndexModel([("mention_id", ASCENDING), ("at", DESCENDING)], name="mention_time"),
+        IndexModel([("at", DESCENDING)], name="at"),
+    ],
+}
+
+CORRECTION_KINDS: tuple[str, ...] = ("complaint", "negative_opinion", "question", "other")
+_SENTIMENT_VALUES: tuple[str, ...] = tuple(label.value for label in SentimentLabel)
+_MAX_NAME = 100
+_MAX_NOTE = 2000
+
+
+@translating_errors
+class Complaints:
+    """Corrections, and the complaints queue with its workflow."""
+
+    VIEWS = ("all", "unassigned", "mine", "overdue")
+    ORDERS = ("newest", "value")
+    VALUE_ORDER_DAYS = 30
+    VALUE_ORDER_CAP = 1000
+    ACTIONS = ("assign", "acknowledge", "resolve", "tag", "note")
+    STATES = ("open", "acknowledged", "resolved")
+    OVERDUE_AFTER = timedelta(hours=24)
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._db = db
+
+    async def correct(
+        self,
+        mention_id: str | ObjectId,
+        *,
+        sentiment: str | None = None,
+        complaint: bool | None = None,
+        kind: str | None = None,
+        by: str,
+        note: str | None = None,
+    ) -> None:
+        """Record a person's correction of a mention's labels.
+
+        Adds a document to ``corrections`` (the history: every correction is kept, with
+        the mention's text and what the model had said) and replaces the mention's
+        ``correction`` with ``{sentiment, complaint, kind, by, at}``. A ``None`` value is
+        "not judged". ``complaint`` left out follows from ``kind``; ``complaint=True``
+        without a kind means kind ``complaint``. The model's own fields are not changed.
+
+        Raises:
+            InvalidRequest: a malformed or unknown mention id, a sentiment or kind outside its
+                set, a kind that contradicts ``complaint``, nothing corrected, no name.
+        """
+        oid = object_id(mention_id)
+        sentiment, complaint, kind = _correction_values(sentiment, complaint, kind)
+        who = by.strip() if isinstance(by, str) else ""
+        if not who:
+            raise InvalidRequest("A correction needs the name of who made it.")
+        if len(who) > _MAX_NAME:
+            raise InvalidRequest(f"A name is at most {_MAX_NAME} characters.")
+        if note is not None and not isinstance(note, str):
+            raise InvalidRequest("A note is text.")
+        note = (note or "").strip() or None
+        if note is not None and len(note) > _MAX_NOTE:
+            raise InvalidRequest(f"A note is at most {_MAX_NOTE} characters.")
+        mention = await self._db.mentions.find_one(
+            {"_id": oid}, {"text": 1, "brand": 1, "source": 1, "sentiment": 1, "complaint": 1}
+        )
+        if mention is None:
+            raise NotFound(f"No mention has the id {oid}; it may have been erased.")
+        model = mention.get("sentiment") or {}
+        verdict = mention.get("complaint") or {}
+        at = utcnow()
+        await self._db.corrections.insert_one(
+            {
+                "mention_id": oid,
+                "text": mention.get("text", ""),
+                "brand": mention.get("brand"),
+                "source": mention.get("source"),
+                "model_version": model.get("model_version"),
+                "model_label": model.get("label"),
+                "model_complaint": verdict.get("is_complaint"),
+                "model_kind": verdict.get("kind"),
+                "sentiment": sentiment,
+                "complaint": complaint,
+                "kind": kind,
+                "by": who,
+                "note": note,
+                "at": at,
+            }
+        )
+        await self._db.mentions.update_one(
+            {"_id": oid},
+            {
+                "$set": {
+                    "correction": {
+                        "sentiment": sentiment,
+                        "complaint": complaint,
+                        "kind": kind,
+                        "by": who,
+                        "at": at,
+                    }
+                }
+            },
+        )
+
+    async def corrections(
+        self, *, limit: int = 100, since: datetime | None = None
+    ) -> list[Document]:
+        """The correction history, newest first: at most ``limit``, made at or after ``since``."""
+        if limit <= 0:
+            return []
+        query: Document = {} if since is None else {"at": {"$gte": since}}
+        cursor = (
+            self._db.corrections.find(query, {"_id": 0})
+            .sort([("at", DESCENDING), ("_id", DESCENDING)])
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
+
+    async def latest_corrections(self) -> list[Document]:
+        """The latest correction of each corrected mention, newest first (for evaluation and training)."""
+        latest: dict[Any, Document] = {}
+        # Oldest first, so each mention ends on its latest. Done here rather than with
+        # $sort + $group/$first: corrections are few (people make them one by one).
+        cursor = self._db.corrections.find({}).sort([("at", ASCENDING), ("_id", ASCENDING)])
+        async for doc in cursor:
+            latest[doc["mention_id"]] = doc
+        ordered = sorted(latest.values(), key=lambda doc: (doc["at"], doc["_id"]), reverse=True)
+        for doc in ordered:
+            del doc["_id"]
+        return ordered
+
+    async def queue(
+        self,
+        brand: str | None = None,
+        view: str = "all",
+        by: str | None = None,
+        now: datetime | None = None,
+        skip: int = 0,
+        limit: int = 25,
+        order: str = "newest",
+    ) -> list[Document]:
+        """One page of open complaints (not resolved), raw payloads left out, each with
+        ``customer`` (its author's profile: name, CRM value and tier) when known.
+
+        ``view`` is one of ``Complaints.VIEWS``: ``all`` open ones, ``unassigned``, ``mine``
+        (assigned to ``by``), or ``overdue`` (created more than 24 h before ``now``).
+        ``order`` is ``newest`` (newest first) or ``value``: the open complaints of the last
+        ``VALUE_ORDER_DAYS`` days (at most ``VALUE_ORDER_CAP`` of them, newest kept),
+        highest customer value first and, at equal value, the longest waiting first.
+
+        Raises:
+            InvalidRequest: an unknown view or order, or ``mine`` without a name.
+        """
+        if view not in self.VIEWS:
+            raise InvalidRequest(f"View must be one of {', '.join(self.VIEWS)}; got {view!r}.")
+        if order not in self.ORDERS:
+            raise InvalidRequest(f"Order must be one of {', '.join(self.ORDERS)}; got {order!r}.")
+        query: Document = {
+            # ``$all: [True]`` is ``== True`` for a flag; written so because the embedded
+            # server picks an index with an equality prefix (``complaint_scored``) over
+            # the time indexes, and would read every complaint ever made for one page.
+            "complaint.is_complaint": {"$all": [True]},
+            "handling.state": {"$ne": "resolved"},
+        }
+        if brand is not None:
+            query["brand"] = {"$eq": str(brand)}
+        if view == "unassigned":
+            query["handling.assignee"] = {"$in": [None, ""]}
+        elif view == "mine":
+            who = by.strip() if isinstance(by, str) else ""
+            if not who:
+                raise InvalidRequest("The view 'mine' needs your name.")
+            query["handling.assignee"] = {"$eq": who}
+        until = None
+        if view == "overdue":
+            until = (now or utcnow()) - self.OVERDUE_AFTER
+        if order == "newest":
+            return await self._with_customers(
+                await newest_first(self._db.mentions, query, None, until, skip, limit)
+            )
+        since = (now or utcnow()) - timedelta(days=self.VALUE_ORDER_DAYS)
+        recent = await self._with_customers(
+            await newest_first(self._db.mentions, query, since, until, 0, self.VALUE_ORDER_CAP)
+        )
+        recent.sort(
+            key=lambda doc: (
+                -float((doc.get("customer") or {}).get("value") or 0),
+                doc["created_at"],
+            )
+        )
+        return recent[max(skip, 0) : max(skip, 0) + max(limit, 0)]
+
+    async def _with_customers(self, docs: list[Document]) -> list[Document]:
+        """``docs`` each with ``customer``: their author's profile name, value and tier (one query)."""
+        ids = sorted({doc["profile_id"] for doc in docs if doc.get("profile_id")})
+        if not ids:
+            return docs
+        fields = {"display_name": 1, "value": 1, "tier": 1}
+        people = {
+            doc["_id"]: doc async for doc in self._db.profiles.find({"_id": {"$in": ids}}, fields)
+        }
+        for doc in docs:
+            person = people.get(doc.get("profile_id"))
+            if person is not None:
+                doc["customer"] = {
+                    "name": person.get("display_name"),
+                    "value": person.get("value"),
+                    "tier": person.get("tier"),
+                }
+        return docs
+
+    async def handle(
+        self, mention_id: str | ObjectId, action: str, by: str, value: str | None = None
+    ) -> Document:
+        """Apply one workflow action to a complaint and return its new ``handling``.
+
+        Every action appends ``{action, by, at, value}`` to ``handling.history``.
+        ``assign`` sets ``handling.assignee`` to ``value``; ``acknowledge`` and
+        ``resolve`` move ``handling.state`` (open -> acknowledged -> resolved);
+        ``tag`` adds ``value`` to ``handling.tags``; ``note`` records ``value`` only.
+        Values are stored as literal strings, never read as operators.
+
+        Raises:
+            InvalidRequest: an unknown action, a malformed id, no such complaint, a missing or
+                too long name or value, or acknowledging a resolved complaint.
+        """
+        if not isinstance(action, str) or action not in self.ACTIONS:
+            raise InvalidRequest(
+                f"Action must be one of {', '.join(self.ACTIONS)}; got {action!r}."
+            )
+        oid = object_id(mention_id)
+        who = by.strip() if isinstance(by, str) else ""
+        if not who:
+            raise InvalidRequest("A complaint action needs the name of who takes it.")
+        if len(who) > _MAX_NAME:
+            raise InvalidRequest(f"A name is at most {_MAX_NAME} characters.")
+        if value is not None and not isinstance(value, str):
+            raise InvalidRequest("A value is text.")
+        text = (value or "").strip() or None
+        limit = _MAX_NOTE if action == "note" else _MAX_NAME
+        if action in ("assign", "tag", "note") and text is None:
+            raise InvalidRequest(f"The action {action!r} needs a value.")
+        if text is not None and len(text) > limit:
+            raise InvalidRequest(f"A value for {action!r} is at most {limit} characters.")
+        if action in ("acknowledge", "resolve"):
+            text = None
+        found = await self._db.mentions.find_one(
+            {"_id": oid, "complaint.is_complaint": {"$eq": True}}, {"handling": 1}
+        )
+        if found is None:
+            raise NotFound(f"No complaint has the id {oid}; it may have been erased.")
+        state = (found.get("handling") or {}).get("state") or "open"
+        if action == "acknowledge":
+            if state == "resolved":
+                raise InvalidRequest("This complaint is already resolved.")
+            state = "acknowledged"
+        elif action == "resolve":
+            state = "resolved"
+        entry: Document = {"action": action, "by": who, "at": utcnow(), "value": text}
+        update: Document = {
+            "$set": {"handling.state": state},
+            "$push": {"handling.history": entry},
+        }
+        if action == "assign":
+            update["$set"]["handling.assignee"] = text
+        elif action == "tag":
+            update["$addToSet"] = {"handling.tags": text}
+        updated = await self._db.mentions.find_one_and_update(
+            {"_id": oid},
+            update,
+            projection={"handling": 1},
+            return_document=ReturnDocument.AFTER,
+        )
+        if updated is None:
+            raise NotFound(f"No complaint has the id {oid}; it may have been erased.")
+        handling: Document = updated.get("handling") or {}
+        return handling
+
+
+def _correction_values(
+    sentiment: object, complaint: object, kind: object
+) -> tuple[str | None, bool | None, str | None]:
+    """Checked (sentiment, complaint, kind) of a correction, the complaint flag and kind agreeing."""
+    if sentiment is not None and (
+        not isinstance(sentiment, str) or sentiment not in _SENTIMENT_VALUES
+    ):
+        raise InvalidRequest(
+            f"Sentiment must be one of {', '.join(_SENTIMENT_VALUES)}; got {sentiment!r}."
+        )
+    if kind is not None and (not isinstance(kind, str) or kind not in CORRECTION_KINDS):
+        raise InvalidRequest(f"Kind must be one of {', '.join(CORRECTION_KINDS)}; got {kind!r}.")
+    if complaint is not None and not isinstance(complaint, bool):
+        raise InvalidRequest(f"Complaint must be true or false; got {complaint!r}.")
+    if complaint is None and kind is not None:
+        complaint = kind == "complaint"
+    elif complaint is True and kind is None:
+        kind = "complaint"
+    elif kind is not None and complaint != (kind == "complaint"):
+        raise InvalidRequest(
+            f"A post of kind {kind!r} is "
+            + ("not a complaint" if complaint else "a complaint")
+            + "; choose a kind that agrees with the complaint flag."
+        )
+    if sentiment is None and complaint is None:
+        raise InvalidRequest("A correction needs a sentiment, a complaint verdict or a kind.")
+    return (
+        None if sentiment is None else SentimentLabel(sentiment).value,
+        complaint,
+        None if kind is None else str(kind),
+    )

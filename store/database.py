@@ -1,0 +1,144 @@
+"""The one object through which Goodwill talks to MongoDB.
+
+``Database.open(uri, name)`` connects, checks the server answers and creates every
+collection's indexes (idempotently); ``close()`` closes the client (twice is harmless).
+Each concept has its own module and object, reached as an attribute:
+
+==================  ===========================================================
+``mentions``        the collected mentions (upsert that never duplicates, reads)
+``queue``           the scoring queue (claims under a lease, score writes)
+``rollups``         daily counts per brand x day x source, exact across crashes
+``cursors``         where each brand x source stands, leases, dead letters
+``feed``            the dashboard's pages of mentions and their counts
+``complaints``      corrections and the complaints queue's workflow
+``outbox``          alerts: the outbox, the engine's state, what rules read
+==================  ===========================================================
+
+Every public coroutine of these objects raises ``StoreError`` (never a driver error)
+when the database is unreachable or refuses an operation, and ``InvalidRequest`` /
+``NotFound`` for a request that is malformed or names nothing. The driver is PyMongo's
+async client (the official successor of motor); nothing outside this package holds a
+collection.
+
+The embedded server (SecantusDB) lacks text indexes, ``$where``/``$function`` and
+index-served sorts; the queries here avoid them, so they run the same on MongoDB.
+"""
+
+from __future__ import annotations
+
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from goodwill.errors import StoreError
+from store import complaints, cursors, mentions, outbox, rollups
+from store._common import Document, redact
+from store.complaints import Complaints
+from store.cursors import Cursors
+from store.feed import Feed
+from store.mentions import Mentions
+from store.outbox import Outbox
+from store.queue import ScoringQueue
+from store.rollups import Rollups
+
+__all__ = ["Database"]
+
+_CUSTOMER_INDEXES: dict[str, list[IndexModel]] = {
+    "profiles": [
+        IndexModel([("identities.key", ASCENDING)], name="identity"),
+        IndexModel([("identities.handle_key", ASCENDING)], name="handle"),
+        IndexModel([("emails", ASCENDING)], name="emails"),
+        IndexModel([("crm_id", ASCENDING)], name="crm_id"),
+    ],
+    "advocacy": [
+        IndexModel([("brand", ASCENDING), ("score", DESCENDING)], name="brand_score"),
+        IndexModel([("profile_id", ASCENDING)], name="profile"),
+        IndexModel([("tier_changed_at", DESCENDING)], name="tier_changed"),
+    ],
+    "merges": [
+        IndexModel([("absorbed", ASCENDING)], name="absorbed"),
+        IndexModel([("into", ASCENDING)], name="into"),
+    ],
+    # Advocacy refreshes a scorer owes (goodwill/profiles.py, ProfileStore.journal_refresh).
+    "refresh_journal": [IndexModel([("expires", ASCENDING)], name="expires")],
+}
+
+
+def _indexes() -> dict[str, list[IndexModel]]:
+    """Every collection's indexes, as each concept's module declares them."""
+    merged: dict[str, list[IndexModel]] = {}
+    for declared in (
+        mentions.INDEXES,
+        cursors.INDEXES,
+        rollups.INDEXES,
+        complaints.INDEXES,
+        outbox.INDEXES,
+        _CUSTOMER_INDEXES,
+    ):
+        for name, models in declared.items():
+            merged.setdefault(name, []).extend(models)
+    return merged
+
+
+class Database:
+    """Goodwill's MongoDB database. Create with ``Database.open(uri, name)``; see the module."""
+
+    def __init__(self, client: AsyncMongoClient[Document], database: str) -> None:
+        self._client = client
+        self._db: AsyncDatabase[Document] = client[database]
+        self._closed = False
+        self.mentions = Mentions(self._db)
+        self.rollups = Rollups(self._db.rollups, self._db.mentions)
+        self.queue = ScoringQueue(self._db, self.rollups)
+        self.cursors = Cursors(self._db)
+        self.feed = Feed(self._db)
+        self.complaints = Complaints(self._db)
+        self.outbox = Outbox(self._db)
+
+    @classmethod
+    async def open(cls, uri: str, database: str, *, timeout_ms: int = 5000) -> Database:
+        """Connect, check the server answers, and create indexes (idempotent)."""
+        client: AsyncMongoClient[Document] = AsyncMongoClient(
+            uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, tz_aware=True
+        )
+        opened = cls(client, database)
+        try:
+            await opened.ping()
+            await opened.ensure_indexes()
+        except BaseException:
+            await opened.close()
+            raise
+        return opened
+
+    async def close(self) -> None:
+        """Close the client; harmless when already closed."""
+        if not self._closed:
+            self._closed = True
+            await self._client.close()
+
+    def collection(self, name: str) -> AsyncCollection[Document]:
+        """One of Goodwill's collections, by name: for this package's modules and for tests.
+
+        Code outside the store package never calls it (a test checks): it goes through
+        the concept objects above, which translate errors.
+        """
+        return self._db[name]
+
+    async def ping(self) -> None:
+        """Raise ``StoreError`` unless the server answers."""
+        try:
+            await self._client.admin.command("ping")
+        except PyMongoError as error:
+            raise StoreError(
+                f"The database at {redact(self._client)} does not answer ({error.__class__.__name__}). "
+                "Start it with `goodwill db start`, or check GOODWILL_MONGODB_URI."
+            ) from error
+
+    async def ensure_indexes(self) -> None:
+        """Create every collection's indexes; running it again changes nothing."""
+        try:
+            for name, indexes in _indexes().items():
+                await self._db[name].create_indexes(indexes)
+        except PyMongoError as error:
+            raise StoreError(f"Could not create indexes: {error}") from error

@@ -1,0 +1,219 @@
+"""The scoring queue: mentions claimed in batches under a lease, scored, written once.
+
+A mention goes ``pending`` (collected) -> ``claimed`` (by one worker, until its lease
+expires) -> ``scored``, or ``skipped`` (not scored on purpose, e.g. another language).
+A crashed worker's claim expires and is taken again; a worker whose lease ran out
+writes nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import UpdateOne
+from pymongo.asynchronous.database import AsyncDatabase
+
+from goodwill.models import Sentiment, utcnow
+from store._common import Document, translating_errors
+from store.rollups import INFLIGHT_LEASE, Key, Rollups, key_of
+
+__all__ = ["CLAIMED", "PENDING", "SCORED", "SKIPPED", "Claim", "ScoringQueue"]
+
+PENDING = "pending"
+CLAIMED = "claimed"
+SCORED = "scored"
+SKIPPED = "skipped"  # not scored, on purpose (e.g. not English); the mention says why
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A batch of mentions claimed for scoring by one worker until ``expires``."""
+
+    token: str
+    expires: datetime
+    mentions: list[Document]
+
+
+@translating_errors
+class ScoringQueue:
+    """Claims, lease renewals, score writes (with their roll-ups) and releases."""
+
+    def __init__(self, db: AsyncDatabase[Document], rollups: Rollups) -> None:
+        self._db = db
+        self._rollups = rollups
+
+    async def claim(self, owner: str, *, limit: int, lease: timedelta) -> Claim:
+        """Atomically claim up to ``limit`` mentions that are unscored or whose lease expired.
+
+        Each document is taken by a conditional update, so two workers racing for the
+        same mention never both get it; a crashed worker's claim expires and is taken again.
+        """
+        now = utcnow()
+        claimable: Document = {
+            "$or": [
+                {"score_state": PENDING},
+                {"score_state": CLAIMED, "claim.expires": {"$lt": now}},
+            ]
+        }
+        candidates = [
+            doc["_id"] async for doc in self._db.mentions.find(claimable, {"_id": 1}).limit(limit)
+        ]
+        token = f"{owner}:{secrets.token_hex(6)}"
+        expires = now + lease
+        if candidates:
+            await self._db.mentions.update_many(
+                {"_id": {"$in": candidates}, **claimable},
+                {"$set": {"score_state": CLAIMED, "claim": {"token": token, "expires": expires}}},
+            )
+        # Looked up by _id (indexed), not by token: the embedded server scans for the latter.
+        claimed = [
+            doc
+            async for doc in self._db.mentions.find(
+                {"_id": {"$in": candidates}, "claim.token": token}
+            )
+        ]
+        return Claim(token=token, expires=expires, mentions=claimed)
+
+    async def renew(self, claim: Claim, lease: timedelta) -> datetime:
+        """Extend a claim that is still this worker's by ``lease`` from now; returns the new end."""
+        expires = utcnow() + lease
+        await self._db.mentions.update_many(
+            {"_id": {"$in": [doc["_id"] for doc in claim.mentions]}, "claim.token": claim.token},
+            {"$set": {"claim.expires": expires}},
+        )
+        return expires
+
+    async def release(self, claim: Claim) -> int:
+        """Give back what is left of a claim (a worker stopping): the mentions wait again."""
+        result = await self._db.mentions.update_many(
+            {"_id": {"$in": [doc["_id"] for doc in claim.mentions]}, "claim.token": claim.token},
+            {"$set": {"score_state": PENDING}, "$unset": {"claim": ""}},
+        )
+        return result.modified_count
+
+    async def known_scores(
+        self, fingerprints: Iterable[str], model_version: str
+    ) -> dict[str, Document]:
+        """Sentiments already given by ``model_version`` to texts with these fingerprints."""
+        found: dict[str, Document] = {}
+        cursor = self._db.mentions.find(
+            {
+                "fingerprint": {"$in": list(set(fingerprints))},
+                "sentiment.model_version": model_version,
+            },
+            {"fingerprint": 1, "sentiment": 1},
+        )
+        async for doc in cursor:
+            found.setdefault(doc["fingerprint"], doc["sentiment"])
+        return found
+
+    async def save(
+        self,
+        claim: Claim,
+        scores: dict[Any, Sentiment],
+        complaints: dict[Any, Document] | None = None,
+        *,
+        lease: timedelta = INFLIGHT_LEASE,
+    ) -> int:
+        """Write the sentiments (and complaint verdicts) of a claimed batch; update the roll-ups.
+
+        Only mentions still held by this claim, with a lease that has not run out, are
+        written, so a worker whose lease expired (and whose batch another worker took)
+        writes nothing twice. The roll-ups are kept exact across a crash between the
+        two writes (``goodwill/rollups.py``): ``lease`` is how long this batch may take
+        before a repair recounts what it touched.
+        """
+        now = utcnow()
+        complaints = complaints or {}
+        by_id = {doc["_id"]: doc for doc in claim.mentions}
+        ops = []
+        for mention_id, sentiment in scores.items():
+            fields: Document = {
+                "score_state": SCORED,
+                "sentiment": sentiment.model_dump(mode="python"),
+                "scored_at": now,
+                "scored_by": claim.token,
+            }
+            if mention_id in complaints:
+                fields["complaint"] = complaints[mention_id]
+            ops.append(
+                UpdateOne(
+                    {"_id": mention_id, "claim.token": claim.token, "claim.expires": {"$gt": now}},
+                    {"$set": fields, "$unset": {"claim": ""}},
+                )
+            )
+        if not ops:
+            return 0
+        keys = {key_of(by_id[mention_id]) for mention_id in scores}
+        await self._rollups.begin(claim.token, keys, now + lease)
+        await self._db.mentions.bulk_write(ops, ordered=False)
+        written = [
+            doc["_id"]
+            async for doc in self._db.mentions.find(
+                {"_id": {"$in": list(scores)}, "scored_by": claim.token}, {"_id": 1}
+            )
+        ]
+        increments: dict[Key, dict[str, int]] = {key: {} for key in keys}
+        for mention_id in written:
+            doc = by_id[mention_id]
+            counts = increments[key_of(doc)]
+            complaint = complaints.get(mention_id, doc.get("complaint"))
+            old = doc.get("sentiment")
+            if old is None:
+                counts["total"] = counts.get("total", 0) + 1
+            else:
+                counts[old["label"]] = counts.get(old["label"], 0) - 1
+            new = scores[mention_id].label.value
+            counts[new] = counts.get(new, 0) + 1
+            was = bool((doc.get("complaint") or {}).get("is_complaint"))
+            now_complaint = bool((complaint or {}).get("is_complaint"))
+            counts["complaints"] = counts.get("complaints", 0) + int(now_complaint) - int(was)
+        await self._rollups.commit(claim.token, increments)
+        return len(written)
+
+    async def skip(self, claim: Claim, reasons: dict[Any, Document]) -> int:
+        """Mark claimed mentions that will not be scored (another language), with why.
+
+        They leave the queue (state ``skipped``) without a sentiment, and the roll-ups,
+        which count scored mentions, do not count them.
+        """
+        if not reasons:
+            return 0
+        ops = [
+            UpdateOne(
+                {"_id": mention_id, "claim.token": claim.token},
+                {
+                    "$set": {"score_state": SKIPPED, "skipped": reason, "scored_at": utcnow()},
+                    "$unset": {"claim": ""},
+                },
+            )
+            for mention_id, reason in reasons.items()
+        ]
+        result = await self._db.mentions.bulk_write(ops, ordered=False)
+        return result.modified_count
+
+    async def requeue(self, model_version: str, *, since: datetime | None = None) -> int:
+        """Put back in the queue every scored mention not scored by ``model_version``.
+
+        Their current scores stay until the new ones are written (the roll-ups then move
+        each mention from its old label to its new one). Returns how many were queued.
+        """
+        query: Document = {
+            "score_state": SCORED,
+            "sentiment.model_version": {"$ne": model_version},
+        }
+        if since is not None:
+            query["created_at"] = {"$gte": since}
+        result = await self._db.mentions.update_many(query, {"$set": {"score_state": PENDING}})
+        return result.modified_count
+
+    async def waiting(self, brand: str | None = None) -> int:
+        """How many mentions (of a brand, or of all) wait for the scorer."""
+        query: Document = {"score_state": {"$in": [PENDING, CLAIMED]}}
+        if brand is not None:
+            query["brand"] = {"$eq": brand}
+        return await self._db.mentions.count_documents(query)
