@@ -35,9 +35,8 @@ from pymongo import MongoClient
 from pymongo.database import Database as SyncDatabase
 
 from bench._db import embedded_server
-from goodwill import insights
 from goodwill.corpus import AIRLINES, load_airline_tweets
-from store import Database
+from store import Database, insights
 
 _DATABASE = "bench_dashboard"
 _SOURCES = ("reddit", "bluesky", "hackernews", "mastodon", "youtube")
@@ -425,9 +424,9 @@ async def _questions(uri: str, now: datetime) -> list[tuple[str, str, str, Timed
 
 async def _advocacy_questions(store: Database, brand: str) -> list[tuple[str, str, str, Timed]]:
     """The advocates leaderboard (``ProfileStore.leaderboard``), when this checkout has it."""
-    if importlib.util.find_spec("goodwill.profiles") is None:
+    if importlib.util.find_spec("customers.profiles") is None:
         return []
-    from goodwill.profiles import ProfileStore
+    from customers.profiles import ProfileStore
 
     profiles = ProfileStore(store)
 

@@ -9,7 +9,7 @@ process so that peak memory is its own:
 * ``ProfileStore.recompute_all``: one streamed read of the mentions (only the fields
   the formula needs), a few floats per (profile, brand) in memory, bulk writes;
 * naive: for each profile x brand, ``find()`` its mentions and compute with the same
-  formula (``scoring.advocacy.compute``), then one ``update_one`` per profile.
+  formula (``customers.advocacy.compute``), then one ``update_one`` per profile.
   ``--naive-sample N`` runs it on N profiles only and extrapolates its time, and says so.
 
 Then checks both gave the same score to every (profile, brand) the naive way computed.
@@ -135,8 +135,8 @@ async def _create_indexes(uri: str) -> None:
 
 
 async def _recompute(uri: str) -> dict[str, Any]:
-    from goodwill.profiles import ProfileStore
-    from scoring.advocacy import as_of_for
+    from customers.advocacy import as_of_for
+    from customers.profiles import ProfileStore
 
     store = await _open(uri)
     try:
@@ -157,8 +157,8 @@ async def _recompute(uri: str) -> dict[str, Any]:
 
 def _naive(uri: str, sample: int | None) -> dict[str, Any]:
     """One find() per profile x brand, the same formula, one update per profile."""
+    from customers.advocacy import AdvocacyParams, as_of_for, compute, signal_of
     from goodwill.models import utcnow
-    from scoring.advocacy import AdvocacyParams, as_of_for, compute, signal_of
 
     params = AdvocacyParams()
     as_of = as_of_for(datetime.now(UTC))

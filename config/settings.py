@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     # (and the roll-ups and advocacy it owed) is taken up again once this runs out.
     score_lease_seconds: float = Field(default=300.0, ge=1, le=86_400)
     replay_interval_seconds: float = Field(default=300.0, gt=0)
-    # Advocacy (formula in scoring/advocacy.py and the README).
+    # Advocacy (formula in customers/advocacy.py and the README).
     advocate_threshold: float = Field(
         default=20.0,
         ge=-100,

@@ -15,8 +15,8 @@ from urllib.parse import quote
 import pandas as pd
 import streamlit as st
 
+from customers import exports
 from dashboard import data, people, ui
-from goodwill import exports
 
 __all__ = ["advocates", "export_bytes"]
 

@@ -23,10 +23,9 @@ import pandas as pd
 import streamlit as st
 
 from config.settings import Settings, get_settings
-from goodwill import insights
+from customers.profiles import ProfileStore
 from goodwill.errors import ConfigError, StoreError
-from goodwill.profiles import ProfileStore
-from store import Complaints, Database
+from store import Complaints, Database, insights
 
 __all__ = [
     "BRAND_COLUMNS",

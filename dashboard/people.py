@@ -1,7 +1,7 @@
 """The people behind the mentions, for the dashboard: leaderboards, profiles, merges, erasure.
 
-Cached reads over ``goodwill.profiles.ProfileStore``, ``goodwill.exports`` and
-``goodwill.rights`` (through ``dashboard.data``'s background loop), and the actions
+Cached reads over ``customers.profiles.ProfileStore``, ``customers.exports`` and
+``customers.rights`` (through ``dashboard.data``'s background loop), and the actions
 people take on a profile, each of which forgets the cached reads it changes.
 
 A leaderboard page is one query for the page (one more row than shown, to know
@@ -19,10 +19,10 @@ from typing import Any
 
 import streamlit as st
 
+from customers import exports, rights
+from customers.advocacy import AdvocacyParams
+from customers.profiles import ProfileStore
 from dashboard import data
-from goodwill import exports, rights
-from goodwill.profiles import ProfileStore
-from scoring.advocacy import AdvocacyParams
 
 __all__ = [
     "LEADERBOARD_PAGE_SIZE",

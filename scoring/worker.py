@@ -8,7 +8,7 @@ through the model again.
 
 Before writing a batch's scores, the worker ties each mention's author to a customer
 profile; after, it recomputes, exactly, the advocacy of every (profile, brand) the batch
-touched (``goodwill/profiles.py``, formula in ``scoring/advocacy.py``). Re-scoring with
+touched (``customers/profiles.py``, formula in ``customers/advocacy.py``). Re-scoring with
 another model goes through the same path, so advocacy follows the new scores. Once a day
 (the first pass after UTC midnight, one worker of however many) the running worker
 recomputes every score, so that recency weights age for people who said nothing new.
@@ -37,10 +37,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from customers.advocacy import AdvocacyParams, as_of_for
+from customers.profiles import ProfileStore, RecomputeStats, TierChange
 from goodwill.errors import StoreError
 from goodwill.models import Sentiment, utcnow
-from goodwill.profiles import ProfileStore, RecomputeStats, TierChange
-from scoring.advocacy import AdvocacyParams, as_of_for
 from scoring.complaints import detect
 from scoring.language import is_english, language_of
 from store import Claim, Database

@@ -1,8 +1,8 @@
 """``goodwill profiles import|export-data|erase`` and ``goodwill export advocates``.
 
 The commands are registered on the ``profiles`` and ``export`` sub-apps defined in
-``service.profiles_cli``; the work is done by ``goodwill.crm``, ``goodwill.rights`` and
-``goodwill.exports``.
+``service.profiles_cli``; the work is done by ``customers.crm``, ``customers.rights`` and
+``customers.exports``.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Annotated
 
 import typer
 
-from goodwill.crm import PRESETS, import_csv
-from goodwill.exports import advocate_rows, write_csv, write_xlsx
-from goodwill.rights import erase, export_data, find_person
+from customers.crm import PRESETS, import_csv
+from customers.exports import advocate_rows, write_csv, write_xlsx
+from customers.rights import erase, export_data, find_person
 from service.cli_common import fail, login_name, parse_age, run_async, settings
 from service.processes import open_store
 from service.profiles_cli import export_app, profiles_app
@@ -32,7 +32,7 @@ def import_(
         str, typer.Option(help=f"Column names: auto, {', '.join(PRESETS)}.")
     ] = "auto",
     mapping: Annotated[
-        Path | None, typer.Option(help="TOML file naming other columns (see goodwill/crm.py).")
+        Path | None, typer.Option(help="TOML file naming other columns (see customers/crm.py).")
     ] = None,
     encoding: Annotated[
         str, typer.Option(help="The file's encoding; Excel on Windows writes cp1252.")

@@ -162,7 +162,7 @@ async def rescore(
     report: Callable[[BatchResult], None] | None = None,
 ) -> int:
     """Re-score mentions scored by another model version (since a date) with this one."""
-    from scoring.advocacy import AdvocacyParams
+    from customers.advocacy import AdvocacyParams
     from scoring.sentiment import SentimentModel
     from scoring.worker import ScoringWorker
 
@@ -187,7 +187,7 @@ async def score(
     settings: Settings, *, once: bool, report: Callable[[BatchResult], None] | None = None
 ) -> int:
     """Score what is waiting (``once``), or keep scoring as mentions arrive until asked to stop."""
-    from scoring.advocacy import AdvocacyParams
+    from customers.advocacy import AdvocacyParams
     from scoring.sentiment import SentimentModel  # torch loads only in processes that score
     from scoring.worker import ScoringWorker
 

@@ -15,7 +15,7 @@ import typer
 from service.cli_common import ProgressBar, fail, login_name, run_async, settings
 
 if TYPE_CHECKING:
-    from goodwill.profiles import ProfileStore
+    from customers.profiles import ProfileStore
 
 __all__ = ["export_app", "profiles_app"]
 
@@ -33,8 +33,8 @@ By = Annotated[str | None, typer.Option("--by", help="Who does this (default: yo
 
 def _with_profiles(work: Callable[[ProfileStore], Coroutine[Any, Any, _T]]) -> _T:
     """Open the store, run ``work`` with a ProfileStore; a ValueError becomes its message and exit 1."""
-    from goodwill.profiles import ProfileStore
-    from scoring.advocacy import AdvocacyParams
+    from customers.advocacy import AdvocacyParams
+    from customers.profiles import ProfileStore
     from service.processes import open_store
 
     loaded = settings()

@@ -60,7 +60,7 @@ _CUSTOMER_INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("absorbed", ASCENDING)], name="absorbed"),
         IndexModel([("into", ASCENDING)], name="into"),
     ],
-    # Advocacy refreshes a scorer owes (goodwill/profiles.py, ProfileStore.journal_refresh).
+    # Advocacy refreshes a scorer owes (customers/profiles.py, ProfileStore.journal_refresh).
     "refresh_journal": [IndexModel([("expires", ASCENDING)], name="expires")],
 }
 

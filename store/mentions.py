@@ -30,7 +30,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("author.id", ASCENDING), ("source", ASCENDING)], name="author"),
         # The dashboard's feed and complaints queue across brands: read newest day first.
         IndexModel([("created_at", DESCENDING)], name="created"),
-        # A profile's mentions (counts, advocacy, merges; goodwill/profiles.py).
+        # A profile's mentions (counts, advocacy, merges; customers/profiles.py).
         IndexModel([("profile_id", ASCENDING)], name="profile"),
         # The alert engine's cursor: complaints in the order they were scored.
         IndexModel(
@@ -75,7 +75,7 @@ class Mentions:
         if not mentions:
             return UpsertResult(0, 0, 0)
         now = utcnow()
-        # An erased person's author fields are never stored again (goodwill/rights.py).
+        # An erased person's author fields are never stored again (customers/rights.py).
         hashes = [_author_hashes(mention) for mention in mentions]
         erased: set[str] = set()
         if wanted := sorted(set[str]().union(*hashes)):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from playwright.async_api import Page, async_playwright
 
-from goodwill.profiles import ProfileStore
+from customers.profiles import ProfileStore
 from store import Database
 from tests.browser import CHROMIUM_ARGS, SCREENSHOTS
 from tests.dashboard.conftest import Serve, settle

@@ -10,9 +10,9 @@ import pytest
 from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
-from goodwill import exports
+from customers import exports
+from customers.profiles import ProfileStore
 from goodwill.models import Author, Mention, utcnow
-from goodwill.profiles import ProfileStore
 from store import Database
 from tests.dashboard.conftest import Open, _go, _no_failure
 from tests.factories import advocacy_doc, mention, profile_doc, seed

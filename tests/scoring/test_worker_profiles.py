@@ -6,9 +6,9 @@ import itertools
 from datetime import timedelta
 from typing import Any
 
+from customers.advocacy import AdvocacyParams
+from customers.profiles import ProfileStore
 from goodwill.models import Author, Mention, utcnow
-from goodwill.profiles import ProfileStore
-from scoring.advocacy import AdvocacyParams
 from scoring.sentiment import SentimentModel
 from scoring.worker import ScoringWorker
 from store import Database

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
+from customers.profiles import ProfileStore
 from goodwill.models import Author, Mention, utcnow
-from goodwill.profiles import ProfileStore
 from store import Database
 from tests.factories import seed
 from tests.service.test_cli import goodwill

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from config.settings import load_settings
-from scoring.advocacy import (
+from customers.advocacy import (
     AdvocacyParams,
     ExactSum,
     as_of_for,

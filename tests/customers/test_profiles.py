@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from customers.advocacy import as_of_for
+from customers.profiles import ProfileStore, collected_profile_id
 from goodwill.identity import erasure_hash, handle_key
 from goodwill.models import Author, Mention, utcnow
-from goodwill.profiles import ProfileStore, collected_profile_id
-from scoring.advocacy import as_of_for
 from store import Database
 from tests.factories import seed
 
@@ -517,7 +517,7 @@ async def test_profile_mentions_newest_first_and_score_history_per_day(
 
 async def test_a_recompute_insert_that_meets_a_scorers_write_replaces_it(store: Database) -> None:
     """When a scorer wrote a new pair's score while a recompute ran, the recompute's insert replaces it."""
-    from goodwill.profiles import _Writer
+    from customers.profiles import _Writer
 
     advocacy = store.collection("advocacy")
     await advocacy.insert_one({"_id": "p_x|Acme", "score": 1.0})

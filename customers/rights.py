@@ -44,10 +44,10 @@ from typing import Any
 
 from bson import ObjectId
 
+from customers.profiles import ProfileStore
 from goodwill.errors import PersonNotFound
 from goodwill.identity import author_handle_key, erasure_hash, handle_key, identity_key
 from goodwill.models import utcnow
-from goodwill.profiles import ProfileStore
 from store import Database
 
 __all__ = ["ErasureReport", "Person", "PersonNotFound", "erase", "export_data", "find_person"]

@@ -10,7 +10,7 @@ from pathlib import Path
 from openpyxl import load_workbook
 
 from config.settings import load_settings
-from goodwill.exports import (
+from customers.exports import (
     COLUMNS,
     AdvocateRow,
     advocate_rows,

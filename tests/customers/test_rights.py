@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
+from customers.rights import PersonNotFound, erase, export_data, find_person
 from goodwill.identity import erasure_hash, handle_key, identity_key
 from goodwill.models import Author, Mention
-from goodwill.rights import PersonNotFound, erase, export_data, find_person
 from store import Database
 from tests.factories import advocacy_doc, profile_doc, seed
 

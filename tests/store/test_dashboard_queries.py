@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from goodwill import insights
-from store import Database
+from store import Database, insights
 from tests.factories import mention, seed
 
 

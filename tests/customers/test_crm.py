@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from goodwill.crm import CrmImportError, detect_preset, import_csv
+from customers.crm import CrmImportError, detect_preset, import_csv
 from goodwill.identity import erasure_hash, handle_key
 from store import Database
 from tests.factories import profile_doc

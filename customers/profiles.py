@@ -3,7 +3,7 @@
 A *profile* is one person, holding one or more *identities* (accounts on sources).
 The scorer resolves each mention's author to a profile (creating one for a new
 author), then recomputes, exactly and from the mentions themselves, the advocacy of
-the (profile, brand) pairs a batch touched (``scoring/advocacy.py`` has the formula).
+the (profile, brand) pairs a batch touched (``customers/advocacy.py`` has the formula).
 A full recompute streams every mention once and gives the same numbers.
 
 People merge profiles that are one person, and split a merge that was wrong; a split
@@ -39,16 +39,7 @@ from pymongo import (
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from goodwill.identity import (
-    ADVOCACY_TIERS,
-    author_handle_key,
-    erasure_hash,
-    handle_key,
-    identity_key,
-)
-from goodwill.merges import Merges, ProposalRun
-from goodwill.models import utcnow
-from scoring.advocacy import (
+from customers.advocacy import (
     Advocacy,
     AdvocacyParams,
     AdvocacyTally,
@@ -58,6 +49,15 @@ from scoring.advocacy import (
     result_of,
     signal_of,
 )
+from customers.merges import Merges, ProposalRun
+from goodwill.identity import (
+    ADVOCACY_TIERS,
+    author_handle_key,
+    erasure_hash,
+    handle_key,
+    identity_key,
+)
+from goodwill.models import utcnow
 from store import Database
 from store._common import translating_errors
 
@@ -132,7 +132,7 @@ class _PairTally:
     )
 
     def __init__(self) -> None:
-        self.weighted: list[float] = []  # exact partial sums (scoring.advocacy.add_exact)
+        self.weighted: list[float] = []  # exact partial sums (customers.advocacy.add_exact)
         self.weights: list[float] = []
         self.mentions = self.positive = self.neutral = self.negative = self.complaints = 0
         self.last: tuple[datetime, ObjectId, str | None] | None = None
@@ -974,7 +974,7 @@ class ProfileStore:
         query = _leaderboard_query(brand, tier, min_score, max_score, since, source)
         return await self._advocacy.count_documents(query)
 
-    # -- merges and proposals (goodwill/merges.py) ---------------------------------------
+    # -- merges and proposals (customers/merges.py) ---------------------------------------
 
     async def merge(
         self, into: str, absorbed: str, by: str, reason: str = "", automatic: bool = False

@@ -29,7 +29,7 @@ from goodwill.models import utcnow
 from store._common import translating_errors
 
 if TYPE_CHECKING:
-    from goodwill.profiles import ProfileStore
+    from customers.profiles import ProfileStore
 
 __all__ = ["Merges", "ProposalRun"]
 
