@@ -7,9 +7,12 @@ database server that tests and ``goodwill up`` start is ``store.server``.
 from store.complaints import CORRECTION_KINDS, Complaints
 from store.cursors import Coverage, Cursors, CursorState
 from store.database import Database
+from store.erasures import Erasures
 from store.feed import Feed
 from store.mentions import Mentions, UpsertResult
+from store.merges import Merges
 from store.outbox import Lease, Outbox
+from store.profiles import Profiles
 from store.queue import Claim, ScoringQueue
 from store.rollups import RebuildStats, Rollups
 
@@ -21,10 +24,13 @@ __all__ = [
     "CursorState",
     "Cursors",
     "Database",
+    "Erasures",
     "Feed",
     "Lease",
     "Mentions",
+    "Merges",
     "Outbox",
+    "Profiles",
     "RebuildStats",
     "Rollups",
     "ScoringQueue",

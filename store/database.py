@@ -12,6 +12,9 @@ Each concept has its own module and object, reached as an attribute:
 ``feed``            the dashboard's pages of mentions and their counts
 ``complaints``      corrections and the complaints queue's workflow
 ``outbox``          alerts: the outbox, the engine's state, what rules read
+``profiles``        customer profiles, their identities and advocacy per brand
+``merges``          merge records (exact splits) and merge proposals
+``erasures``        a person's erasure: what is removed, and hashes never stored again
 ==================  ===========================================================
 
 Every public coroutine of these objects raises ``StoreError`` (never a driver error)
@@ -26,43 +29,26 @@ index-served sorts; the queries here avoid them, so they run the same on MongoDB
 
 from __future__ import annotations
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from goodwill.errors import StoreError
-from store import complaints, cursors, mentions, outbox, rollups
+from store import complaints, cursors, erasures, mentions, merges, outbox, profiles, rollups
 from store._common import Document, redact
 from store.complaints import Complaints
 from store.cursors import Cursors
+from store.erasures import Erasures
 from store.feed import Feed
 from store.mentions import Mentions
+from store.merges import Merges
 from store.outbox import Outbox
+from store.profiles import Profiles
 from store.queue import ScoringQueue
 from store.rollups import Rollups
 
 __all__ = ["Database"]
-
-_CUSTOMER_INDEXES: dict[str, list[IndexModel]] = {
-    "profiles": [
-        IndexModel([("identities.key", ASCENDING)], name="identity"),
-        IndexModel([("identities.handle_key", ASCENDING)], name="handle"),
-        IndexModel([("emails", ASCENDING)], name="emails"),
-        IndexModel([("crm_id", ASCENDING)], name="crm_id"),
-    ],
-    "advocacy": [
-        IndexModel([("brand", ASCENDING), ("score", DESCENDING)], name="brand_score"),
-        IndexModel([("profile_id", ASCENDING)], name="profile"),
-        IndexModel([("tier_changed_at", DESCENDING)], name="tier_changed"),
-    ],
-    "merges": [
-        IndexModel([("absorbed", ASCENDING)], name="absorbed"),
-        IndexModel([("into", ASCENDING)], name="into"),
-    ],
-    # Advocacy refreshes a scorer owes (customers/profiles.py, ProfileStore.journal_refresh).
-    "refresh_journal": [IndexModel([("expires", ASCENDING)], name="expires")],
-}
 
 
 def _indexes() -> dict[str, list[IndexModel]]:
@@ -74,7 +60,9 @@ def _indexes() -> dict[str, list[IndexModel]]:
         rollups.INDEXES,
         complaints.INDEXES,
         outbox.INDEXES,
-        _CUSTOMER_INDEXES,
+        profiles.INDEXES,
+        merges.INDEXES,
+        erasures.INDEXES,
     ):
         for name, models in declared.items():
             merged.setdefault(name, []).extend(models)
@@ -95,6 +83,9 @@ class Database:
         self.feed = Feed(self._db)
         self.complaints = Complaints(self._db)
         self.outbox = Outbox(self._db)
+        self.profiles = Profiles(self._db)
+        self.merges = Merges(self._db)
+        self.erasures = Erasures(self._db)
 
     @classmethod
     async def open(cls, uri: str, database: str, *, timeout_ms: int = 5000) -> Database:
