@@ -4,3 +4,5 @@ Resolving mention authors to profiles, profiles and their advocacy, merges and e
 splits, CRM import, a person's data export and erasure, and advocate exports. It reads
 what the scorer wrote and writes through the store.
 """
+
+__all__: list[str] = []

@@ -2,3 +2,5 @@
 
 Run it with ``streamlit run dashboard/app.py`` (``goodwill up`` does).
 """
+
+__all__: list[str] = []

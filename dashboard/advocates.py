@@ -8,7 +8,6 @@ advocates`` file (CSV or XLSX), built only when clicked.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import quote
 
@@ -18,7 +17,7 @@ import streamlit as st
 from customers import exports
 from dashboard import data, people, ui
 
-__all__ = ["advocates", "export_bytes"]
+__all__ = ["advocates", "export_bytes", "profile_link"]
 
 _PAGE = "board_page_{}"
 _FILTERS = "board_filters"
@@ -83,14 +82,6 @@ def _filters(brand: str) -> people.BoardFilters:
     )
 
 
-def _turner(kind: str) -> Callable[[int], None]:
-    def turn(step: int) -> None:
-        key = _PAGE.format(kind)
-        st.session_state[key] = max(0, int(st.session_state.get(key, 0)) + step)
-
-    return turn
-
-
 def _table(board: people.Board) -> pd.DataFrame:
     return pd.DataFrame(
         [
@@ -149,7 +140,7 @@ def _leaderboard(filters: people.BoardFilters, kind: str) -> None:
         column_config=_COLUMNS,
         key=f"board_{kind}_table",
     )
-    ui.pager(f"board_{kind}", page_number, board.has_next, _turner(kind))
+    ui.pager(f"board_{kind}", page_number, board.has_next, ui.turner(_PAGE.format(kind)))
 
 
 def advocates() -> None:

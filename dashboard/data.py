@@ -25,6 +25,7 @@ import streamlit as st
 from config.settings import Settings, get_settings
 from customers.profiles import ProfileStore
 from goodwill.errors import ConfigError, StoreError
+from goodwill.models import StoredMention
 from store import Complaints, Database, insights
 
 __all__ = [
@@ -302,30 +303,32 @@ class FeedPage:
 
 
 def _item(doc: dict[str, Any]) -> FeedItem:
-    author = doc.get("author") or {}
-    complaint = doc.get("complaint") or {}
-    correction = doc.get("correction") or {}
-    sentiment = doc.get("sentiment") if doc.get("score_state") == "scored" else None
+    mention = StoredMention.from_document(doc)
+    complaint = mention.complaint
+    correction = mention.correction
+    sentiment = mention.scored
     return FeedItem(
-        id=str(doc["_id"]),
-        brand=str(doc.get("brand", "")),
-        source=str(doc.get("source", "")),
-        text=str(doc.get("text", "")),
-        title=doc.get("title"),
-        url=doc.get("url"),
-        created_at=doc["created_at"],
-        author_handle=author.get("handle"),
-        author_name=author.get("display_name"),
-        sentiment=None if not sentiment else str(sentiment.get("label")),
-        confidence=None if not sentiment else float(sentiment.get("score", 0.0)),
-        kind=complaint.get("kind"),
-        corrected_sentiment=correction.get("sentiment"),
-        corrected_kind=correction.get("kind"),
-        corrected_by=correction.get("by"),
-        corrected_at=correction.get("at"),
-        language=(doc.get("skipped") or {}).get("language"),
-        profile_id=doc.get("profile_id"),
-        model_version=None if not sentiment else sentiment.get("model_version"),
+        id=mention.id,
+        brand=mention.brand,
+        source=mention.source,
+        text=mention.text,
+        title=mention.title,
+        url=mention.url,
+        created_at=mention.created_at,
+        author_handle=mention.author.handle,
+        author_name=mention.author.display_name,
+        sentiment=None if sentiment is None else sentiment.label.value,
+        confidence=None if sentiment is None else sentiment.score,
+        kind=None if complaint is None else complaint.kind,
+        corrected_sentiment=None
+        if correction is None or correction.sentiment is None
+        else correction.sentiment.value,
+        corrected_kind=None if correction is None else correction.kind,
+        corrected_by=None if correction is None else correction.by,
+        corrected_at=None if correction is None else correction.at,
+        language=mention.skipped_language,
+        profile_id=mention.profile_id,
+        model_version=None if sentiment is None else sentiment.model_version,
     )
 
 

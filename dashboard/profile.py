@@ -29,16 +29,6 @@ _RESULT = "profile_result"  # (ok, message) of the last action, shown once
 _MERGE_WITH = "profile_merge_with"  # the other profile found for a merge, waiting for confirmation
 Document = dict[str, Any]
 
-_STATE_BADGES = {
-    "open": ":orange-badge[:material/error: Open]",
-    "acknowledged": ":blue-badge[:material/visibility: Acknowledged]",
-    "resolved": ":green-badge[:material/check_circle: Resolved]",
-}
-
-
-def _who() -> str:
-    return str(st.session_state.get(ui.NAME_KEY) or "").strip()
-
 
 def _result(ok: bool, message: str) -> None:
     st.session_state[_RESULT] = (ok, message)
@@ -216,10 +206,6 @@ def _advocacy(pid: str) -> None:
     st.caption(f"{ui.md(str(brand))}: the score at the end of each day with a mention.")
 
 
-def _turn(step: int) -> None:
-    st.session_state[_PAGE] = max(0, int(st.session_state.get(_PAGE, 0)) + step)
-
-
 def _mentions(pid: str) -> None:
     st.subheader("Mentions")
     page_number = int(st.session_state.get(_PAGE, 0))
@@ -234,7 +220,7 @@ def _mentions(pid: str) -> None:
     st.caption(f"Mentions {first:,}–{first + len(docs) - 1:,}, newest first.")
     for doc in docs:
         _mention(doc)
-    ui.pager("profile", page_number, has_next, _turn, labels=("← Newer", "Older →"))
+    ui.pager("profile", page_number, has_next, ui.turner(_PAGE), labels=("← Newer", "Older →"))
 
 
 def _mention(doc: Document) -> None:
@@ -249,7 +235,7 @@ def _mention(doc: Document) -> None:
         handling = doc.get("handling") or {}
         if complaint.get("is_complaint"):
             state = str(handling.get("state") or "open")
-            meta.append(_STATE_BADGES.get(state, ui.md(state)))
+            meta.append(ui.STATE_BADGES.get(state, ui.md(state)))
         created = doc.get("created_at")
         if isinstance(created, datetime):
             meta.append(ui.utc(created))
@@ -292,7 +278,7 @@ def _handling(complaint: Document, handling: Document) -> None:
 def _actions(doc: Document) -> None:
     pid = str(doc["_id"])
     st.subheader("Actions")
-    who = _who()
+    who = ui.who()
     if who:
         st.caption(f"Recorded as {ui.md(who)} (*Your name* in the sidebar).")
     else:
@@ -338,7 +324,7 @@ def _find_other(pid: str) -> None:
 
 def _do_merge(pid: str) -> None:
     other = st.session_state.pop(_MERGE_WITH, None)
-    who = _who()
+    who = ui.who()
     if other is None:
         return
     if not who:
@@ -386,7 +372,7 @@ def _merge(pid: str, who: str) -> None:
 
 
 def _do_split(merge_id: str) -> None:
-    who = _who()
+    who = ui.who()
     if not who:
         _result(False, "Not split: enter your name in the sidebar (*Your name*) first.")
         return

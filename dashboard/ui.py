@@ -1,4 +1,4 @@
-"""What every page of the dashboard shares: windows, labels, safe text, the brand picker, error messages."""
+"""What every page of the dashboard shares: windows, labels, safe text, the brand picker, the sidebar name, paging, error messages."""
 
 from __future__ import annotations
 
@@ -21,16 +21,21 @@ __all__ = [
     "EMPTY_MESSAGE",
     "LABELS",
     "NAME_KEY",
+    "STATE_BADGES",
     "WINDOWS",
     "ago",
     "brand_picker",
     "guarded",
     "md",
+    "pager",
     "redact",
     "safe_url",
     "select_brand",
+    "show_outcome",
     "today",
+    "turner",
     "utc",
+    "who",
     "window_bounds",
 ]
 
@@ -63,6 +68,12 @@ BADGE = {
     "negative": ("red", ":material/sentiment_dissatisfied:"),
     "neutral": ("gray", ":material/sentiment_neutral:"),
     "positive": ("green", ":material/sentiment_satisfied:"),
+}
+# Where a complaint's handling stands, as a badge.
+STATE_BADGES = {
+    "open": ":orange-badge[:material/error: Open]",
+    "acknowledged": ":blue-badge[:material/visibility: Acknowledged]",
+    "resolved": ":green-badge[:material/check_circle: Resolved]",
 }
 
 # -- helpers ---------------------------------------------------------------------------
@@ -128,6 +139,11 @@ def utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def who() -> str:
+    """The name entered under *Your name* in the sidebar, stripped (empty if none)."""
+    return str(st.session_state.get(NAME_KEY) or "").strip()
+
+
 def brand_picker(brands: list[str], *, key: str, allow_all: bool = False) -> str | None:
     """A brand select box; a brand the user picks is kept as the default of the other pages."""
     options: list[str | None] = [None, *brands] if allow_all else list(brands)
@@ -181,6 +197,15 @@ def guarded(render: Callable[[], None]) -> Callable[[], None]:
 
     page.__name__ = render.__name__
     return page
+
+
+def turner(key: str) -> Callable[[int], None]:
+    """A ``pager`` callback: moves the page number kept under ``key`` by -1 or +1, never below 0."""
+
+    def turn(step: int) -> None:
+        st.session_state[key] = max(0, int(st.session_state.get(key, 0)) + step)
+
+    return turn
 
 
 def pager(

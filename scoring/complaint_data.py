@@ -40,6 +40,10 @@ __all__ = [
     "Labelled",
     "cohen_kappa",
     "load_labelled",
+    "main",
+    "merge",
+    "sample",
+    "shown",
     "split_of",
 ]
 

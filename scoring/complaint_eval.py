@@ -50,6 +50,7 @@ __all__ = [
     "fit_weights",
     "format_report",
     "load_labelled",
+    "main",
     "split_of_key",
 ]
 

@@ -32,6 +32,7 @@ __all__ = [
     "evaluate",
     "evaluate_held_out",
     "format_report",
+    "main",
     "metrics_from_predictions",
     "update_model_card",
 ]

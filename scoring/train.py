@@ -44,6 +44,8 @@ from safetensors.torch import save_file
 from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+from scoring.examples import Example
+
 __all__ = [
     "KINDS",
     "KIND_PREFIX",
@@ -51,7 +53,6 @@ __all__ = [
     "MODEL_GENERATION",
     "MODEL_NAME",
     "EpochReport",
-    "Example",
     "TrainReport",
     "export_train_data",
     "load_train_data",
@@ -80,20 +81,6 @@ HELD_OUT_END = "<!-- held-out:end -->"
 
 #: ``progress(step, total_steps, loss)``, called after each optimiser step.
 Progress = Callable[[int, int, float], None]
-
-
-@dataclass(frozen=True)
-class Example:
-    """One training text: ``label`` one of :data:`LABELS`, ``kind`` one of :data:`KINDS`.
-
-    Either may be ``None`` (the text is labelled for the other head only).
-    ``domain`` says where the text comes from, for the model card's counts.
-    """
-
-    text: str
-    label: str | None
-    kind: str | None = None
-    domain: str | None = None
 
 
 @dataclass(frozen=True)
@@ -682,7 +669,7 @@ def _examples(args: argparse.Namespace) -> list[Example]:
     if args.train_data is not None or args.data == "airline":
         return load_train_data(args.train_data)
     # Imported here: it reads the installed corpora through goodwill (pydantic).
-    from scoring.training_data import training_examples
+    from scoring.training_data import training_examples  # reads corpora: only when training
 
     return training_examples(
         kind_repeats=args.kind_repeats, narratives=args.narratives, seed=args.seed

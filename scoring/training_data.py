@@ -32,7 +32,7 @@ from typing import Literal
 from goodwill.corpus import split_of_key as corpus_split
 from scoring.complaint_data import load_labelled, shown
 from scoring.corpora import load_source
-from scoring.train import Example
+from scoring.examples import Example
 
 __all__ = ["HeldOut", "held_out_sentiment", "sentiment_split", "training_examples"]
 

@@ -14,7 +14,7 @@ from pymongo.errors import PyMongoError
 
 from goodwill.errors import InvalidRequest, StoreError
 
-__all__ = ["Document", "object_id", "redact", "translating_errors"]
+__all__ = ["Document", "object_id", "redact", "translated", "translating_errors"]
 
 Document = dict[str, Any]
 _P = ParamSpec("_P")

@@ -83,52 +83,38 @@ def profile_doc(
 ) -> dict[str, Any]:
     """A ``profiles`` document as the data contract shapes it, with one identity (``handle`` on ``source``)."""
     from goodwill.identity import handle_key, identity_key, new_profile_id
+    from goodwill.models import Identity, Profile
 
     now = datetime.now(UTC)
     identities = []
     if handle is not None or author_id is not None:
         key = identity_key(source, {"id": author_id, "handle": handle})
+        assert key is not None
         identities.append(
-            {
-                "key": key,
-                "handle_key": handle_key(source, handle) if handle else None,
-                "source": source,
-                "id": author_id,
-                "handle": handle,
-                "url": f"https://{source}.example/{handle}" if handle else None,
-                "display_name": display_name,
-                "followers": 10,
-                "first_seen": now,
-                "last_seen": now,
-            }
+            Identity(
+                key=key,
+                handle_key=handle_key(source, handle) if handle else None,
+                source=source,
+                id=author_id,
+                handle=handle,
+                url=f"https://{source}.example/{handle}" if handle else None,
+                display_name=display_name,
+                followers=10,
+                first_seen=now,
+                last_seen=now,
+            )
         )
-    doc: dict[str, Any] = {
-        "_id": new_profile_id(),
-        "display_name": display_name,
-        "identities": identities,
-        "emails": [e.lower() for e in emails],
-        "crm_id": None,
-        "crm_system": None,
-        "crm_fields": {},
-        "value": None,
-        "tier": None,
-        "tags": [],
-        "do_not_contact": do_not_contact,
-        "reach": 10,
-        "counts": {
-            "mentions": 0,
-            "scored": 0,
-            "positive": 0,
-            "neutral": 0,
-            "negative": 0,
-            "complaints": 0,
-        },
-        "first_seen": None,
-        "last_seen": None,
-        "origin": "collected",
-        "created_at": now,
-        "updated_at": now,
-    }
+    doc = Profile(
+        _id=new_profile_id(),
+        display_name=display_name,
+        identities=identities,
+        emails=[e.lower() for e in emails],
+        do_not_contact=bool(do_not_contact),
+        reach=10,
+        origin="collected",
+        created_at=now,
+        updated_at=now,
+    ).to_document()
     doc.update(extra)
     if do_not_contact is None:
         del doc["do_not_contact"]
