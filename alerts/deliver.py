@@ -43,6 +43,7 @@ from alerts.messages import fitting_group, render, render_group, validate_messag
 from config.alerting import Destination
 from goodwill.errors import StoreError
 from goodwill.models import utcnow
+from goodwill.retry import retry_call
 from store.outbox import Lease, Outbox
 
 __all__ = ["Deliverer", "Outcome", "post"]
@@ -184,17 +185,21 @@ class Deliverer:
         return sum(counts)
 
     async def run_forever(self, *, interval: float = 1.0, max_backoff: float = 60.0) -> None:
-        """Deliver every ``interval`` seconds; wait out database outages."""
-        wait = 1.0
+        """Deliver every ``interval`` seconds; wait out database outages.
+
+        A pass the database fails is tried again after 1 s, 2 s, 4 s ... up to
+        ``max_backoff``, for as long as it takes; the next pass starts the waits over.
+        """
         while True:
-            try:
-                await self.deliver_once()
-                wait = 1.0
-                await asyncio.sleep(interval)
-            except StoreError as error:
-                log.warning("database unreachable (%s); retrying in %.0f s", error, wait)
-                await asyncio.sleep(wait)
-                wait = min(wait * 2, max_backoff)
+            await retry_call(
+                self.deliver_once,
+                on=StoreError,
+                attempts=None,
+                log=log,
+                problem="database unreachable",
+                max_wait=max_backoff,
+            )
+            await asyncio.sleep(interval)
 
     async def _deliver(self, name: str) -> int:
         destination = self.destinations[name]

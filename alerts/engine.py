@@ -38,6 +38,7 @@ from alerts.stats import Baseline, baseline_of, combined
 from config.alerting import AlertRuleConfig
 from goodwill.errors import StoreError
 from goodwill.models import utcnow
+from goodwill.retry import retry_call
 from store.outbox import Outbox
 
 __all__ = ["AlertEngine", "Anomaly"]
@@ -176,17 +177,21 @@ class AlertEngine:
         return raised
 
     async def run_forever(self, *, interval: float = 1.0, max_backoff: float = 60.0) -> None:
-        """Evaluate the rules every ``interval`` seconds; wait out database outages."""
-        backoff = 1.0
+        """Evaluate the rules every ``interval`` seconds; wait out database outages.
+
+        A pass the database fails is tried again after 1 s, 2 s, 4 s ... up to
+        ``max_backoff``, for as long as it takes; the next pass starts the waits over.
+        """
         while True:
-            try:
-                await self.run_once()
-                backoff = 1.0
-                await asyncio.sleep(interval)
-            except StoreError as error:
-                log.warning("database unreachable (%s); retrying in %.0f s", error, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, max_backoff)
+            await retry_call(
+                self.run_once,
+                on=StoreError,
+                attempts=None,
+                log=log,
+                problem="database unreachable",
+                max_wait=max_backoff,
+            )
+            await asyncio.sleep(interval)
 
     # -- complaints ----------------------------------------------------------------------------
 

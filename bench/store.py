@@ -3,9 +3,9 @@
 Starts its own SecantusDB server (a separate process, as Goodwill runs it) on a free
 port with a throwaway data directory, and measures, in the same run:
 
-* collecting: ``Store.upsert_mentions`` in pages of 500 (one bulk_write each) vs one
+* collecting: ``mentions.upsert`` in pages of 500 (one bulk_write each) vs one
   ``update_one(upsert=True)`` per mention;
-* claiming for scoring: ``Store.claim_unscored`` in batches of 32 (one conditional
+* claiming for scoring: ``queue.claim`` in batches of 32 (one conditional
   ``update_many``) vs one ``find_one_and_update`` per mention.
 
 Run: ``.venv/bin/python bench/store.py [--mentions 5000]``
@@ -53,7 +53,7 @@ async def _bench(uri: str, count: int) -> list[tuple[str, str, float]]:
         rows.append(
             (
                 "collect",
-                "Store.upsert_mentions, pages of 500",
+                "mentions.upsert, pages of 500",
                 count / (time.perf_counter() - began),
             )
         )
@@ -68,7 +68,7 @@ async def _bench(uri: str, count: int) -> list[tuple[str, str, float]]:
         rows.append(
             (
                 "claim",
-                "Store.claim_unscored, claims of 256 (as the worker)",
+                "queue.claim, claims of 256 (as the worker)",
                 claimed / (time.perf_counter() - began),
             )
         )

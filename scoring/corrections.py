@@ -1,6 +1,6 @@
 """People's corrections as data: a test set for the model, training data for the next one.
 
-Community managers correct a mention's labels on the dashboard (``Store.correct``);
+Community managers correct a mention's labels on the dashboard (``store.complaints.correct``);
 the latest correction of each mention is a label a person gave it. Two uses:
 
 - :func:`export_training_data` writes the sentiment corrections as JSON lines of

@@ -56,6 +56,8 @@ __all__ = [
     "TrainReport",
     "export_train_data",
     "load_train_data",
+    "main",
+    "render_model_card",
     "train",
 ]
 

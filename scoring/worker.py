@@ -41,6 +41,7 @@ from customers.advocacy import AdvocacyParams, as_of_for
 from customers.profiles import ProfileStore, RecomputeStats, TierChange
 from goodwill.errors import StoreError
 from goodwill.models import Sentiment, utcnow
+from goodwill.retry import retry_call
 from scoring.complaints import detect
 from scoring.language import is_english, language_of
 from store import Claim, Database
@@ -165,11 +166,11 @@ class ScoringWorker:
         profile_of = await self.profiles.resolve(claim.mentions)
         pairs = _pairs(claim.mentions, profile_of)
         if pairs:
-            await self.profiles.journal_refresh(claim.token, pairs, utcnow() + self.lease)
+            await self.store.profiles.journal_refresh(claim.token, pairs, utcnow() + self.lease)
         written = await self.store.queue.save(claim, scores, complaints, lease=self.lease)
         changes = await self.profiles.refresh(pairs) if pairs else []
         if pairs:
-            await self.profiles.end_refresh(claim.token)
+            await self.store.profiles.end_refresh(claim.token)
         resolved = len(profile_of)
         reused = len(mentions) - sum(len(docs) for docs in unknown.values())
         return BatchResult(
@@ -215,7 +216,7 @@ class ScoringWorker:
         as_of = as_of_for(now)
         if as_of == self._recompute_done or (self._recompute_retry and now < self._recompute_retry):
             return None
-        state = await self.profiles.claim_daily_recompute(as_of, self.owner, self.lease)
+        state = await self.store.profiles.claim_daily_recompute(as_of, self.owner, self.lease)
         if state != "claimed":
             if state == "done":
                 self._recompute_done = as_of
@@ -223,11 +224,11 @@ class ScoringWorker:
                 self._recompute_retry = now + timedelta(minutes=1)
             return None
         async with _renewing(
-            lambda: self.profiles.renew_daily_recompute(as_of, self.owner, self.lease),
+            lambda: self.store.profiles.renew_daily_recompute(as_of, self.owner, self.lease),
             self.lease / 3,
         ):
             stats = await self.profiles.recompute_all(as_of)
-        await self.profiles.finish_daily_recompute(as_of, self.owner)
+        await self.store.profiles.finish_daily_recompute(as_of, self.owner)
         self._recompute_done = as_of
         log.info(
             "recomputed advocacy as of %s: %d profiles, %d scores, %d tier changes",
@@ -239,20 +240,28 @@ class ScoringWorker:
         return stats
 
     async def run_forever(self, *, idle_seconds: float = 2.0, max_backoff: float = 60.0) -> None:
-        """Score as mentions arrive; when the database is unreachable, retry with back-off."""
-        backoff = 1.0
+        """Score as mentions arrive; when the database is unreachable, retry with back-off.
+
+        A pass the database fails is tried again after 1 s, 2 s, 4 s ... up to
+        ``max_backoff``, for as long as it takes; the next pass starts the waits over.
+        """
         while True:
-            try:
-                written = await self.drain()
-                if written:
-                    log.info("scored %d mentions with %s", written, self.model.version)
-                await self.daily_recompute()
-                backoff = 1.0
-                await asyncio.sleep(idle_seconds)
-            except StoreError as error:
-                log.warning("database unreachable (%s); retrying in %.0f s", error, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, max_backoff)
+            await retry_call(
+                self._pass,
+                on=StoreError,
+                attempts=None,
+                log=log,
+                problem="database unreachable",
+                max_wait=max_backoff,
+            )
+            await asyncio.sleep(idle_seconds)
+
+    async def _pass(self) -> None:
+        """Score what is waiting, then the day's advocacy recompute if it is due."""
+        written = await self.drain()
+        if written:
+            log.info("scored %d mentions with %s", written, self.model.version)
+        await self.daily_recompute()
 
 
 def _pairs(mentions: list[dict[str, Any]], profile_of: dict[Any, str]) -> set[tuple[str, str]]:

@@ -22,13 +22,9 @@ from typing import Any
 
 from collector.base import Target
 
-__all__ = ["TermWalks", "Unparsable", "wait_left"]
+__all__ = ["TermWalks", "wait_left"]
 
 _WALK_KEYS = frozenset({"lower", "upper", "page", "top", "single", "started"})
-
-
-class Unparsable(ValueError):
-    """An item that cannot become a mention; its message is the dead-letter reason."""
 
 
 def wait_left(cursor: Any, now: float) -> float | None:

@@ -40,7 +40,7 @@ from typing import Any
 from collector.base import CollectContext, Page, Target
 from collector.http import get_json
 from collector.sources._time import parse_time as _parse_time
-from goodwill.errors import BadPayload
+from goodwill.errors import BadPayload, UnparsableItem
 from goodwill.models import Author, Mention
 
 __all__ = ["AppStoreSource"]
@@ -168,7 +168,7 @@ class AppStoreSource:
             reviews += 1
             try:
                 mention = _mention(entry, target.brand, store_url)
-            except _Unparseable as error:
+            except UnparsableItem as error:
                 unparsed.append((str(error), entry))
                 continue
             when, review_id = mention.created_at, mention.external_id
@@ -205,10 +205,6 @@ class AppStoreSource:
         return mentions, unparsed, ended
 
 
-class _Unparseable(Exception):
-    """An entry that cannot become a mention; its message is the dead-letter reason."""
-
-
 def _entries(body: Any, url: str) -> list[Any]:
     feed = body.get("feed") if isinstance(body, dict) else None
     if not isinstance(feed, dict):
@@ -240,22 +236,22 @@ def _label(entry: dict[str, Any], *path: str) -> Any:
 
 def _mention(entry: Any, brand: str, store_url: str) -> Mention:
     if not isinstance(entry, dict):
-        raise _Unparseable("review is not an object")
+        raise UnparsableItem("review is not an object")
     review_id = _label(entry, "id")
     if not isinstance(review_id, str) or not review_id.strip():
-        raise _Unparseable("review has no id")
+        raise UnparsableItem("review has no id")
     content = _label(entry, "content")
     if not isinstance(content, str):
-        raise _Unparseable("review has no content")
+        raise UnparsableItem("review has no content")
     created_at = _parse_time(_label(entry, "updated"))
     if created_at is None:
-        raise _Unparseable("review has no valid `updated` time")
+        raise UnparsableItem("review has no valid `updated` time")
     try:
         rating = int(_label(entry, "im:rating"))
     except (TypeError, ValueError):
-        raise _Unparseable("review has no numeric im:rating") from None
+        raise UnparsableItem("review has no numeric im:rating") from None
     if not 1 <= rating <= 5:
-        raise _Unparseable(f"review rating {rating} is not between 1 and 5")
+        raise UnparsableItem(f"review rating {rating} is not between 1 and 5")
     title = _label(entry, "title")
     name = _label(entry, "author", "name")
     profile = _label(entry, "author", "uri")

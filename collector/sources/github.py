@@ -47,8 +47,8 @@ from pydantic import SecretStr
 from collector.base import CollectContext, Page, Target
 from collector.http import Response, parse_retry_after, request
 from collector.sources._time import parse_time as _parse_time
-from collector.sources._window import TermWalks, Unparsable, wait_left
-from goodwill.errors import BadPayload, RateLimited, SourceError
+from collector.sources._window import TermWalks, wait_left
+from goodwill.errors import BadPayload, RateLimited, SourceError, UnparsableItem
 from goodwill.models import Author, Mention
 
 __all__ = ["GitHubSource"]
@@ -179,7 +179,7 @@ class GitHubSource:
         for item in items:
             try:
                 mention = _mention(item, target.brand)
-            except Unparsable as error:
+            except UnparsableItem as error:
                 unparsed.append((str(error), item))
                 continue
             if walks.below_window(mention.created_at.timestamp()):
@@ -213,7 +213,7 @@ class GitHubSource:
         for node in nodes:
             try:
                 mention = _discussion_mention(node, target.brand)
-            except Unparsable as error:
+            except UnparsableItem as error:
                 unparsed.append((str(error), node))
                 continue
             times.append(int(mention.created_at.timestamp()))
@@ -385,19 +385,19 @@ class GitHubSource:
 
 def _mention(item: Any, brand: str) -> Mention:
     if not isinstance(item, dict):
-        raise Unparsable("item is not an object")
+        raise UnparsableItem("item is not an object")
     issue_id = item.get("id")
     if not isinstance(issue_id, int) or isinstance(issue_id, bool):
-        raise Unparsable("issue has no numeric id")
+        raise UnparsableItem("issue has no numeric id")
     created = _parse_time(item.get("created_at"))
     if created is None:
-        raise Unparsable("issue has no ISO 8601 created_at")
+        raise UnparsableItem("issue has no ISO 8601 created_at")
     title = item.get("title")
     if not isinstance(title, str):
-        raise Unparsable("issue has no title")
+        raise UnparsableItem("issue has no title")
     body = item.get("body")
     if body is not None and not isinstance(body, str):
-        raise Unparsable("issue body is not text")
+        raise UnparsableItem("issue body is not text")
     body = (body or "").strip()
     link = item.get("html_url")
     return Mention(
@@ -416,19 +416,19 @@ def _mention(item: Any, brand: str) -> Mention:
 
 def _discussion_mention(node: Any, brand: str) -> Mention:
     if not isinstance(node, dict) or not node:
-        raise Unparsable("search node is not a discussion")
+        raise UnparsableItem("search node is not a discussion")
     node_id = node.get("id")
     if not isinstance(node_id, str) or not node_id:
-        raise Unparsable("discussion has no id")
+        raise UnparsableItem("discussion has no id")
     created = _parse_time(node.get("createdAt"))
     if created is None:
-        raise Unparsable("discussion has no ISO 8601 createdAt")
+        raise UnparsableItem("discussion has no ISO 8601 createdAt")
     title = node.get("title")
     if not isinstance(title, str):
-        raise Unparsable("discussion has no title")
+        raise UnparsableItem("discussion has no title")
     body = node.get("body")
     if body is not None and not isinstance(body, str):
-        raise Unparsable("discussion body is not text")
+        raise UnparsableItem("discussion body is not text")
     body = (body or "").strip()
     link = node.get("url")
     author = node.get("author")  # null for a deleted account

@@ -25,8 +25,8 @@ from typing import Any
 from collector.base import CollectContext, Page, Target
 from collector.http import get_json
 from collector.sources._text import html_to_text
-from collector.sources._window import TermWalks, Unparsable
-from goodwill.errors import BadPayload
+from collector.sources._window import TermWalks
+from goodwill.errors import BadPayload, UnparsableItem
 from goodwill.models import Author, Mention
 
 __all__ = ["HackerNewsSource"]
@@ -92,7 +92,7 @@ class HackerNewsSource:
         for hit in hits:
             try:
                 mention = _mention(hit, target.brand)
-            except Unparsable as error:
+            except UnparsableItem as error:
                 unparsed.append((str(error), hit))
                 continue
             if walks.below_window(hit["created_at_i"]):
@@ -145,12 +145,12 @@ def _envelope(body: Any, url: str) -> tuple[list[Any], int, int]:
 
 def _mention(hit: Any, brand: str) -> Mention:
     if not isinstance(hit, dict):
-        raise Unparsable("hit is not an object")
+        raise UnparsableItem("hit is not an object")
     object_id = hit.get("objectID")
     if not isinstance(object_id, str | int) or isinstance(object_id, bool) or object_id == "":
-        raise Unparsable("hit has no objectID")
+        raise UnparsableItem("hit has no objectID")
     if not _is_stamp(hit):
-        raise Unparsable("hit has no numeric created_at_i")
+        raise UnparsableItem("hit has no numeric created_at_i")
     created = hit["created_at_i"]
     tags = hit.get("_tags")
     tags = tags if isinstance(tags, list) else []
@@ -158,14 +158,14 @@ def _mention(hit: Any, brand: str) -> Mention:
     if is_comment:
         html = hit.get("comment_text")
         if not isinstance(html, str):
-            raise Unparsable("comment has no comment_text")
+            raise UnparsableItem("comment has no comment_text")
         text = html_to_text(html)
         title = _str_or_none(hit.get("story_title"))
     else:
         title = _str_or_none(hit.get("title"))
         body = hit.get("story_text")
         if title is None and not isinstance(body, str):
-            raise Unparsable("story has neither title nor story_text")
+            raise UnparsableItem("story has neither title nor story_text")
         parts = [title or "", html_to_text(body) if isinstance(body, str) else ""]
         text = "\n\n".join(part for part in parts if part)
     if text in _PLACEHOLDERS:

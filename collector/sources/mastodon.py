@@ -56,7 +56,7 @@ from collector.base import CollectContext, Page, Target
 from collector.http import Response, parse_retry_after, request
 from collector.sources._text import html_to_text
 from collector.sources._time import parse_time as _parse_time
-from goodwill.errors import BadPayload, RateLimited, SourceError
+from goodwill.errors import BadPayload, RateLimited, SourceError, UnparsableItem
 from goodwill.models import Author, Mention, utcnow
 
 __all__ = ["MastodonSource"]
@@ -265,7 +265,7 @@ class MastodonSource:
                 top = position
             try:
                 mention = self._mention(item, target.brand)
-            except _Unparseable as error:
+            except UnparsableItem as error:
                 unparsed.append((str(error), item))
                 continue
             if mention is None:
@@ -309,13 +309,13 @@ class MastodonSource:
         status = reblog if isinstance(reblog, dict) else item
         uri = status.get("uri")
         if not isinstance(uri, str) or not uri:
-            raise _Unparseable("status has no uri")
+            raise UnparsableItem("status has no uri")
         content = status.get("content")
         if not isinstance(content, str):
-            raise _Unparseable("status has no content")
+            raise UnparsableItem("status has no content")
         created_at = _parse_time(status.get("created_at"))
         if created_at is None:
-            raise _Unparseable("status has no valid created_at")
+            raise UnparsableItem("status has no valid created_at")
         if status.get("visibility") in _PRIVATE:
             return None
         spoiler = status.get("spoiler_text")
@@ -371,10 +371,6 @@ class MastodonSource:
             else None,
             url=url if isinstance(url, str) and url else None,
         )
-
-
-class _Unparseable(Exception):
-    """An item that cannot become a mention; its message is the dead-letter reason."""
 
 
 def _hashtag(value: str) -> str | None:

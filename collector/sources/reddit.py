@@ -37,7 +37,7 @@ from pydantic import SecretStr
 
 from collector.base import CollectContext, Page, Target
 from collector.http import Response, parse_retry_after, request
-from goodwill.errors import BadPayload, RateLimited, SourceError
+from goodwill.errors import BadPayload, RateLimited, SourceError, UnparsableItem
 from goodwill.models import Author, Mention
 
 __all__ = ["RedditSource"]
@@ -160,7 +160,7 @@ class RedditSource:
         for child in children:
             try:
                 mention, created = _mention(child, target.brand)
-            except _Unparsable as error:
+            except UnparsableItem as error:
                 unparsed.append((str(error), child))
                 continue
             times.append(created)
@@ -316,29 +316,25 @@ class RedditSource:
         )
 
 
-class _Unparsable(ValueError):
-    """An item that cannot become a mention; its message is the dead-letter reason."""
-
-
 def _mention(child: Any, brand: str) -> tuple[Mention | None, float]:
     """The post's mention (None for a removed or deleted post) and its creation time."""
     if not isinstance(child, dict) or not isinstance(child.get("data"), dict):
-        raise _Unparsable("listing child has no data object")
+        raise UnparsableItem("listing child has no data object")
     if child.get("kind") != "t3":
-        raise _Unparsable(f"listing child is a {child.get('kind')!r}, not a post (t3)")
+        raise UnparsableItem(f"listing child is a {child.get('kind')!r}, not a post (t3)")
     post = child["data"]
     post_id = post.get("id")
     if not isinstance(post_id, str) or not post_id:
-        raise _Unparsable("post has no id")
+        raise UnparsableItem("post has no id")
     created = post.get("created_utc")
     if not isinstance(created, int | float) or isinstance(created, bool):
-        raise _Unparsable("post has no numeric created_utc")
+        raise UnparsableItem("post has no numeric created_utc")
     title = post.get("title")
     if not isinstance(title, str):
-        raise _Unparsable("post has no title")
+        raise UnparsableItem("post has no title")
     selftext = post.get("selftext") or ""
     if not isinstance(selftext, str):
-        raise _Unparsable("post selftext is not text")
+        raise UnparsableItem("post selftext is not text")
     if post.get("removed_by_category") or selftext in _PLACEHOLDERS:
         return None, float(created)  # removed or deleted: only a placeholder is left
     permalink = post.get("permalink")

@@ -53,7 +53,7 @@ import feedparser
 from collector.base import CollectContext, Page, Target
 from collector.http import Response, get_text
 from collector.sources._text import html_to_text
-from goodwill.errors import BadPayload, SourceError
+from goodwill.errors import BadPayload, SourceError, UnparsableItem
 from goodwill.models import Author, Mention, utcnow
 
 __all__ = ["RssSource"]
@@ -176,7 +176,7 @@ class RssSource:
         for entry in parsed.entries:
             try:
                 mention = _mention(entry, target.brand, fetched_at, language)
-            except _Unparseable as error:
+            except UnparsableItem as error:
                 unparsed.append((str(error), _plain(entry)))
                 continue
             if mention is None:
@@ -200,10 +200,6 @@ class RssSource:
         return mentions, unparsed
 
 
-class _Unparseable(Exception):
-    """An entry that cannot become a mention; its message is the dead-letter reason."""
-
-
 def _parse(response: Response) -> Any:
     # A BytesIO, never the bytes themselves: feedparser would try a bytes value as a
     # file name first, and a str as a URL to fetch.
@@ -219,7 +215,7 @@ def _parse(response: Response) -> Any:
 def _mention(entry: Any, brand: str, fetched_at: datetime, feed_language: Any) -> Mention | None:
     """The mention of one feed entry; None for an entry with no words at all."""
     if not isinstance(entry, dict):
-        raise _Unparseable("entry is not a mapping")
+        raise UnparsableItem("entry is not a mapping")
     title = _text_of(entry.get("title"), entry.get("title_detail"))
     text = ""
     for content in entry.get("content") or []:
@@ -248,7 +244,7 @@ def _mention(entry: Any, brand: str, fetched_at: datetime, feed_language: Any) -
     else:
         # RSS allows an item with a description alone; without an id, a link, a title
         # or a date it cannot be told apart from the next item, nor found again.
-        raise _Unparseable("entry has no id, link, title or date to identify it")
+        raise UnparsableItem("entry has no id, link, title or date to identify it")
     detail = entry.get("author_detail")
     author = Author()
     if isinstance(detail, dict) or entry.get("author"):

@@ -36,8 +36,8 @@ from pydantic import SecretStr
 from collector.base import CollectContext, Page, Target
 from collector.http import Response, parse_retry_after, request
 from collector.sources._text import html_to_text
-from collector.sources._window import TermWalks, Unparsable, wait_left
-from goodwill.errors import BadPayload, RateLimited, SourceError, SourceUnavailable
+from collector.sources._window import TermWalks, wait_left
+from goodwill.errors import BadPayload, RateLimited, SourceError, SourceUnavailable, UnparsableItem
 from goodwill.models import Author, Mention
 
 __all__ = ["StackExchangeSource"]
@@ -130,7 +130,7 @@ class StackExchangeSource:
         for item in items:
             try:
                 mention = self._mention(item, target.brand)
-            except Unparsable as error:
+            except UnparsableItem as error:
                 unparsed.append((str(error), item))
                 continue
             if walks.below_window(item["creation_date"]):
@@ -231,15 +231,15 @@ class StackExchangeSource:
 
     def _mention(self, item: Any, brand: str) -> Mention:
         if not isinstance(item, dict):
-            raise Unparsable("item is not an object")
+            raise UnparsableItem("item is not an object")
         question_id = item.get("question_id")
         if not isinstance(question_id, int) or isinstance(question_id, bool):
-            raise Unparsable("question has no numeric question_id")
+            raise UnparsableItem("question has no numeric question_id")
         if not _is_stamp(item, "creation_date"):
-            raise Unparsable("question has no numeric creation_date")
+            raise UnparsableItem("question has no numeric creation_date")
         title = item.get("title")
         if not isinstance(title, str) or not title:
-            raise Unparsable("question has no title")
+            raise UnparsableItem("question has no title")
         title = html.unescape(title)
         body = item.get("body")
         body_text = html_to_text(body) if isinstance(body, str) else ""

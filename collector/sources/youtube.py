@@ -48,7 +48,7 @@ from pydantic import SecretStr
 from collector.base import CollectContext, Page, Target
 from collector.http import request
 from collector.sources._time import parse_time as _parse_time
-from goodwill.errors import BadPayload, RateLimited, SourceError
+from goodwill.errors import BadPayload, RateLimited, SourceError, UnparsableItem
 from goodwill.models import Author, Mention, utcnow
 
 __all__ = ["YouTubeSource"]
@@ -283,7 +283,7 @@ class YouTubeSource:
         for item in items:
             try:
                 mention = _mention(item, target.brand)
-            except _Unparseable as error:
+            except UnparsableItem as error:
                 unparsed.append((str(error), item))
                 continue
             when, thread = mention.created_at, mention.external_id
@@ -450,10 +450,6 @@ class _PageTokenExpired(Exception):
     """The saved page token is no longer valid: the sweep starts again from the top."""
 
 
-class _Unparseable(Exception):
-    """An item that cannot become a mention; its message is the dead-letter reason."""
-
-
 def _ids(values: list[str] | None, name: str) -> list[str]:
     if values is None:
         return []
@@ -476,23 +472,23 @@ def _next_pacific_midnight(now: datetime) -> datetime:
 
 def _mention(item: Any, brand: str) -> Mention:
     if not isinstance(item, dict):
-        raise _Unparseable("comment thread is not an object")
+        raise UnparsableItem("comment thread is not an object")
     thread = item.get("id")
     if not isinstance(thread, str) or not thread:
-        raise _Unparseable("comment thread has no id")
+        raise UnparsableItem("comment thread has no id")
     snippet = item.get("snippet")
     top = snippet.get("topLevelComment") if isinstance(snippet, dict) else None
     comment = top.get("snippet") if isinstance(top, dict) else None
     if not isinstance(snippet, dict) or not isinstance(top, dict) or not isinstance(comment, dict):
-        raise _Unparseable("comment thread has no snippet.topLevelComment.snippet")
+        raise UnparsableItem("comment thread has no snippet.topLevelComment.snippet")
     text = comment.get("textOriginal")
     if not isinstance(text, str) or not text.strip():
         text = comment.get("textDisplay")
     if not isinstance(text, str):
-        raise _Unparseable("comment has no textOriginal or textDisplay")
+        raise UnparsableItem("comment has no textOriginal or textDisplay")
     created_at = _parse_time(comment.get("publishedAt"))
     if created_at is None:
-        raise _Unparseable("comment has no valid publishedAt")
+        raise UnparsableItem("comment has no valid publishedAt")
     video = comment.get("videoId") or snippet.get("videoId")
     comment_id = top.get("id") if isinstance(top.get("id"), str) else thread
     url: str | None = None

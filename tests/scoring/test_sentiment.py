@@ -18,6 +18,7 @@ from scoring.evaluate import (
     metrics_from_predictions,
     update_model_card,
 )
+from scoring.examples import Example
 from scoring.sentiment import BUNDLED_MODEL_DIR, SentimentModel
 from scoring.train import (
     CARD_FILE,
@@ -26,7 +27,6 @@ from scoring.train import (
     KINDS,
     LABELS,
     MODEL_GENERATION,
-    Example,
     train,
 )
 
