@@ -28,8 +28,8 @@ from pymongo import AsyncMongoClient
 from bench._db import embedded_server
 from collector.base import CollectContext, Page, Target
 from collector.http import get_json
-from collector.query import Query
 from collector.runner import MAX_PAGES_PER_RUN, Job, Runner
+from config.query import Query
 from goodwill.corpus import AIRLINES, load_airline_tweets
 from goodwill.models import Author, Mention
 from store import Database

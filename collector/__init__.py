@@ -1,7 +1,7 @@
 """Collection: getting mentions of each brand from public sources into MongoDB."""
 
 from collector.base import CollectContext, Page, Source, Target
-from collector.query import Query, QuerySyntaxError
+from collector.jobs import build_jobs
 from collector.runner import Job, JobResult, Runner, make_scheduler
 
 __all__ = [
@@ -9,10 +9,9 @@ __all__ = [
     "Job",
     "JobResult",
     "Page",
-    "Query",
-    "QuerySyntaxError",
     "Runner",
     "Source",
     "Target",
+    "build_jobs",
     "make_scheduler",
 ]

@@ -50,7 +50,7 @@ MAX_PAUSE = timedelta(hours=6)
 
 
 class Matcher(Protocol):
-    """A brand's query, as the runner uses it (see ``collector.query.Query``)."""
+    """A brand's query, as the runner uses it (see ``config.query.Query``)."""
 
     def matches(self, mention: Mention) -> bool:
         """True when the mention really is about the brand."""

@@ -8,32 +8,36 @@ The watch list is a TOML file the user edits (``GOODWILL_WATCHLIST``; see
 
     [[brand]]
     name = "Acme"                     # unique (case-insensitively)
-    query = '"acme" OR "acme corp"'   # see collector.query for the language
+    query = '"acme" OR "acme corp"'   # see config.query for the language
     competitors = ["Globex"]          # optional: other [[brand]] names or free names
     strict_lang = false               # optional: true = unknown language fails lang: filters
 
       [[brand.source]]
-      type = "hackernews"             # a registered source type
+      type = "hackernews"             # a source type (see config.sources)
       interval = "10m"                # optional: "90s", "15m", "1h", "1h30m", "1d" or seconds
       base_url = "..."                # any other key is a parameter of that source
 
 Loading it checks everything before anything starts: the TOML syntax, every key's
-type, each query's syntax, source types, and each source's parameters (by building
-the source). Credentials are never read from the file: a key that looks like a
-secret is refused with the environment variable to use instead, and ``build_jobs``
+type, each query's syntax, source types, and each source's parameters and credentials
+against the description of its type (``config.sources``); building the sources
+(``collector.jobs.build_jobs``, in the processes that collect) then checks the
+parameters' values. Credentials are never read from the file: a key that looks like a
+secret is refused with the environment variable to use instead, and the collector
 passes each source its credentials from ``Settings``. Every error is a
 ``ConfigError`` whose message names the file, the line, the key path (such as
 ``brand[1].source[0].interval``) and what is expected.
+
+Nothing here imports a stage: the dashboard and the alerter read the watch list without
+loading the collector.
 """
 
 from __future__ import annotations
 
 import difflib
-import inspect
 import math
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -44,31 +48,31 @@ from pydantic import (
     Field,
     PlainSerializer,
     PrivateAttr,
-    SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from collector.base import Source
-from collector.query import Query, QuerySyntaxError
-from collector.runner import Job
-from collector.sources.registry import CREDENTIALS, SourceRegistry, default_registry
 from config.alerting import AlertRuleConfig, DestinationConfig
+from config.query import Query, QuerySyntaxError
 from config.settings import Settings, get_settings
+from config.sources import CREDENTIALS, SOURCE_TYPES, SourceType
 from goodwill.corpus import AIRLINES
 from goodwill.errors import ConfigError
 
 __all__ = [
     "BrandConfig",
     "DefaultsConfig",
+    "Loc",
+    "Problem",
     "SourceConfig",
     "WatchList",
-    "build_jobs",
     "default_watchlist",
+    "key_path",
     "load_watchlist",
     "parse_interval",
+    "source_problems",
     "watchlist_from_settings",
 ]
 
@@ -208,10 +212,14 @@ class WatchList(BaseModel):
         """The polling interval of ``source`` in seconds (its own, or the default)."""
         return source.interval if source.interval is not None else self.defaults.interval
 
+    def error(self, problems: Iterable[Problem]) -> ConfigError:
+        """One ``ConfigError`` naming this watch list's file and each problem's line and key."""
+        return _Where(self.path, self._text).error(list(problems))
+
 
 # --- where things are in the file ----------------------------------------------------
 
-_Loc = tuple[str | int, ...]
+Loc = tuple[str | int, ...]
 _BARE_OR_QUOTED = r'(?:[A-Za-z0-9_-]+|"[^"]*"|\'[^\']*\')'
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\[\]]+?)\s*\]\]?\s*(?:#.*)?$")
 _KEY = re.compile(rf"^\s*({_BARE_OR_QUOTED}(?:\s*\.\s*{_BARE_OR_QUOTED})*)\s*=")
@@ -221,11 +229,11 @@ def _dotted(text: str) -> list[str]:
     return [part.strip().strip("\"'") for part in re.findall(_BARE_OR_QUOTED, text)]
 
 
-def _key_lines(text: str) -> dict[_Loc, int]:
+def _key_lines(text: str) -> dict[Loc, int]:
     """Best effort: the line (1-based) of each table header and key, by its key path."""
-    found: dict[_Loc, int] = {}
-    arrays: dict[_Loc, int] = {}  # path of an array of tables -> index of its latest table
-    table: _Loc = ()
+    found: dict[Loc, int] = {}
+    arrays: dict[Loc, int] = {}  # path of an array of tables -> index of its latest table
+    table: Loc = ()
     open_string: str | None = None
     for number, line in enumerate(text.splitlines(), start=1):
         if open_string is not None:  # inside a multi-line string: nothing here is a key
@@ -235,7 +243,7 @@ def _key_lines(text: str) -> dict[_Loc, int]:
         header = _HEADER.match(line)
         if header:
             names = _dotted(header.group(2))
-            path: _Loc = ()
+            path: Loc = ()
             for index, name in enumerate(names):
                 path = (*path, name)
                 if index == len(names) - 1 and header.group(1) == "[[":
@@ -258,8 +266,10 @@ def _key_lines(text: str) -> dict[_Loc, int]:
 
 
 @dataclass(frozen=True)
-class _Problem:
-    loc: _Loc
+class Problem:
+    """One mistake in a watch list: where (a key path, see ``key_path``) and what is expected."""
+
+    loc: Loc
     message: str
 
 
@@ -270,28 +280,28 @@ class _Where:
         self.name = str(path) if path is not None else _DEMO_NAME
         self.lines = _key_lines(text)
 
-    def line_of(self, loc: _Loc) -> int | None:
+    def line_of(self, loc: Loc) -> int | None:
         for length in range(len(loc), 0, -1):
             if loc[:length] in self.lines:
                 return self.lines[loc[:length]]
         return None
 
-    def error(self, problems: list[_Problem]) -> ConfigError:
+    def error(self, problems: list[Problem]) -> ConfigError:
         described = []
         for problem in problems:
             line = self.line_of(problem.loc)
             at = f"line {line}: " if line is not None else ""
-            key = f"{_key_path(problem.loc)}: " if problem.loc else ""
+            key = f"{key_path(problem.loc)}: " if problem.loc else ""
             described.append(f"{at}{key}{problem.message}")
         first = problems[0].loc
         if len(described) == 1:
             message = f"{self.name}, {described[0]}"
         else:
             message = f"{self.name} has {len(described)} problems:\n  " + "\n  ".join(described)
-        return ConfigError(message, key=_key_path(first) if first else None)
+        return ConfigError(message, key=key_path(first) if first else None)
 
 
-def _key_path(loc: _Loc) -> str:
+def key_path(loc: Loc) -> str:
     """``("brand", 1, "source", 0, "interval")`` -> ``brand[1].source[0].interval``."""
     text = ""
     for part in loc:
@@ -317,8 +327,8 @@ def _env_var(field: str) -> str:
 
 
 def _secret_problems(
-    data: Mapping[str, Any], loc: _Loc = (), kind: str | None = None
-) -> list[_Problem]:
+    data: Mapping[str, Any], loc: Loc = (), kind: str | None = None
+) -> list[Problem]:
     """Keys of ``data`` (at any depth) that hold credentials, which belong in the environment."""
     problems = []
     credentials = CREDENTIALS.get(kind or "", {})
@@ -326,7 +336,7 @@ def _secret_problems(
         here = (*loc, key)
         if _WEBHOOK_KEY.match(key) or (isinstance(value, str) and _SLACK_WEBHOOK.match(value)):
             problems.append(
-                _Problem(
+                Problem(
                     here,
                     "a Slack webhook URL is a secret and does not belong in the watch list: put it "
                     "in an environment variable and name that variable with webhook_env = "
@@ -347,7 +357,7 @@ def _secret_problems(
             else:
                 where = "Goodwill reads credentials only from GOODWILL_* environment variables"
             problems.append(
-                _Problem(
+                Problem(
                     here,
                     "credentials do not belong in the watch list (a plain file, often shared); "
                     f"remove this key: {where}",
@@ -355,7 +365,7 @@ def _secret_problems(
             )
         elif isinstance(value, str) and _URL_WITH_PASSWORD.match(value):
             problems.append(
-                _Problem(here, "this URL holds a password: remove it from the watch list")
+                Problem(here, "this URL holds a password: remove it from the watch list")
             )
         elif isinstance(value, Mapping):
             problems.extend(_secret_problems(value, here, kind))
@@ -427,11 +437,11 @@ def _describe(error: Mapping[str, Any]) -> str:
     return f"{error['msg']}{got}"
 
 
-def _validation_problems(error: ValidationError) -> list[_Problem]:
-    return [_Problem(tuple(item["loc"]), _describe(item)) for item in error.errors()]
+def _validation_problems(error: ValidationError) -> list[Problem]:
+    return [Problem(tuple(item["loc"]), _describe(item)) for item in error.errors()]
 
 
-def _meaning_problems(watchlist: WatchList) -> list[_Problem]:
+def _meaning_problems(watchlist: WatchList) -> list[Problem]:
     """What types alone cannot check: unique names, sensible competitors."""
     problems = []
     seen: dict[str, int] = {}
@@ -439,7 +449,7 @@ def _meaning_problems(watchlist: WatchList) -> list[_Problem]:
         folded = brand.name.casefold()
         if folded in seen:
             problems.append(
-                _Problem(
+                Problem(
                     ("brand", index, "name"),
                     f"duplicate brand name {brand.name!r} (also brand[{seen[folded]}]); "
                     "each brand needs its own name",
@@ -450,17 +460,17 @@ def _meaning_problems(watchlist: WatchList) -> list[_Problem]:
         for position, competitor in enumerate(brand.competitors):
             here = ("brand", index, "competitors", position)
             if not competitor:
-                problems.append(_Problem(here, "expected a competitor's name, got an empty string"))
+                problems.append(Problem(here, "expected a competitor's name, got an empty string"))
             elif competitor.casefold() == folded:
-                problems.append(_Problem(here, f"{brand.name!r} cannot be its own competitor"))
+                problems.append(Problem(here, f"{brand.name!r} cannot be its own competitor"))
             elif competitor.casefold() in named:
-                problems.append(_Problem(here, f"{competitor!r} is listed twice"))
+                problems.append(Problem(here, f"{competitor!r} is listed twice"))
             named.add(competitor.casefold())
     problems.extend(_alert_problems(watchlist, seen))
     return problems
 
 
-def _alert_problems(watchlist: WatchList, brands: Mapping[str, int]) -> list[_Problem]:
+def _alert_problems(watchlist: WatchList, brands: Mapping[str, int]) -> list[Problem]:
     """Alert rules: unique names, known destinations, known brands."""
     problems = []
     names: dict[str, int] = {}
@@ -468,7 +478,7 @@ def _alert_problems(watchlist: WatchList, brands: Mapping[str, int]) -> list[_Pr
     for index, rule in enumerate(watchlist.alerts):
         if rule.name in names:
             problems.append(
-                _Problem(
+                Problem(
                     ("alerts", index, "name"),
                     f"two alert rules are named {rule.name!r} (also alerts[{names[rule.name]}]); "
                     'give each its own name = "..."',
@@ -479,7 +489,7 @@ def _alert_problems(watchlist: WatchList, brands: Mapping[str, int]) -> list[_Pr
             close = difflib.get_close_matches(rule.destination, known, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             problems.append(
-                _Problem(
+                Problem(
                     ("alerts", index, "destination"),
                     f"no [destinations.{rule.destination}] table; {hint}"
                     + (f"defined: {', '.join(known)}" if known else "define one"),
@@ -488,11 +498,87 @@ def _alert_problems(watchlist: WatchList, brands: Mapping[str, int]) -> list[_Pr
         for position, brand in enumerate(rule.brands):
             if brand.casefold() not in brands:
                 problems.append(
-                    _Problem(
+                    Problem(
                         ("alerts", index, "brands", position),
                         f"{brand!r} is not a [[brand]] of this watch list",
                     )
                 )
+    return problems
+
+
+# --- sources -------------------------------------------------------------------------
+
+
+def source_problems(
+    entry: SourceConfig, sources: Mapping[str, SourceType], settings: Settings, loc: Loc
+) -> list[Problem]:
+    """What is wrong with one ``[[brand.source]]`` at ``loc``, judged by its type's description.
+
+    An unknown type (listing ``sources``), a parameter the type does not take (with the
+    closest one), a required parameter left out, a credential not set in ``settings``.
+    """
+    kind = sources.get(entry.type)
+    if kind is None:
+        known = ", ".join(sorted(sources)) or "(none registered)"
+        return [
+            Problem((*loc, "type"), f"unknown source type {entry.type!r}; expected one of: {known}")
+        ]
+    problems = []
+    takes = list(kind.options)
+    for name in entry.params:
+        if not kind.takes(name):
+            close = difflib.get_close_matches(name, [*takes, "interval"], n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            offered = ", ".join(["interval", *takes])
+            problems.append(
+                Problem(
+                    (*loc, name),
+                    f"the {entry.type} source takes no parameter {name!r}; {hint}it takes: {offered}",
+                )
+            )
+    present = set(entry.params) | set(kind.credentials_from(settings))
+    unset: list[str] = []
+    for parameter in kind.parameters:
+        if not parameter.required or parameter.name in present:
+            continue
+        field = kind.credentials.get(parameter.name)
+        if field is not None:
+            unset.append(_env_var(field))
+        else:
+            problems.append(
+                Problem(loc, f"the {entry.type} source needs the parameter {parameter.name!r}")
+            )
+    if unset:
+        problems.append(
+            Problem(loc, f"the {entry.type} source needs credentials: set {' and '.join(unset)}")
+        )
+    return problems
+
+
+def _sources_problems(
+    watchlist: WatchList, sources: Mapping[str, SourceType], settings: Settings
+) -> list[Problem]:
+    """Every source entry's problems, and a second entry of one type for one brand."""
+    problems = []
+    for b, brand in enumerate(watchlist.brands):
+        owners: dict[str, Loc] = {}
+        for s, entry in enumerate(brand.sources):
+            loc: Loc = ("brand", b, "source", s)
+            found = source_problems(entry, sources, settings, loc)
+            if found:
+                problems.extend(found)
+            elif entry.type in owners:
+                # One job runs per brand and source type (its id is ``type:brand``).
+                problems.append(
+                    Problem(
+                        loc,
+                        f"{brand.name!r} already has a {entry.type} source "
+                        f"({key_path(owners[entry.type])}); one job runs per brand and source, "
+                        "so merge the two entries into one",
+                    )
+                )
+            else:
+                owners[entry.type] = loc
     return problems
 
 
@@ -504,13 +590,14 @@ _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 def load_watchlist(
     path: Path | str,
     *,
-    registry: SourceRegistry | None = None,
     settings: Settings | None = None,
+    sources: Mapping[str, SourceType] | None = None,
 ) -> WatchList:
-    """Read and validate the watch list at ``path``, building each source once to check it.
+    """Read and validate the watch list at ``path``, checking each source against its type.
 
-    ``registry`` defaults to ``default_registry()``, ``settings`` to ``get_settings()``.
-    Raises ``ConfigError`` naming the file, line, key and what is expected.
+    ``sources`` (the source types it may name) defaults to ``SOURCE_TYPES``, ``settings``
+    (where credentials are looked for) to ``get_settings()``. Raises ``ConfigError``
+    naming the file, line, key and what is expected.
     """
     path = Path(path)
     try:
@@ -548,7 +635,10 @@ def load_watchlist(
     watchlist = _validate(data, where)
     watchlist._path = path
     watchlist._text = text
-    build_jobs(watchlist, registry, settings)  # builds every source: their parameters are checked
+    settings = get_settings() if settings is None else settings
+    problems = _sources_problems(watchlist, SOURCE_TYPES if sources is None else sources, settings)
+    if problems:
+        raise where.error(problems)
     return watchlist
 
 
@@ -589,175 +679,12 @@ def default_watchlist(settings: Settings | None = None) -> WatchList:
 
 
 def watchlist_from_settings(
-    settings: Settings, registry: SourceRegistry | None = None
+    settings: Settings, sources: Mapping[str, SourceType] | None = None
 ) -> WatchList:
-    """The watch list at ``settings.watchlist``, or the built-in demo when that is unset."""
+    """The watch list at ``settings.watchlist``, or the built-in demo when that is unset.
+
+    ``sources``: the source types it may name (default ``SOURCE_TYPES``).
+    """
     if settings.watchlist is None:
         return default_watchlist(settings)
-    return load_watchlist(settings.watchlist, registry=registry, settings=settings)
-
-
-# --- building jobs -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Signature:
-    accepted: dict[str, inspect.Parameter]
-    any_keyword: bool  # the constructor takes **kwargs
-
-    @classmethod
-    def of(cls, factory: Callable[..., object]) -> _Signature | None:
-        try:
-            signature = inspect.signature(factory)
-        except (TypeError, ValueError):  # some builtins have none; construction will tell
-            return None
-        accepted = {
-            name: parameter
-            for name, parameter in signature.parameters.items()
-            if parameter.kind in (parameter.POSITIONAL_OR_KEYWORD, parameter.KEYWORD_ONLY)
-        }
-        any_keyword = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
-        return cls(accepted, any_keyword)
-
-    def takes(self, name: str) -> bool:
-        return self.any_keyword or name in self.accepted
-
-    def wants_secret_str(self, name: str) -> bool:
-        parameter = self.accepted.get(name)
-        return parameter is not None and "SecretStr" in str(parameter.annotation)
-
-
-def _credentials(kind: str, signature: _Signature | None, settings: Settings) -> dict[str, Any]:
-    """The credentials from ``settings`` that the ``kind`` source's constructor takes."""
-    given: dict[str, Any] = {}
-    for parameter, field in CREDENTIALS.get(kind, {}).items():
-        value = getattr(settings, field, None)
-        if value is None or (signature is not None and not signature.takes(parameter)):
-            continue
-        if isinstance(value, SecretStr) and not (
-            signature is not None and signature.wants_secret_str(parameter)
-        ):
-            value = value.get_secret_value()
-        given[parameter] = value
-    return given
-
-
-def _parameter_problems(
-    kind: str,
-    params: Mapping[str, Any],
-    credentials: Iterable[str],
-    signature: _Signature,
-    loc: _Loc,
-) -> list[_Problem]:
-    problems = []
-    takes = [name for name in signature.accepted if name not in CREDENTIALS.get(kind, {})]
-    for name in params:
-        if not signature.takes(name):
-            close = difflib.get_close_matches(name, [*takes, "interval"], n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            offered = ", ".join(["interval", *takes])
-            problems.append(
-                _Problem(
-                    (*loc, name),
-                    f"the {kind} source takes no parameter {name!r}; {hint}it takes: {offered}",
-                )
-            )
-    present = set(params) | set(credentials)
-    unset: list[str] = []
-    for name, parameter in signature.accepted.items():
-        if parameter.default is not parameter.empty or name in present:
-            continue
-        field = CREDENTIALS.get(kind, {}).get(name)
-        if field is not None:
-            unset.append(_env_var(field))
-        else:
-            problems.append(_Problem(loc, f"the {kind} source needs the parameter {name!r}"))
-    if unset:
-        problems.append(
-            _Problem(loc, f"the {kind} source needs credentials: set {' and '.join(unset)}")
-        )
-    return problems
-
-
-def _job(brand: BrandConfig, source: Source, interval: float) -> Job:
-    return Job(
-        brand=brand.name,
-        source=source,
-        interval=interval,
-        terms=brand.query.terms,
-        query=brand.query,
-    )
-
-
-def build_jobs(
-    watchlist: WatchList,
-    registry: SourceRegistry | None = None,
-    settings: Settings | None = None,
-) -> list[Job]:
-    """One collection job per brand x source, each source built from its parameters.
-
-    Credentials come from ``settings`` (see ``collector.sources.registry.CREDENTIALS``).
-    ``registry`` defaults to ``default_registry()``, ``settings`` to ``get_settings()``.
-    Raises ``ConfigError`` for an unknown type, bad parameters, a missing credential, or
-    two sources of one brand that would share a job id.
-    """
-    registry = default_registry() if registry is None else registry
-    settings = get_settings() if settings is None else settings
-    where = _Where(watchlist.path, watchlist._text)
-    problems: list[_Problem] = []
-    jobs: list[Job] = []
-    owners: dict[str, _Loc] = {}
-    for b, brand in enumerate(watchlist.brands):
-        for s, entry in enumerate(brand.sources):
-            loc: _Loc = ("brand", b, "source", s)
-            factory = registry.get(entry.type)
-            if factory is None:
-                known = ", ".join(sorted(registry)) or "(none registered)"
-                problems.append(
-                    _Problem(
-                        (*loc, "type"),
-                        f"unknown source type {entry.type!r}; expected one of: {known}",
-                    )
-                )
-                continue
-            signature = _Signature.of(factory)
-            credentials = _credentials(entry.type, signature, settings)
-            if signature is not None:
-                found = _parameter_problems(entry.type, entry.params, credentials, signature, loc)
-                if found:
-                    problems.extend(found)
-                    continue
-            try:
-                source = factory(**entry.params, **credentials)
-            except (TypeError, ValueError) as error:
-                named = next(
-                    (
-                        name
-                        for name in entry.params
-                        if re.search(rf"(?<!\w){re.escape(name)}(?!\w)", str(error))
-                    ),
-                    None,
-                )
-                problems.append(
-                    _Problem(
-                        (*loc, named) if named else loc,
-                        f"the {entry.type} source refused its parameters: {error}",
-                    )
-                )
-                continue
-            job = _job(brand, source, watchlist.interval_of(entry))
-            if job.id in owners:
-                other = _key_path(owners[job.id])
-                problems.append(
-                    _Problem(
-                        loc,
-                        f"{brand.name!r} already has a {source.name} source ({other}); one job "
-                        "runs per brand and source, so merge the two entries into one",
-                    )
-                )
-                continue
-            owners[job.id] = loc
-            jobs.append(job)
-    if problems:
-        raise where.error(problems)
-    return jobs
+    return load_watchlist(settings.watchlist, settings=settings, sources=sources)

@@ -139,6 +139,7 @@ def test_rule(
 
     from alerts.deliver import post
     from alerts.messages import render, validate_message
+    from collector.jobs import build_jobs
     from config.alerting import resolve_destinations
     from config.watchlist import watchlist_from_settings
     from goodwill.errors import GoodwillError
@@ -146,6 +147,7 @@ def test_rule(
     loaded = settings()
     try:
         watchlist = watchlist_from_settings(loaded)
+        build_jobs(watchlist, settings=loaded)  # the sources' own checks, as every process makes
     except GoodwillError as error:
         raise fail(str(error)) from None
     rules = {each.name: each for each in watchlist.alerts}

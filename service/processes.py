@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
+from collector.jobs import build_jobs
 from collector.runner import Job, JobResult, Runner, make_scheduler
 from config.settings import Settings
-from config.watchlist import build_jobs, watchlist_from_settings
+from config.watchlist import watchlist_from_settings
 from goodwill.errors import ConfigError
 from service.supervisor import SUPERVISOR_PID_VARIABLE
 from store import Database
@@ -27,7 +28,15 @@ from store import Database
 if TYPE_CHECKING:
     from scoring.worker import BatchResult
 
-__all__ = ["alert", "collect", "default_jobs", "open_store", "score", "wait_for_stop"]
+__all__ = [
+    "alert",
+    "collect",
+    "default_jobs",
+    "open_store",
+    "rescore",
+    "score",
+    "wait_for_stop",
+]
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +235,7 @@ async def alert(settings: Settings, *, once: bool = False, interval: float = 1.0
     from config.alerting import resolve_destinations
 
     watchlist = watchlist_from_settings(settings)
+    build_jobs(watchlist, settings=settings)  # a wrong source value stops every process alike
     destinations = resolve_destinations(watchlist.destinations, settings)
     timeout = aiohttp.ClientTimeout(total=30, connect=10)
     async with open_store(settings) as store, aiohttp.ClientSession(timeout=timeout) as session:

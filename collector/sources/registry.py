@@ -1,25 +1,30 @@
-"""Which source types a watch list may name, and which settings hold each one's credentials.
+"""The constructor of each source type a watch list may name, and each type's fetch budget.
 
 A watch list's ``[[brand.source]]`` says ``type = "reddit"``; the registry maps that
 name to the constructor of the source, which receives the entry's other keys as
-keyword arguments (so a source's parameters are validated by constructing it).
-Credentials never come from the watch list: ``CREDENTIALS`` names, per type, the
-constructor parameter and the ``Settings`` field (environment variable
-``GOODWILL_<FIELD>``) that fills it.
+keyword arguments (so a source's values are validated by constructing it). What a
+watch list may say of each type (its parameters, defaults and the ``Settings`` fields
+holding its credentials) is described as data in ``config.sources``, which checks a
+watch list when it loads without loading any source; ``describe`` gives the same
+description of any constructor, and the tests check that the shipped registry and
+``config.sources.SOURCE_TYPES`` agree.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 
 from collector.base import Source
+from config.sources import CREDENTIALS, REQUIRED, SourceParameter, SourceType
 
 __all__ = [
-    "CREDENTIALS",
     "FETCHES_PER_MINUTE",
     "SourceFactory",
     "SourceRegistry",
     "default_registry",
+    "describe",
+    "describe_registry",
 ]
 
 #: Builds a source from the keyword parameters of its watch-list entry.
@@ -27,18 +32,6 @@ SourceFactory = Callable[..., Source]
 
 #: Source type name (as written in the watch list) -> its constructor.
 SourceRegistry = Mapping[str, SourceFactory]
-
-#: Source type -> {constructor parameter: ``Settings`` field}. A credential is passed
-#: only when the constructor takes that parameter and the setting is set.
-CREDENTIALS: dict[str, dict[str, str]] = {
-    "reddit": {"client_id": "reddit_client_id", "client_secret": "reddit_client_secret"},
-    "bluesky": {"handle": "bluesky_handle", "app_password": "bluesky_app_password"},
-    "youtube": {"api_key": "youtube_api_key"},
-    "github": {"token": "github_token"},
-    "stackexchange": {"key": "stackexchange_key"},
-    "mastodon": {"access_token": "mastodon_access_token"},
-}
-
 
 #: Source type -> fetches per minute one collector process allows itself, across brands
 #: (a fetch is one page, one or two requests). Below each API's documented limit for
@@ -85,3 +78,41 @@ def default_registry() -> dict[str, SourceFactory]:
         "stackexchange": StackExchangeSource,
         "youtube": YouTubeSource,
     }
+
+
+def describe(name: str, factory: Callable[..., object]) -> SourceType:
+    """The source type ``name`` as its constructor ``factory`` defines it.
+
+    Its keyword parameters in order, with their annotations and defaults, and the
+    credentials of ``name`` (``config.sources.CREDENTIALS``). A constructor that takes
+    ``**kwargs``, or whose signature cannot be read, takes any parameter.
+    """
+    credentials = CREDENTIALS.get(name, {})
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):  # some builtins have none; construction will tell
+        return SourceType(name, (), credentials, any_parameter=True)
+    parameters = tuple(
+        SourceParameter(
+            each.name,
+            _annotation(each.annotation),
+            REQUIRED if each.default is each.empty else each.default,
+        )
+        for each in signature.parameters.values()
+        if each.kind in (each.POSITIONAL_OR_KEYWORD, each.KEYWORD_ONLY)
+    )
+    any_parameter = any(each.kind is each.VAR_KEYWORD for each in signature.parameters.values())
+    return SourceType(name, parameters, credentials, any_parameter)
+
+
+def describe_registry(registry: SourceRegistry) -> dict[str, SourceType]:
+    """Each source type of ``registry`` as its constructor defines it (see ``describe``)."""
+    return {name: describe(name, factory) for name, factory in registry.items()}
+
+
+def _annotation(annotation: object) -> str:
+    if annotation is inspect.Parameter.empty:
+        return ""
+    if isinstance(annotation, str):  # modules with ``from __future__ import annotations``
+        return annotation
+    return inspect.formatannotation(annotation)

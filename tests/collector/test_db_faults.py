@@ -17,8 +17,8 @@ from aiohttp import web
 
 from collector.base import CollectContext, Page, Target
 from collector.http import get_json
-from collector.query import Query
 from collector.runner import Job, Runner
+from config.query import Query
 from goodwill.errors import StoreError
 from goodwill.models import Author, Mention
 from store import Database

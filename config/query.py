@@ -1,7 +1,9 @@
-"""The brand query language: parsed once, matched locally against every collected mention.
+"""The brand query language of the watch list: parsed on load, matched against every mention.
 
-Sources' own search is fuzzy (stemming, substring, ranking), so the runner checks each
-fetched mention against the brand's full query before storing it. The language::
+A brand's ``query`` in the watch list is written in this language and checked when the
+watch list loads. Sources' own search is fuzzy (stemming, substring, ranking), so the
+collector's runner checks each fetched mention against the brand's full query before
+storing it. The language::
 
     "acme corp"        a phrase: these words, in this order, whitespace between them
     acme               a bare word (a phrase of one word)

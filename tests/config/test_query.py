@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collector.query import Query, QuerySyntaxError
+from config.query import Query, QuerySyntaxError
 from tests.factories import mention
 
 
