@@ -89,37 +89,20 @@ async def advocate_rows(
         source: keep profiles with at least one mention of the brand from this source.
         settings: the settings, for the advocate threshold.
     """
-    query: Document = {"brand": {"$eq": str(brand)}}
-    if min_score is not None:
-        query["score"] = {"$gte": float(min_score)}
-    elif settings is not None:
-        query["score"] = {"$gte": float(settings.advocate_threshold)}
-    else:
-        query["tier"] = {"$eq": "advocate"}
-    if since is not None:
-        query["last_mention_at"] = {"$gte": since}
-    scored = [doc async for doc in store.collection("advocacy").find(query)]
-    scored.sort(key=lambda doc: (-float(doc.get("score") or 0), str(doc.get("profile_id"))))
+    floor = min_score
+    if floor is None and settings is not None:
+        floor = settings.advocate_threshold
+    # With no score to reach, the advocates are those the scorer last tiered so.
+    scored = await store.profiles.brand_advocacy(
+        brand, min_score=floor, tier="advocate" if floor is None else None, since=since
+    )
     rows: list[AdvocateRow] = []
     for start in range(0, len(scored), _CHUNK):
         chunk = scored[start : start + _CHUNK]
-        ids = [str(doc["profile_id"]) for doc in chunk]
-        profiles = {
-            doc["_id"]: doc
-            async for doc in store.collection("profiles").find(
-                {"_id": {"$in": ids}, "do_not_contact": {"$ne": True}}
-            )
-        }
+        profiles = await store.profiles.contactable([str(doc["profile_id"]) for doc in chunk])
         if source is not None:
-            present = set(
-                await store.collection("mentions").distinct(
-                    "profile_id",
-                    {
-                        "profile_id": {"$in": list(profiles)},
-                        "brand": {"$eq": str(brand)},
-                        "source": {"$eq": str(source)},
-                    },
-                )
+            present = await store.mentions.profiles_mentioning(
+                list(profiles), brand=brand, source=source
             )
             profiles = {pid: doc for pid, doc in profiles.items() if pid in present}
         rows.extend(

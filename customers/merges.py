@@ -3,38 +3,37 @@
 A merge keeps snapshots of both profiles in ``merges``, so a split restores the
 absorbed profile as it was: same id, identities (as they are now), emails, tags,
 the fields it lent, and its identities' mentions; both sides are then recomputed
-(``ProfileStore.refresh``), so their scores are what they were. A split pair is never
-merged or proposed again; nor is a rejected proposal.
+(the ``refresh`` it is given: ``ProfileStore.refresh_people``), so their scores are
+what they were. A split pair is never merged or proposed again; nor is a rejected
+proposal.
 
 Proposals come from a shared email, or the same display name where one profile's
 account URL appears on the other (an identity's or a CRM field's URL); only a shared
-CRM record id merges on its own. ``ProfileStore`` exposes all of this as its methods.
+CRM record id merges on its own. ``ProfileStore.merges`` is the one for its profiles.
+
+This module decides who is merged and what moves; ``store.merges``, ``store.profiles``
+and ``store.mentions`` read and write.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bson import ObjectId
-from bson.errors import InvalidId
-from pymongo import UpdateOne
-from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from goodwill.errors import InvalidRequest, NotFound
 from goodwill.models import utcnow
-from store._common import translating_errors
+from store import Database
 
-if TYPE_CHECKING:
-    from customers.profiles import ProfileStore
-
-__all__ = ["Merges", "ProposalRun"]
+__all__ = ["Merges", "ProposalRun", "Refresh"]
 
 Document = dict[str, Any]
-_BATCH = 10_000
+#: Recomputes the counts and advocacy of the profiles a merge or a split changed.
+Refresh = Callable[[Sequence[str]], Awaitable[object]]
 # Profile fields a merge fills from the absorbed profile where the surviving one has none.
 _FILLABLE = ("display_name", "crm_id", "crm_system", "value", "tier")
 _PROPOSAL_STATES = ("open", "accepted", "rejected")
@@ -48,28 +47,19 @@ class ProposalRun:
     merged: list[Document]  # merge records of automatic merges (same CRM record id)
 
 
-@translating_errors
 class Merges:
-    """Merges, splits and merge proposals of one ``ProfileStore``'s profiles."""
+    """Merges, splits and merge proposals of a store's profiles.
 
-    def __init__(self, profiles: ProfileStore) -> None:
-        self.profiles = profiles
+    ``refresh`` recomputes the two profiles of each merge and split (their counts and
+    advocacy): ``Merges(store, refresh=profiles.refresh_people)``, as ``ProfileStore``
+    builds its ``merges``. Every public method raises ``StoreError`` when the database
+    is unreachable, and ``InvalidRequest`` (``NotFound`` when it names nothing) saying
+    what to pass instead when a request cannot be done.
+    """
 
-    @property
-    def _profiles(self) -> AsyncCollection[Document]:
-        return self.profiles.store.collection("profiles")
-
-    @property
-    def _mentions(self) -> AsyncCollection[Document]:
-        return self.profiles.store.collection("mentions")
-
-    @property
-    def _merges(self) -> AsyncCollection[Document]:
-        return self.profiles.store.collection("merges")
-
-    @property
-    def _proposals(self) -> AsyncCollection[Document]:
-        return self.profiles.store.collection("merge_proposals")
+    def __init__(self, store: Database, refresh: Refresh) -> None:
+        self.store = store
+        self.refresh = refresh
 
     # -- merging and splitting ----------------------------------------------------------
 
@@ -84,16 +74,17 @@ class Merges:
         keeps snapshots of both, so ``split`` can undo it.
 
         Raises:
-            ValueError: the same profile twice, an unknown profile, or no name.
+            InvalidRequest: the same profile twice, or no name.
+            NotFound: an unknown profile.
         """
         who = _who(by)
         if into == absorbed:
-            raise ValueError(f"Cannot merge {into} with itself; pass two different profiles.")
-        keep = await self._profiles.find_one({"_id": {"$eq": into}})
-        gone = await self._profiles.find_one({"_id": {"$eq": absorbed}})
+            raise InvalidRequest(f"Cannot merge {into} with itself; pass two different profiles.")
+        keep = await self.store.profiles.get(into)
+        gone = await self.store.profiles.get(absorbed)
         for ref, doc in ((into, keep), (absorbed, gone)):
             if doc is None:
-                raise ValueError(
+                raise NotFound(
                     f"No profile has the id {ref!r}; `goodwill profiles show` finds one."
                 )
         assert keep is not None and gone is not None
@@ -132,30 +123,21 @@ class Merges:
             "split_at": None,
             "split_by": None,
         }
-        await self._merges.insert_one(record)
-        update: Document = {
-            "$set": {
-                **filled,
-                **{f"crm_fields.{k}": v for k, v in filled_crm.items()},
-                "updated_at": record["at"],
-            },
-            "$push": {"identities": {"$each": moved}},
-        }
-        if moved_emails or moved_tags:
-            update["$addToSet"] = {
-                name: {"$each": values}
-                for name, values in (("emails", moved_emails), ("tags", moved_tags))
-                if values
-            }
-        await self._profiles.update_one({"_id": into}, update)
-        await self._profiles.delete_one({"_id": absorbed})
-        # After the delete: a mention resolved to the absorbed profile meanwhile moves too.
-        await self._mentions.update_many({"profile_id": absorbed}, {"$set": {"profile_id": into}})
-        await self.profiles.refresh(profiles=[into, absorbed])
-        await self._proposals.update_many(
-            {"_id": _pair_id(into, absorbed), "state": "open"},
-            {"$set": {"state": "accepted", "decided_by": who, "decided_at": record["at"]}},
+        await self.store.merges.add(record)
+        await self.store.profiles.absorb(
+            into,
+            identities=moved,
+            emails=moved_emails,
+            tags=moved_tags,
+            fields=filled,
+            crm_fields=filled_crm,
+            at=record["at"],
         )
+        await self.store.profiles.delete(absorbed)
+        # After the delete: a mention resolved to the absorbed profile meanwhile moves too.
+        await self.store.mentions.move_to_profile(absorbed, into)
+        await self.refresh([into, absorbed])
+        await self.store.merges.accept_open_proposal(_pair_id(into, absorbed), who, record["at"])
         return record
 
     async def split(self, ref: str, by: str) -> Document:
@@ -166,69 +148,68 @@ class Merges:
         profiles are recomputed.
 
         Raises:
-            ValueError: an unknown merge, one already split, or one whose identities
-                have since left the surviving profile (a later merge or an erasure).
+            NotFound: an unknown merge.
+            InvalidRequest: a merge already split, or one whose identities have since
+                left the surviving profile (a later merge or an erasure).
         """
         who = _who(by)
         record = await self._merge_record(ref)
         if record.get("split_at") is not None:
-            raise ValueError(
+            raise InvalidRequest(
                 f"Merge {record['_id']} was already split on {record['split_at']:%Y-%m-%d %H:%M} "
                 f"by {record.get('split_by')}."
             )
         into, absorbed = record["into"], record["absorbed"]
-        current = await self._profiles.find_one({"_id": into})
+        current = await self.store.profiles.get(into)
         if current is None:
-            later = await self._merges.find_one({"absorbed": into, "split_at": None})
+            later = await self.store.merges.unsplit_absorbing(into)
             hint = f" Split merge {later['_id']} first." if later else ""
-            raise ValueError(
+            raise InvalidRequest(
                 f"Profile {into} no longer exists, so merge {record['_id']} cannot be split.{hint}"
             )
         now_on = {i["key"]: i for i in current.get("identities") or ()}
         moved = record.get("moved_identities") or []
         left = [key for key in moved if key not in now_on]
         if left:
-            raise ValueError(
+            raise InvalidRequest(
                 f"Cannot split merge {record['_id']}: identities {', '.join(left)} have since left "
                 f"profile {into} (a later merge or an erasure). Split the later merge first."
             )
-        if await self._profiles.find_one({"_id": absorbed}, {"_id": 1}) is not None:
-            raise ValueError(
+        if await self.store.profiles.exists(absorbed):
+            raise InvalidRequest(
                 f"A profile with the id {absorbed} exists again; merge {record['_id']} cannot be split."
             )
         restored = dict(record["snapshot_absorbed"])
         restored["identities"] = [now_on[key] for key in moved]
         restored["updated_at"] = utcnow()
-        try:
-            await self._profiles.insert_one(restored)
-        except DuplicateKeyError:
-            raise ValueError(
+        if not await self.store.profiles.restore(restored):
+            raise InvalidRequest(
                 f"A profile with the id {absorbed} was created meanwhile; merge {record['_id']} cannot be split."
-            ) from None
-        await self._profiles.update_one(
-            {"_id": into}, _unmerge(record, current, restored["updated_at"])
+            )
+        fields, unset, unset_crm = _given_back(record, current)
+        await self.store.profiles.give_back(
+            into,
+            identity_keys=moved,
+            emails=record.get("moved_emails") or [],
+            tags=record.get("moved_tags") or [],
+            fields=fields,
+            unset=unset,
+            unset_crm_fields=unset_crm,
+            at=restored["updated_at"],
         )
-        await self._mentions.update_many(
-            {"profile_id": into, "author_key": {"$in": moved}}, {"$set": {"profile_id": absorbed}}
-        )
-        await self._merges.update_one(
-            {"_id": record["_id"]}, {"$set": {"split_at": restored["updated_at"], "split_by": who}}
-        )
-        await self.profiles.refresh(profiles=[into, absorbed])
+        await self.store.mentions.move_to_profile(into, absorbed, author_keys=moved)
+        await self.store.merges.mark_split(record["_id"], restored["updated_at"], who)
+        await self.refresh([into, absorbed])
         record.update(split_at=restored["updated_at"], split_by=who)
         return record
 
     async def _merge_record(self, ref: str) -> Document:
         """The merge a reference names: its id, or the (latest unsplit) merge that absorbed a profile."""
         text = ref.strip() if isinstance(ref, str) else ""
-        try:
-            found = await self._merges.find_one({"_id": ObjectId(text)})
-        except InvalidId:
-            found = None
+        found = await self.store.merges.get(text)
         if found is not None:
             return found
-        cursor = self._merges.find({"$or": [{"absorbed": text}, {"into": text}]})
-        merges = sorted([doc async for doc in cursor], key=lambda doc: doc["at"], reverse=True)
+        merges = await self.store.merges.records(text, snapshots=True)
         absorbed = [m for m in merges if m["absorbed"] == text]
         if absorbed:
             open_ = [m for m in absorbed if m.get("split_at") is None]
@@ -238,18 +219,16 @@ class Merges:
             return into[0]
         if into:
             ids = ", ".join(str(m["_id"]) for m in into)
-            raise ValueError(f"Profile {text} absorbed several profiles; pass one merge id: {ids}.")
-        raise ValueError(
+            raise InvalidRequest(
+                f"Profile {text} absorbed several profiles; pass one merge id: {ids}."
+            )
+        raise NotFound(
             f"No merge matches {text!r}. Pass a merge id (24 hex digits) or the id of a profile that was merged away."
         )
 
     async def records(self, profile_id: str | None = None) -> list[Document]:
         """Merge records (of one profile, as either side), newest first, without their snapshots."""
-        query: Document = (
-            {} if profile_id is None else {"$or": [{"into": profile_id}, {"absorbed": profile_id}]}
-        )
-        cursor = self._merges.find(query, {"snapshot_into": 0, "snapshot_absorbed": 0})
-        return sorted([doc async for doc in cursor], key=lambda doc: doc["at"], reverse=True)
+        return await self.store.merges.records(profile_id)
 
     # -- merge proposals ----------------------------------------------------------------
 
@@ -260,19 +239,11 @@ class Merges:
         one's account URL appears on the other. Merged at once: profiles sharing a CRM
         record id. A pair once split or rejected is never proposed or merged again.
         """
-        barred = await self._barred_pairs()
-        fields = {
-            "display_name": 1,
-            "emails": 1,
-            "crm_id": 1,
-            "crm_fields": 1,
-            "identities.url": 1,
-            "origin": 1,
-            "created_at": 1,
+        barred = {
+            _pair_id(into, absorbed) for into, absorbed in await self.store.merges.split_pairs()
         }
-        people = {
-            doc["_id"]: doc async for doc in self._profiles.find({}, fields).batch_size(_BATCH)
-        }
+        barred.update(await self.store.merges.rejected_proposal_ids())
+        people = await self.store.profiles.proposal_fields()
         merged = await self._merge_same_crm(people, barred, by)
         candidates: dict[str, set[str]] = {}
         for a, b, why in itertools.chain(_same_email(people), _linked_name(people)):
@@ -280,18 +251,6 @@ class Merges:
                 candidates.setdefault(_pair_id(a, b), set()).add(why)
         proposed = await self._record_proposals(candidates)
         return ProposalRun(proposed, merged)
-
-    async def _barred_pairs(self) -> set[str]:
-        barred = {
-            _pair_id(doc["into"], doc["absorbed"])
-            async for doc in self._merges.find(
-                {"split_at": {"$ne": None}}, {"into": 1, "absorbed": 1}
-            )
-        }
-        barred.update(
-            [doc["_id"] async for doc in self._proposals.find({"state": "rejected"}, {"_id": 1})]
-        )
-        return barred
 
     async def _merge_same_crm(
         self, people: dict[str, Document], barred: set[str], by: str
@@ -315,76 +274,60 @@ class Merges:
     async def _record_proposals(self, candidates: Mapping[str, set[str]]) -> list[Document]:
         if not candidates:
             return []
-        known = {
-            doc["_id"]: doc
-            async for doc in self._proposals.find({"_id": {"$in": list(candidates)}})
-        }
+        known = await self.store.merges.proposals_by_id(candidates)
         now = utcnow()
-        fresh = [
+        await self.store.merges.add_proposals(
+            [
+                {
+                    "_id": pid,
+                    "a": pid.split("|")[0],
+                    "b": pid.split("|")[1],
+                    "reasons": sorted(why),
+                    "created_at": now,
+                    "state": "open",
+                }
+                for pid, why in candidates.items()
+                if pid not in known
+            ]
+        )
+        await self.store.merges.add_proposal_reasons(
             {
-                "_id": pid,
-                "a": pid.split("|")[0],
-                "b": pid.split("|")[1],
-                "reasons": sorted(why),
-                "created_at": now,
-                "state": "open",
+                pid: sorted(why)
+                for pid, why in candidates.items()
+                if pid in known
+                and known[pid].get("state") == "open"
+                and not why <= set(known[pid].get("reasons") or ())
             }
-            for pid, why in candidates.items()
-            if pid not in known
-        ]
-        if fresh:
-            try:
-                await self._proposals.insert_many(fresh, ordered=False)
-            except BulkWriteError as error:
-                if any(e.get("code") != 11000 for e in error.details.get("writeErrors", ())):
-                    raise
-        grown = [
-            UpdateOne(
-                {"_id": pid, "state": "open"}, {"$addToSet": {"reasons": {"$each": sorted(why)}}}
-            )
-            for pid, why in candidates.items()
-            if pid in known
-            and known[pid].get("state") == "open"
-            and not why <= set(known[pid].get("reasons") or ())
-        ]
-        if grown:
-            await self._proposals.bulk_write(grown, ordered=False)
+        )
         touched = [
             pid for pid in candidates if pid not in known or known[pid].get("state") == "open"
         ]
-        return [
-            doc async for doc in self._proposals.find({"_id": {"$in": touched}, "state": "open"})
-        ]
+        return await self.store.merges.open_proposals(touched)
 
     async def list_proposals(self, state: str = "open") -> list[Document]:
         """Merge proposals in ``state`` (open, accepted or rejected), newest first."""
         if state not in _PROPOSAL_STATES:
-            raise ValueError(f"State must be one of {', '.join(_PROPOSAL_STATES)}; got {state!r}.")
-        cursor = self._proposals.find({"state": state})
-        return sorted(
-            [doc async for doc in cursor], key=lambda d: (d["created_at"], d["_id"]), reverse=True
-        )
+            raise InvalidRequest(
+                f"State must be one of {', '.join(_PROPOSAL_STATES)}; got {state!r}."
+            )
+        return await self.store.merges.proposals_in(state)
 
     async def reject_proposal(self, proposal_id: str, by: str) -> Document:
         """Reject an open proposal: the pair is never proposed again."""
         who = _who(by)
         proposal = await self._open_proposal(proposal_id)
-        await self._proposals.update_one(
-            {"_id": proposal["_id"]},
-            {"$set": {"state": "rejected", "decided_by": who, "decided_at": utcnow()}},
-        )
+        await self.store.merges.reject_proposal(proposal["_id"], who, utcnow())
         return {**proposal, "state": "rejected", "decided_by": who}
 
     async def accept_proposal(self, proposal_id: str, by: str) -> Document:
         """Accept an open proposal: merge the pair (the CRM or older profile survives). Returns the merge record."""
         who = _who(by)
         proposal = await self._open_proposal(proposal_id)
-        fields = {"origin": 1, "crm_id": 1, "created_at": 1}
         docs: list[Document] = []
         for profile_id in (proposal["a"], proposal["b"]):
-            doc = await self._profiles.find_one({"_id": profile_id}, fields)
+            doc = await self.store.profiles.get(profile_id)
             if doc is None:
-                raise ValueError(
+                raise NotFound(
                     f"Proposal {proposal['_id']} names {profile_id}, which no longer exists; reject it."
                 )
             docs.append(doc)
@@ -393,22 +336,22 @@ class Merges:
         return await self.merge(into["_id"], absorbed["_id"], who, reason)
 
     async def _open_proposal(self, proposal_id: str) -> Document:
-        proposal = await self._proposals.find_one({"_id": {"$eq": str(proposal_id).strip()}})
+        proposal = await self.store.merges.proposal(str(proposal_id).strip())
         if proposal is None:
-            raise ValueError(
+            raise NotFound(
                 f"No merge proposal has the id {proposal_id!r}; `goodwill profiles proposals` lists them."
             )
         if proposal.get("state") != "open":
-            raise ValueError(f"Proposal {proposal_id} is already {proposal.get('state')}.")
+            raise InvalidRequest(f"Proposal {proposal_id} is already {proposal.get('state')}.")
         return proposal
 
 
 def _who(by: object) -> str:
     who = by.strip() if isinstance(by, str) else ""
     if not who:
-        raise ValueError("Say who does this (--by NAME).")
+        raise InvalidRequest("Say who does this (--by NAME).")
     if len(who) > 100:
-        raise ValueError("A name is at most 100 characters.")
+        raise InvalidRequest("A name is at most 100 characters.")
     return who
 
 
@@ -418,32 +361,30 @@ def _survivor_rank(doc: Mapping[str, Any]) -> tuple[int, datetime, str]:
     return crm, doc.get("created_at") or datetime.max.replace(tzinfo=UTC), doc["_id"]
 
 
-def _unmerge(record: Mapping[str, Any], current: Mapping[str, Any], now: datetime) -> Document:
-    """The update that takes back from the surviving profile what a merge gave it."""
+def _given_back(
+    record: Mapping[str, Any], current: Mapping[str, Any]
+) -> tuple[Document, list[str], list[str]]:
+    """What a split takes back of the fields a merge filled on the surviving profile.
+
+    Only those not changed since: (the values it had before, the fields it had not,
+    the CRM fields it had not).
+    """
     before = record["snapshot_into"]
-    restore: Document = {"updated_at": now}
-    unset: Document = {}
+    restore: Document = {}
+    unset: list[str] = []
     for name, value in (record.get("filled") or {}).items():
         if current.get(name) == value:  # not changed since: give back the old value
             if name in before:
                 restore[name] = before[name]
             else:
-                unset[name] = ""
+                unset.append(name)
     fields = current.get("crm_fields") or {}
-    for name, value in (record.get("filled_crm_fields") or {}).items():
-        if fields.get(name) == value:
-            unset[f"crm_fields.{name}"] = ""
-    update: Document = {
-        "$set": restore,
-        "$pull": {
-            "identities": {"key": {"$in": record.get("moved_identities") or []}},
-            "emails": {"$in": record.get("moved_emails") or []},
-            "tags": {"$in": record.get("moved_tags") or []},
-        },
-    }
-    if unset:
-        update["$unset"] = unset
-    return update
+    unset_crm = [
+        name
+        for name, value in (record.get("filled_crm_fields") or {}).items()
+        if fields.get(name) == value
+    ]
+    return restore, unset, unset_crm
 
 
 def _same_email(people: Mapping[str, Document]) -> Iterable[tuple[str, str, str]]:

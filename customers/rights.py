@@ -23,7 +23,7 @@ those mentions, the merges and merge proposals that involve it.
   (and, if not yet sent, are not sent);
 * an ``erasures`` document records *that* an erasure happened — when, by whom, how many
   mentions — and salted hashes of every identity and handle key, never a name, handle
-  or email. ``Store.upsert_mentions`` and the CRM import check those hashes, so a later
+  or email. ``store.mentions.upsert`` and the CRM import check those hashes, so a later
   collection or import does not rebuild the person.
 
 Erasure is not atomic (MongoDB gives no transactions we can rely on): the ``erasures``
@@ -36,8 +36,7 @@ their collection's retention.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -45,10 +44,11 @@ from typing import Any
 from bson import ObjectId
 
 from customers.profiles import ProfileStore
-from goodwill.errors import PersonNotFound
+from goodwill.errors import InvalidRequest, PersonNotFound
 from goodwill.identity import author_handle_key, erasure_hash, handle_key, identity_key
 from goodwill.models import utcnow
 from store import Database
+from store.erasures import Author, Subject
 
 __all__ = ["ErasureReport", "Person", "PersonNotFound", "erase", "export_data", "find_person"]
 
@@ -91,6 +91,22 @@ class Person:
             if identity.get("handle"):
                 found.add(handle_key(source, str(identity["handle"])))
         return found
+
+    def subject(self) -> Subject:
+        """The person as the store looks for their data: profile id, keys and authors."""
+        return Subject(
+            profile_id=self.profile_id,
+            keys=frozenset(self.keys()),
+            authors=tuple(
+                Author(
+                    source=str(identity["source"]),
+                    id=str(identity["id"]) if identity.get("id") else None,
+                    handle=str(identity["handle"]) if identity.get("handle") else None,
+                )
+                for identity in self.identities
+                if identity.get("source")
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -137,35 +153,9 @@ async def find_person(store: Database, reference: str) -> Person:
         return Person(ref, profile, list(profile.get("identities") or []))
     if bare is not None:
         person = Person(ref, None, [bare])
-        if await store.collection("mentions").count_documents(_mentions_query(person), limit=1):
+        if await store.erasures.has_mentions(person.subject()):
             return person
     raise PersonNotFound(f"No profile or author matches {ref!r}. {_HOW}")
-
-
-def _mentions_query(person: Person) -> Document:
-    """Every mention by the person: by profile, by author key, or by the author's id or handle."""
-    clauses: list[Document] = []
-    if person.profile_id is not None:
-        clauses.append({"profile_id": person.profile_id})
-    keys = sorted(person.keys())
-    if keys:
-        clauses.append({"author_key": {"$in": keys}})
-    for identity in person.identities:
-        source = identity.get("source")
-        if not source:
-            continue
-        if identity.get("id"):
-            clauses.append({"source": source, "author.id": str(identity["id"])})
-        if identity.get("handle"):
-            handle = re.escape(str(identity["handle"]).lstrip("@"))
-            clauses.append(
-                {"source": source, "author.handle": {"$regex": f"^@?{handle}$", "$options": "i"}}
-            )
-    return {"$or": clauses} if clauses else {"_id": {"$in": []}}
-
-
-async def _mentions(store: Database, person: Person) -> list[Document]:
-    return [doc async for doc in store.collection("mentions").find(_mentions_query(person))]
 
 
 def _plain(value: Any) -> Any:
@@ -181,14 +171,6 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _involving(pid: str | None) -> Document:
-    return {"$or": [{"a": pid}, {"b": pid}]} if pid else {"_id": {"$in": []}}
-
-
-def _merged_with(pid: str | None) -> Document:
-    return {"$or": [{"into": pid}, {"absorbed": pid}]} if pid else {"_id": {"$in": []}}
-
-
 async def export_data(store: Database, person_ref: str) -> dict[str, Any]:
     """Everything Goodwill holds about a person, JSON-ready (see the module docstring).
 
@@ -196,30 +178,18 @@ async def export_data(store: Database, person_ref: str) -> dict[str, Any]:
         PersonNotFound: the reference matches no one, or several profiles.
     """
     person = await find_person(store, person_ref)
-    pid = person.profile_id
-    mentions = await _mentions(store, person)
-    for mention in mentions:
-        mention.pop("claim", None)
-    ids = [m["_id"] for m in mentions]
-    corrections = [
-        doc async for doc in store.collection("corrections").find({"mention_id": {"$in": ids}})
-    ]
-    advocacy = (
-        [doc async for doc in store.collection("advocacy").find({"profile_id": pid})] if pid else []
-    )
-    merges = [doc async for doc in store.collection("merges").find(_merged_with(pid))]
-    proposals = [doc async for doc in store.collection("merge_proposals").find(_involving(pid))]
+    held = await store.erasures.held(person.subject())
     exported: dict[str, Any] = _plain(
         {
             "reference": person.reference,
             "exported_at": utcnow(),
             "profile": person.profile,
             "identities": person.identities if person.profile is None else [],
-            "advocacy": advocacy,
-            "mentions": mentions,
-            "corrections": corrections,
-            "merges": merges,
-            "merge_proposals": proposals,
+            "advocacy": held.advocacy,
+            "mentions": held.mentions,
+            "corrections": held.corrections,
+            "merges": held.merges,
+            "merge_proposals": held.merge_proposals,
         }
     )
     return exported
@@ -238,20 +208,14 @@ async def erase(
 
     Raises:
         PersonNotFound: the reference matches no one, or several profiles.
-        ValueError: no name given in ``by``.
+        InvalidRequest: no name given in ``by``.
     """
     who = (by or "").strip()
     if not who:
-        raise ValueError("An erasure needs the name of who carries it out (--by).")
+        raise InvalidRequest("An erasure needs the name of who carries it out (--by).")
     person = await find_person(store, person_ref)
     pid = person.profile_id
-    mentions_col = store.collection("mentions")
-    found = [
-        doc
-        async for doc in mentions_col.find(
-            _mentions_query(person), {"source": 1, "author": 1, "author_key": 1}
-        )
-    ]
+    found = await store.erasures.mention_authors(person.subject())
     keys = person.keys()
     for doc in found:
         source = str(doc.get("source") or "")
@@ -262,47 +226,25 @@ async def erase(
             if key is not None:
                 keys.add(key)
     hashes = sorted({erasure_hash(key) for key in keys})
-    # Written first: from here on, a re-collected mention of this person arrives anonymous.
-    record = await store.collection("erasures").insert_one(
-        {"at": utcnow(), "by": who, "identity_hashes": hashes, "mentions": 0}
-    )
     ids = [doc["_id"] for doc in found]
-    strings = _strings(person, found)
-    unset: Document = {"author": "", "author_key": "", "profile_id": "", "raw": ""}
-    sets: Document = {"erased": True}
-    if not keep_text:
-        unset.update(title="", fingerprint="")
-        sets["text"] = ""
-    if ids:
-        await mentions_col.update_many({"_id": {"$in": ids}}, {"$unset": unset, "$set": sets})
-    corrected = 0
-    if ids and not keep_text:
-        result = await store.collection("corrections").update_many(
-            {"mention_id": {"$in": ids}}, {"$set": {"text": "", "erased": True}}
-        )
-        corrected = result.matched_count
-    alerts = await _scrub_alerts(store, pid, ids, strings)
-    advocacy = proposals = merges = 0
-    if pid is not None:
-        advocacy = (
-            await store.collection("advocacy").delete_many({"profile_id": pid})
-        ).deleted_count
-        proposals = (
-            await store.collection("merge_proposals").delete_many(_involving(pid))
-        ).deleted_count
-        merges = (await store.collection("merges").delete_many(_merged_with(pid))).deleted_count
-        await store.collection("profiles").delete_one({"_id": pid})
-    await store.collection("erasures").update_one(
-        {"_id": record.inserted_id}, {"$set": {"mentions": len(ids)}}
+    # The erasure record is written first and the profile deleted last (see store.erasures),
+    # so an interrupted erasure is finished by running it again.
+    erased = await store.erasures.erase(
+        by=who,
+        identity_hashes=hashes,
+        profile_id=pid,
+        mention_ids=ids,
+        keep_text=keep_text,
+        names_person=_naming(pid, ids, _strings(person, found)),
     )
     return ErasureReport(
         profile_id=pid,
-        mentions=len(ids),
-        corrections=corrected,
-        advocacy=advocacy,
-        proposals=proposals,
-        merges=merges,
-        alerts=alerts,
+        mentions=erased.mentions,
+        corrections=erased.corrections,
+        advocacy=erased.advocacy,
+        proposals=erased.proposals,
+        merges=erased.merges,
+        alerts=erased.alerts,
         identity_hashes=len(hashes),
         kept_text=keep_text,
     )
@@ -323,22 +265,20 @@ def _strings(person: Person, mentions: Iterable[Document]) -> set[str]:
     return found
 
 
-async def _scrub_alerts(
-    store: Database, pid: str | None, mention_ids: list[Any], strings: set[str]
-) -> int:
-    """Replace the payload of alerts naming the person; an unsent one is not sent."""
+def _naming(
+    pid: str | None, mention_ids: list[Any], strings: set[str]
+) -> Callable[[object], bool] | None:
+    """A test of whether an alert's payload names the person (profile id, a mention id, a name).
+
+    ``None`` when nothing could name them (no alert is then read).
+    """
     needles = {str(m) for m in mention_ids} | strings | ({pid} if pid else set())
     if not needles:
-        return 0
-    scrubbed = 0
-    alerts = store.collection("alerts")
-    async for doc in alerts.find({}, {"payload": 1, "state": 1}):
-        text = json.dumps(_plain(doc.get("payload")), ensure_ascii=False).casefold()
-        if not any(needle.casefold() in text for needle in needles):
-            continue
-        sets: Document = {"payload": {"erased": True}}
-        if doc.get("state") in ("pending", "sending"):
-            sets.update(state="failed", last_error="Not sent: the person it names was erased.")
-        await alerts.update_one({"_id": doc["_id"]}, {"$set": sets})
-        scrubbed += 1
-    return scrubbed
+        return None
+    folded = [needle.casefold() for needle in needles]
+
+    def names(payload: object) -> bool:
+        text = json.dumps(_plain(payload), ensure_ascii=False).casefold()
+        return any(needle in text for needle in folded)
+
+    return names

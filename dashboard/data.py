@@ -249,7 +249,7 @@ class FeedFilters:
     author: str | None = None
 
     def query(self) -> dict[str, Any]:
-        """The filters as ``Store.feed`` keyword arguments (dates as UTC day bounds)."""
+        """The filters as ``store.feed.page`` keyword arguments (dates as UTC day bounds)."""
         return {
             "brand": self.brand,
             "source": self.source,
@@ -372,7 +372,7 @@ def save_correction(
 
     ``kind`` is one of ``store.CORRECTION_KINDS``; whether the post is a
     complaint follows from it. Raises ``ValueError`` with a message for the person
-    when a value is refused (see ``Store.correct``).
+    when a value is refused (see ``store.complaints.correct``).
     """
     run(
         backend().store.complaints.correct(
@@ -514,7 +514,7 @@ def complaints_page(
     page_size: int = COMPLAINTS_PAGE_SIZE,
     order: str = "newest",
 ) -> ComplaintPage:
-    """Page ``page`` (0 = first) of the open complaints in ``view`` (see ``Store.complaints_queue``)."""
+    """Page ``page`` (0 = first) of the open complaints in ``view`` (see ``store.complaints.queue``)."""
     docs = run(
         backend().store.complaints.queue(
             brand,
@@ -564,8 +564,8 @@ def competitors(brand: str) -> tuple[list[str], bool]:
 
 @st.cache_resource(show_spinner=False)
 def _watchlist_competitors() -> dict[str, list[str]]:
-    # Imported here: the watch list module builds on the collector's query language,
-    # which no other dashboard code needs; read once per process.
+    # Imported here: only this page reads the watch list (config/, never the collector);
+    # read once per process.
     from config.watchlist import watchlist_from_settings
 
     try:

@@ -246,7 +246,7 @@ def profile_mentions(profile_id: str, page: int) -> tuple[list[Document], bool]:
 @st.cache_data(ttl=10, show_spinner=False, max_entries=100)
 def merges(profile_id: str) -> list[Document]:
     """The merges this profile took part in (either side), newest first."""
-    return data.run(_profiles().merges(profile_id))
+    return data.run(_profiles().merges.records(profile_id))
 
 
 @st.cache_data(ttl=10, show_spinner=False, max_entries=200)
@@ -273,7 +273,9 @@ def clear() -> None:
 def merge(into: str, absorbed: str, by: str) -> Document:
     """Merge profile ``absorbed`` into ``into`` (both ids); raises ``ValueError`` when refused."""
     try:
-        return data.run(_profiles().merge(into, absorbed, by, reason="merged on the dashboard"))
+        return data.run(
+            _profiles().merges.merge(into, absorbed, by, reason="merged on the dashboard")
+        )
     finally:
         clear()
 
@@ -281,7 +283,7 @@ def merge(into: str, absorbed: str, by: str) -> Document:
 def split(merge_id: str, by: str) -> Document:
     """Undo a merge (by its id); raises ``ValueError`` when refused."""
     try:
-        return data.run(_profiles().split(merge_id, by))
+        return data.run(_profiles().merges.split(merge_id, by))
     finally:
         clear()
 

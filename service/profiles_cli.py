@@ -134,7 +134,7 @@ def show(
             doc,
             await profiles.advocacy_of(doc["_id"]),
             await profiles.profile_mentions(doc["_id"], limit=mentions),
-            await profiles.merges(doc["_id"]),
+            await profiles.merges.records(doc["_id"]),
         )
 
     _with_profiles(work)
@@ -178,7 +178,7 @@ def merge(
 
     async def work(profiles: ProfileStore) -> dict[str, Any]:
         keep, gone = await profiles.get(into), await profiles.get(absorbed)
-        return await profiles.merge(keep["_id"], gone["_id"], by or login_name(), reason)
+        return await profiles.merges.merge(keep["_id"], gone["_id"], by or login_name(), reason)
 
     record = _with_profiles(work)
     typer.echo(
@@ -198,7 +198,7 @@ def split(
     """Undo a merge: the absorbed profile comes back with its identities, mentions and scores."""
 
     async def work(profiles: ProfileStore) -> dict[str, Any]:
-        return await profiles.split(merge_ref, by or login_name())
+        return await profiles.merges.split(merge_ref, by or login_name())
 
     record = _with_profiles(work)
     typer.echo(f"Split merge {record['_id']}: {record['absorbed']} is apart from {record['into']}.")
@@ -217,22 +217,22 @@ def proposals(
 
     async def work(profiles: ProfileStore) -> None:
         if accept:
-            record = await profiles.accept_proposal(accept, who)
+            record = await profiles.merges.accept_proposal(accept, who)
             typer.echo(
                 f"Merged {record['absorbed']} into {record['into']} (merge {record['_id']})."
             )
             return
         if reject:
-            await profiles.reject_proposal(reject, who)
+            await profiles.merges.reject_proposal(reject, who)
             typer.echo(f"Rejected {reject}; this pair will not be proposed again.")
             return
-        run = await profiles.proposals(who)
+        run = await profiles.merges.proposals(who)
         for record in run.merged:
             typer.echo(
                 f"Merged {record['absorbed']} into {record['into']}: {record['reason']} "
                 f"(merge {record['_id']})"
             )
-        opened = await profiles.list_proposals("open")
+        opened = await profiles.merges.list_proposals("open")
         typer.echo(f"{len(opened)} open proposals")
         for proposal in opened:
             typer.echo(f"  {proposal['_id']}  {'; '.join(proposal.get('reasons') or ())}")

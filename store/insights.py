@@ -13,19 +13,17 @@ over a capped sample of the window's latest mentions.
 from __future__ import annotations
 
 import asyncio
-import functools
 import math
 import re
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 from pymongo import DESCENDING
-from pymongo.errors import PyMongoError
 
-from goodwill.errors import StoreError
 from store import Database
+from store._common import Document, translated
 
 __all__ = [
     "ROLLUP_COUNTS",
@@ -38,8 +36,6 @@ __all__ = [
     "recent_texts",
     "term_tokens",
 ]
-
-Document = dict[str, Any]
 
 # The counts a roll-up document may hold (absent = 0).
 ROLLUP_COUNTS = ("total", "negative", "neutral", "positive", "complaints")
@@ -68,28 +64,22 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 
-def _translated(
+def _question(
     question: Callable[_P, Coroutine[Any, Any, _T]],
 ) -> Callable[_P, Coroutine[Any, Any, _T]]:
-    """Raise ``StoreError`` (as the store's own methods do) instead of driver errors."""
+    """``question`` raising ``StoreError`` instead of driver errors (the store's ``translated``).
 
-    @functools.wraps(question)
-    async def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        try:
-            return await question(*args, **kwargs)
-        except PyMongoError as error:
-            raise StoreError(
-                f"Database query {question.__name__} failed: {error.__class__.__name__}: {error}"
-            ) from error
-
-    return wrapper
+    Typed as the coroutine function it still is: the dashboard runs questions with
+    ``run_coroutine_threadsafe``, which takes a coroutine, not any awaitable.
+    """
+    return cast(Callable[_P, Coroutine[Any, Any, _T]], translated(question))
 
 
 def _strings(values: Iterable[str]) -> list[str]:
     return sorted({str(value) for value in values})
 
 
-@_translated
+@_question
 async def brand_names(store: Database) -> list[str]:
     """Every brand that has been collected (a cursor) or scored (a roll-up).
 
@@ -104,7 +94,7 @@ async def brand_names(store: Database) -> list[str]:
     return sorted(name for name in names if isinstance(name, str))
 
 
-@_translated
+@_question
 async def brand_rollups(
     store: Database, brands: Sequence[str], since: datetime, until: datetime
 ) -> list[Document]:
@@ -149,7 +139,7 @@ def _negativity(doc: Document) -> float:
     return float(sentiment.get("score") or 0.0) if sentiment.get("label") == "negative" else 0.0
 
 
-@_translated
+@_question
 async def negative_posts(
     store: Database, brand: str, since: datetime, until: datetime, *, limit: int = 5
 ) -> list[Document]:
@@ -181,7 +171,7 @@ async def negative_posts(
     return docs[: max(limit, 0)]
 
 
-@_translated
+@_question
 async def recent_texts(
     store: Database, brand: str, since: datetime, until: datetime, *, limit: int = 2000
 ) -> list[str]:
@@ -257,7 +247,7 @@ def count_terms(
     return sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))[: max(top, 0)]
 
 
-@_translated
+@_question
 async def recent_alerts(
     store: Database, *, limit: int = 50, brand: str | None = None
 ) -> list[Document]:

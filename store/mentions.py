@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
@@ -128,3 +129,53 @@ class Mentions:
         names = set(await self._db.rollups.distinct("brand"))
         names.update(await self._db.mentions.distinct("brand"))
         return sorted(names)
+
+    # -- advocate exports (customers/exports.py) --------------------------------------------
+
+    async def profiles_mentioning(
+        self, profile_ids: Collection[str], *, brand: str, source: str
+    ) -> set[str]:
+        """Which of ``profile_ids`` have at least one mention of ``brand`` from ``source``."""
+        query: Document = {
+            "profile_id": {"$in": list(profile_ids)},
+            "brand": {"$eq": str(brand)},
+            "source": {"$eq": str(source)},
+        }
+        return set(await self._db.mentions.distinct("profile_id", query))
+
+    # -- who wrote them: profiles (customers/resolution.py, customers/merges.py) -------------
+
+    async def link_to_profiles(self, links: Iterable[tuple[Any, str, str]]) -> None:
+        """Tie mentions to their author's identity and profile: ``(mention id, identity key, profile id)``."""
+        ops = [
+            UpdateOne({"_id": mention_id}, {"$set": {"author_key": key, "profile_id": profile_id}})
+            for mention_id, key, profile_id in links
+        ]
+        if ops:
+            await self._db.mentions.bulk_write(ops, ordered=False)
+
+    async def strip_authors(self, mention_ids: Sequence[Any]) -> None:
+        """Remove an erased person from these mentions: author, identity key, raw payload, profile."""
+        await self._db.mentions.update_many(
+            {"_id": {"$in": list(mention_ids)}},
+            {"$unset": {"author": "", "author_key": "", "raw": "", "profile_id": ""}},
+        )
+
+    async def move_to_profile(
+        self, from_profile: str, to_profile: str, *, author_keys: Sequence[str] | None = None
+    ) -> None:
+        """Tie one profile's mentions (only those by ``author_keys``, if given) to another."""
+        query: Document = {"profile_id": from_profile}
+        if author_keys is not None:
+            query["author_key"] = {"$in": list(author_keys)}
+        await self._db.mentions.update_many(query, {"$set": {"profile_id": to_profile}})
+
+    async def of_profile(self, profile_id: str, limit: int = 20, offset: int = 0) -> list[Document]:
+        """A profile's mentions, newest first (raw payloads left out)."""
+        cursor = (
+            self._db.mentions.find({"profile_id": {"$eq": profile_id}}, {"raw": 0, "claim": 0})
+            .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
+            .skip(max(offset, 0))
+            .limit(max(limit, 0))
+        )
+        return [doc async for doc in cursor]

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from customers.crm import CrmImportError, detect_preset, import_csv
+from goodwill.errors import StoreError
 from goodwill.identity import erasure_hash, handle_key
 from store import Database
 from tests.factories import profile_doc
@@ -290,6 +291,17 @@ async def test_an_erased_handle_is_not_brought_back(store: Database, tmp_path: P
     await import_csv(store, path)
     doc = await store.collection("profiles").find_one({"crm_id": "1"})
     assert doc is not None and doc["identities"] == []
+
+
+async def test_a_database_failure_is_a_store_error(
+    mongodb_uri: str, database_name: str, tmp_path: Path
+) -> None:
+    """The import raises StoreError, never a driver error, when the database fails."""
+    closed = await Database.open(mongodb_uri, database_name)
+    await closed.close()
+    path = write_csv(tmp_path / "h.csv", ["Email", "Twitter"], [["a@example.com", "al"]])
+    with pytest.raises(StoreError):
+        await import_csv(closed, path)
 
 
 async def test_dry_run_reports_without_writing(store: Database, tmp_path: Path) -> None:

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from customers.advocacy import as_of_for
-from customers.profiles import ProfileStore, collected_profile_id
+from customers.profiles import ProfileStore
+from customers.resolution import collected_profile_id
 from goodwill.identity import erasure_hash, handle_key
 from goodwill.models import Author, Mention, utcnow
 from store import Database
@@ -342,7 +343,7 @@ async def test_merge_then_split_gives_each_side_back_exactly(
     )
     before = {pid: await snapshot(store, pid) for pid in (ann["_id"], ann2["_id"])}
 
-    record = await profiles.merge(ann["_id"], ann2["_id"], by="lea", reason="same person")
+    record = await profiles.merges.merge(ann["_id"], ann2["_id"], by="lea", reason="same person")
     merged = await store.collection("profiles").find_one({"_id": ann["_id"]})
     assert merged is not None
     assert await store.collection("profiles").find_one({"_id": ann2["_id"]}) is None
@@ -356,7 +357,7 @@ async def test_merge_then_split_gives_each_side_back_exactly(
         a["brand"] async for a in store.collection("advocacy").find({"profile_id": ann["_id"]})
     } == {"Acme", "Globex"}
 
-    split = await profiles.split(str(record["_id"]), by="lea")
+    split = await profiles.merges.split(str(record["_id"]), by="lea")
     assert split["split_by"] == "lea"
     after = {pid: await snapshot(store, pid) for pid in (ann["_id"], ann2["_id"])}
     assert after == before
@@ -369,27 +370,27 @@ async def test_merge_and_split_refuse_what_cannot_be_done(
     await ingest(store, profiles, [(said(who=w), "positive") for w in ("a", "b", "c")])
     a, b, c = [(await profile_of(store, w))["_id"] for w in ("a", "b", "c")]
     with pytest.raises(ValueError, match="with itself"):
-        await profiles.merge(a, a, by="lea")
+        await profiles.merges.merge(a, a, by="lea")
     with pytest.raises(ValueError, match="No profile has the id 'p_missing'"):
-        await profiles.merge(a, "p_missing", by="lea")
+        await profiles.merges.merge(a, "p_missing", by="lea")
     with pytest.raises(ValueError, match="--by"):
-        await profiles.merge(a, b, by=" ")
-    first = await profiles.merge(a, b, by="lea")
-    await profiles.merge(c, a, by="lea")  # a (holding b's account) is absorbed by c
+        await profiles.merges.merge(a, b, by=" ")
+    first = await profiles.merges.merge(a, b, by="lea")
+    await profiles.merges.merge(c, a, by="lea")  # a (holding b's account) is absorbed by c
     with pytest.raises(ValueError, match="no longer exists"):
-        await profiles.split(str(first["_id"]), by="lea")
-    await profiles.split(a, by="lea")  # by the absorbed profile's id: undoes c <- a
-    await profiles.split(b, by="lea")
+        await profiles.merges.split(str(first["_id"]), by="lea")
+    await profiles.merges.split(a, by="lea")  # by the absorbed profile's id: undoes c <- a
+    await profiles.merges.split(b, by="lea")
     with pytest.raises(ValueError, match="already split"):
-        await profiles.split(str(first["_id"]), by="lea")
+        await profiles.merges.split(str(first["_id"]), by="lea")
     with pytest.raises(ValueError, match="No merge matches"):
-        await profiles.split("p_never", by="lea")
-    again = await profiles.merge(a, b, by="lea")
+        await profiles.merges.split("p_never", by="lea")
+    again = await profiles.merges.merge(a, b, by="lea")
     await store.collection("profiles").update_one(
         {"_id": a}, {"$pull": {"identities": {"key": "replay:id:id-b"}}}
     )
     with pytest.raises(ValueError, match=r"identities replay:id:id-b have since left"):
-        await profiles.split(str(again["_id"]), by="lea")
+        await profiles.merges.split(str(again["_id"]), by="lea")
 
 
 async def test_proposals_from_shared_email_and_linked_url_never_come_back_once_rejected(
@@ -423,21 +424,21 @@ async def test_proposals_from_shared_email_and_linked_url_never_come_back_once_r
     await col.update_one(
         {"_id": ids["n2"]}, {"$set": {"crm_fields": {"social": "http://www.social.test/@kim/"}}}
     )
-    run = await profiles.proposals()
+    run = await profiles.merges.proposals()
     found = {doc["_id"]: doc["reasons"] for doc in run.proposed}
     email_pair = "|".join(sorted((ids["e1"], ids["e2"])))
     name_pair = "|".join(sorted((ids["n1"], ids["n2"])))
     assert set(found) == {email_pair, name_pair}
     assert found[email_pair] == ["same email same@example.com"]
     assert "linked profile URL social.test/@kim" in found[name_pair][0]
-    await profiles.reject_proposal(email_pair, by="lea")
-    merge = await profiles.accept_proposal(name_pair, by="lea")
+    await profiles.merges.reject_proposal(email_pair, by="lea")
+    merge = await profiles.merges.accept_proposal(name_pair, by="lea")
     assert merge["reason"].startswith("proposal: same name")
-    again = await profiles.proposals()
+    again = await profiles.merges.proposals()
     assert again.proposed == [] and again.merged == []
-    assert [p["_id"] for p in await profiles.list_proposals("rejected")] == [email_pair]
+    assert [p["_id"] for p in await profiles.merges.list_proposals("rejected")] == [email_pair]
     with pytest.raises(ValueError, match="already rejected"):
-        await profiles.reject_proposal(email_pair, by="lea")
+        await profiles.merges.reject_proposal(email_pair, by="lea")
 
 
 async def test_same_crm_id_merges_automatically_but_never_after_a_split(
@@ -447,12 +448,12 @@ async def test_same_crm_id_merges_automatically_but_never_after_a_split(
     await ingest(store, profiles, [(said(who="x1"), "positive"), (said(who="x2"), "negative")])
     x1, x2 = (await profile_of(store, "x1"))["_id"], (await profile_of(store, "x2"))["_id"]
     await store.collection("profiles").update_many({}, {"$set": {"crm_id": "HS-1"}})
-    run = await profiles.proposals()
+    run = await profiles.merges.proposals()
     [record] = run.merged
     assert record["automatic"] and record["reason"] == "same CRM record id HS-1"
     assert {record["into"], record["absorbed"]} == {x1, x2}
-    await profiles.split(str(record["_id"]), by="lea")
-    assert (await profiles.proposals()).merged == []
+    await profiles.merges.split(str(record["_id"]), by="lea")
+    assert (await profiles.merges.proposals()).merged == []
     assert await store.collection("profiles").count_documents({}) == 2
 
 
@@ -517,7 +518,7 @@ async def test_profile_mentions_newest_first_and_score_history_per_day(
 
 async def test_a_recompute_insert_that_meets_a_scorers_write_replaces_it(store: Database) -> None:
     """When a scorer wrote a new pair's score while a recompute ran, the recompute's insert replaces it."""
-    from customers.profiles import _Writer
+    from store.profiles import _Writer
 
     advocacy = store.collection("advocacy")
     await advocacy.insert_one({"_id": "p_x|Acme", "score": 1.0})

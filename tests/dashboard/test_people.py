@@ -214,13 +214,13 @@ async def test_merge_then_split_from_the_page(store: Database, dashboard: Open) 
     merged = await profiles.get(jane["_id"])
     assert len(merged["identities"]) == 2
     assert await store.collection("profiles").find_one({"_id": other["_id"]}) is None
-    record = (await profiles.merges(jane["_id"]))[0]
+    record = (await profiles.merges.records(jane["_id"]))[0]
     assert record["by"] == "community manager"
     app.button(key=f"profile_split_{record['_id']}").click().run()
     _no_failure(app)
     assert "Split" in app.success[0].value
     assert (await profiles.get(other["_id"]))["_id"] == other["_id"]
-    assert (await profiles.merges(jane["_id"]))[0]["split_at"] is not None
+    assert (await profiles.merges.records(jane["_id"]))[0]["split_at"] is not None
 
 
 async def test_erasure_needs_the_typed_id(store: Database, dashboard: Open) -> None:
