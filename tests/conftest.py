@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pymongo import MongoClient
@@ -51,7 +52,7 @@ def mongodb_uri() -> Iterator[str]:
     deadline = time.monotonic() + 30
     while True:
         try:
-            with MongoClient(uri, serverSelectionTimeoutMS=500) as client:
+            with MongoClient[dict[str, Any]](uri, serverSelectionTimeoutMS=500) as client:
                 client.admin.command("ping")
             break
         except Exception:

@@ -148,7 +148,7 @@ async def scored(
     claim = await store.queue.claim("test", limit=10, lease=timedelta(minutes=5))
     ids = {doc["external_id"]: doc["_id"] for doc in claim.mentions}
     mention_id = ids[item.external_id]
-    verdict = {
+    verdict: dict[str, Any] = {
         "is_complaint": complaint,
         "score": 0.9 if complaint else 0.1,
         "category": "delivery" if complaint else None,

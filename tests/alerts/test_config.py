@@ -6,6 +6,7 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from config.alerting import QuietHours, resolve_destinations
 from config.settings import Settings
@@ -31,7 +32,11 @@ def test_the_example_watch_list_loads_with_its_alerts() -> None:
     """config/watchlist.example.toml is valid and defines alert rules of every kind."""
     watchlist = load_watchlist(
         Path("config/watchlist.example.toml"),
-        settings=Settings(youtube_api_key="k", bluesky_handle="h", bluesky_app_password="p"),
+        settings=Settings(
+            youtube_api_key=SecretStr("k"),
+            bluesky_handle="h",
+            bluesky_app_password=SecretStr("p"),
+        ),
     )
     assert {rule.rule for rule in watchlist.alerts} == {
         "complaint",
@@ -105,11 +110,12 @@ def test_destinations_resolve_their_secret_from_the_environment(tmp_path: Path) 
     )
     resolved = resolve_destinations(
         watchlist.destinations,
-        Settings(slack_webhook_url="https://hooks.example/default"),
+        Settings(slack_webhook_url=SecretStr("https://hooks.example/default")),
         environ={"GOODWILL_SLACK_WEBHOOK_A": "https://hooks.example/a"},
     )
-    assert resolved["a"].webhook_url.get_secret_value() == "https://hooks.example/a"
-    assert resolved["b"].webhook_url.get_secret_value() == "https://hooks.example/default"
+    a_url, b_url = resolved["a"].webhook_url, resolved["b"].webhook_url
+    assert a_url is not None and a_url.get_secret_value() == "https://hooks.example/a"
+    assert b_url is not None and b_url.get_secret_value() == "https://hooks.example/default"
     with pytest.raises(ConfigError, match="GOODWILL_SLACK_WEBHOOK_A"):
         resolve_destinations(watchlist.destinations, Settings(), environ={})
     channel = load(tmp_path, '[destinations.c]\nchannel = "#ops"\n').destinations

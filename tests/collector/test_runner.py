@@ -211,7 +211,9 @@ async def test_a_job_runs_in_one_runner_at_a_time(store: Database) -> None:
 
 async def test_a_source_that_keeps_failing_is_paused_with_its_error(store: Database) -> None:
     """After repeated failures the job pauses (and says why) instead of hammering the source."""
-    failures = {n: SourceError(f"HTTP 404 number {n}", source="pages") for n in range(1, 10)}
+    failures: dict[int, Exception] = {
+        n: SourceError(f"HTTP 404 number {n}", source="pages") for n in range(1, 10)
+    }
     runner = Runner(store, [Job(BRAND, PagedSource(1, failures), 60)])
     for _ in range(3):
         assert (await runner.run_job(f"pages:{BRAND}")).error is not None

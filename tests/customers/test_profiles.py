@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,7 +51,7 @@ def said(
 
 
 async def ingest(
-    store: Database, profiles: ProfileStore, items: list[tuple[Mention, str | None]]
+    store: Database, profiles: ProfileStore, items: Sequence[tuple[Mention, str | None]]
 ) -> dict[Any, str]:
     """Store and score the mentions, resolve their authors, refresh the pairs (as the worker)."""
     await seed(store, items)

@@ -20,6 +20,11 @@ from tests.factories import advocacy_doc, mention, profile_doc, seed
 _numbers = itertools.count(1)
 
 
+def _all(app: AppTest, kind: str) -> list[Any]:
+    """Every element of ``kind`` (widgets without a typed accessor: their label, click)."""
+    return list(app.get(kind))
+
+
 def said(text: str, who: str, *, label_age: timedelta = timedelta(days=1), **extra: Any) -> Mention:
     """A mention of Acme by the replay account ``who``."""
     number = next(_numbers)
@@ -140,7 +145,7 @@ async def test_the_export_buttons_give_the_cli_export(
 
     monkeypatch.setattr(MediaFileManager, "add_deferred", record)
     app = _open_people(dashboard())
-    assert [button.label for button in app.get("download_button")] == [
+    assert [button.label for button in _all(app, "download_button")] == [
         "Download CSV",
         "Download XLSX",
     ]
@@ -232,13 +237,13 @@ async def test_erasure_needs_the_typed_id(store: Database, dashboard: Open) -> N
     app.run()
     form_input = next(t for t in app.text_input if t.label.startswith("Type the profile id"))
     form_input.set_value("p_wrong")
-    submit = next(b for b in app.get("button") if b.label == "Erase this person")
+    submit = next(b for b in _all(app, "button") if b.label == "Erase this person")
     submit.click().run()
     assert any("does not match" in e.value for e in app.error)
     assert await store.collection("profiles").count_documents({}) == 1
     form_input = next(t for t in app.text_input if t.label.startswith("Type the profile id"))
     form_input.set_value(jane["_id"])
-    next(b for b in app.get("button") if b.label == "Erase this person").click().run()
+    next(b for b in _all(app, "button") if b.label == "Erase this person").click().run()
     assert not app.exception
     assert await store.collection("profiles").count_documents({}) == 0
     assert await store.collection("advocacy").count_documents({}) == 0

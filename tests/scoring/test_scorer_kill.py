@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+from goodwill.models import Sentiment
 from scoring.worker import ScoringWorker
 from store import Database
 from tests.factories import rollup_truth, stored_rollups
@@ -70,5 +71,5 @@ class _NoModel:
 
     version = "none"
 
-    def predict(self, texts: list[str], batch_size: int = 32) -> list[object]:
+    def predict(self, texts: list[str], batch_size: int = 32) -> list[Sentiment]:
         raise AssertionError("nothing should be scored here")

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pymongo import MongoClient
@@ -67,7 +68,7 @@ def test_workers_stop_by_themselves_when_their_supervisor_is_killed(
     workers = {pid for pid in marked_processes(data_dir) if pid != process.pid}
     assert len(workers) == 2
 
-    with MongoClient(mongodb_uri, serverSelectionTimeoutMS=10_000) as client:
+    with MongoClient[dict[str, Any]](mongodb_uri, serverSelectionTimeoutMS=10_000) as client:
         mentions = client[database_name]["mentions"]
         before = mentions.count_documents({})
         deadline = time.monotonic() + 60

@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -46,7 +47,7 @@ def test_up_runs_everything_and_ctrl_c_stops_everything(
         assert response.status == 200
 
     uri = f"mongodb://127.0.0.1:{up_env['GOODWILL_DB_PORT']}/?directConnection=true"
-    with MongoClient(uri, serverSelectionTimeoutMS=3000) as client:
+    with MongoClient[dict[str, Any]](uri, serverSelectionTimeoutMS=3000) as client:
         mentions = client["goodwill"]["mentions"]
         deadline = time.monotonic() + 240
         while (
@@ -85,7 +86,7 @@ def test_up_runs_everything_and_ctrl_c_stops_everything(
     assert "Goodwill stopped." in goodwill_up.output()
     assert not wait_until_gone(Path(up_env["GOODWILL_DATA_DIR"]), 60)
     with (
-        MongoClient(uri, serverSelectionTimeoutMS=1000) as client,
+        MongoClient[dict[str, Any]](uri, serverSelectionTimeoutMS=1000) as client,
         pytest.raises(Exception, match=r"refused|Timeout"),
     ):
         client.admin.command("ping")
@@ -141,7 +142,7 @@ def _a_killed_database_is_restarted_and_scoring_goes_on(env: dict[str, str], uri
             await store.close()
 
     asyncio.run(add_mention())
-    with MongoClient(uri, serverSelectionTimeoutMS=20_000) as client:
+    with MongoClient[dict[str, Any]](uri, serverSelectionTimeoutMS=20_000) as client:
         mentions = client["goodwill"]["mentions"]
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

@@ -23,7 +23,7 @@ async def _scored(store: Database, text: str, label: str, complaint: dict[str, A
     return str(doc["_id"])
 
 
-_NOT_A_COMPLAINT = {
+_NOT_A_COMPLAINT: dict[str, Any] = {
     "is_complaint": False,
     "score": 0.1,
     "category": None,

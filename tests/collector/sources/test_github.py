@@ -36,7 +36,9 @@ def _iso(stamp: int) -> str:
     return datetime.fromtimestamp(stamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def issue(number: int, at: int, title: str = "Acme skates break", **extra: Any) -> dict[str, Any]:
+def issue(
+    number: int, at: int, title: str | None = "Acme skates break", **extra: Any
+) -> dict[str, Any]:
     """An issue as /search/issues returns it."""
     api = "https://api.github.com/repos/acme-inc/rocket-skates"
     item: dict[str, Any] = {

@@ -35,7 +35,7 @@ TOKEN = "eyJhbGciOiJSUzI1NiIsImtpZCI6IlNIQTI1NjpzS3dsMnlsV0VtMjVmcXhwTU40cWY4MXE
 
 
 def post(
-    number: int, at: float, title: str = "Acme rocket skates review", **extra: Any
+    number: int, at: float, title: str | None = "Acme rocket skates review", **extra: Any
 ) -> dict[str, Any]:
     """A t3 child of a listing, as Reddit returns it with raw_json=1."""
     post_id = f"1g{number:05d}"
@@ -104,7 +104,7 @@ class Reddit:
 
     posts: list[dict[str, Any]] = field(default_factory=list)
     requests: list[tuple[str, dict[str, str], dict[str, str]]] = field(default_factory=list)
-    token_requests: list[tuple[dict[str, str], dict[str, str]]] = field(default_factory=list)
+    token_requests: list[tuple[dict[str, str], dict[str, Any]]] = field(default_factory=list)
     replies: list[web.Response] = field(default_factory=list)  # answered before the listing
     remaining: float = 99.0
     tokens_issued: int = 0

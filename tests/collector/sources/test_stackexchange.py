@@ -32,7 +32,7 @@ KEY = "U4DMV*8nvpm3EOpvf69Rxw(("  # the shape of a stackapps key
 
 
 def question(
-    number: int, at: int, title: str = "Acme SDK question", **extra: Any
+    number: int, at: int, title: str | None = "Acme SDK question", **extra: Any
 ) -> dict[str, Any]:
     """A question as /search/advanced returns it with filter=withbody."""
     item: dict[str, Any] = {
