@@ -41,9 +41,8 @@ from bson import ObjectId
 
 from alerts.messages import fitting_group, render, render_group, validate_message
 from config.alerting import Destination
-from goodwill.errors import StoreError
 from goodwill.models import utcnow
-from goodwill.retry import retry_call
+from goodwill.retry import run_passes
 from store.outbox import Lease, Outbox
 
 __all__ = ["Deliverer", "Outcome", "post"]
@@ -190,16 +189,7 @@ class Deliverer:
         A pass the database fails is tried again after 1 s, 2 s, 4 s ... up to
         ``max_backoff``, for as long as it takes; the next pass starts the waits over.
         """
-        while True:
-            await retry_call(
-                self.deliver_once,
-                on=StoreError,
-                attempts=None,
-                log=log,
-                problem="database unreachable",
-                max_wait=max_backoff,
-            )
-            await asyncio.sleep(interval)
+        await run_passes(self.deliver_once, every=interval, log=log, max_backoff=max_backoff)
 
     async def _deliver(self, name: str) -> int:
         destination = self.destinations[name]

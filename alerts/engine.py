@@ -26,7 +26,6 @@ Rules (``config.alerting.AlertRuleConfig``):
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -36,9 +35,8 @@ from zoneinfo import ZoneInfo
 
 from alerts.stats import Baseline, baseline_of, combined
 from config.alerting import AlertRuleConfig
-from goodwill.errors import StoreError
 from goodwill.models import utcnow
-from goodwill.retry import retry_call
+from goodwill.retry import run_passes
 from store.outbox import Outbox
 
 __all__ = ["AlertEngine", "Anomaly"]
@@ -182,16 +180,7 @@ class AlertEngine:
         A pass the database fails is tried again after 1 s, 2 s, 4 s ... up to
         ``max_backoff``, for as long as it takes; the next pass starts the waits over.
         """
-        while True:
-            await retry_call(
-                self.run_once,
-                on=StoreError,
-                attempts=None,
-                log=log,
-                problem="database unreachable",
-                max_wait=max_backoff,
-            )
-            await asyncio.sleep(interval)
+        await run_passes(self.run_once, every=interval, log=log, max_backoff=max_backoff)
 
     # -- complaints ----------------------------------------------------------------------------
 

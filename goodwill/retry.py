@@ -4,18 +4,22 @@ Goodwill's long-running loops (the scorer, the alert engine, the deliverer) wait
 database outage the same way: the failed pass is tried again after 1 s, 2 s, 4 s ... up
 to a cap, a warning is logged before each wait, and the next success starts the waits
 over. ``retry_call`` is that back-off, on stamina, so tests switch it off the way they
-switch off every retry of Goodwill's: ``stamina.set_testing(True, attempts=...)``.
+switch off every retry of Goodwill's: ``stamina.set_testing(True, attempts=...)``;
+``run_passes`` is the loop itself: a pass, a pause, forever, each pass so retried.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import stamina
 
-__all__ = ["retry_call"]
+from goodwill.errors import StoreError
+
+__all__ = ["retry_call", "run_passes"]
 
 T = TypeVar("T")
 
@@ -81,3 +85,28 @@ async def retry_call(
                     log.warning(_RETRYING, problem, error, attempt.next_wait)
                 raise
     raise AssertionError("unreachable: stamina re-raises the last error")
+
+
+async def run_passes(
+    one_pass: Callable[[], Awaitable[object]],
+    *,
+    every: float,
+    log: logging.Logger,
+    max_backoff: float = 60.0,
+) -> None:
+    """Run ``one_pass()``, pause ``every`` seconds, and again, until cancelled.
+
+    A pass the database fails (``StoreError``) is tried again after 1 s, 2 s, 4 s ... up
+    to ``max_backoff``, for as long as it takes, each retry logged as "database
+    unreachable"; the next pass starts the waits over. Any other error ends the loop.
+    """
+    while True:
+        await retry_call(
+            one_pass,
+            on=StoreError,
+            attempts=None,
+            log=log,
+            problem="database unreachable",
+            max_wait=max_backoff,
+        )
+        await asyncio.sleep(every)

@@ -1,7 +1,7 @@
 """The scoring worker: claims unscored mentions in batches, scores them, writes them back.
 
 Any number of workers, on any number of machines, can run against one database: a
-batch is claimed atomically with a lease (``Store.claim_unscored``), and the scores
+batch is claimed atomically with a lease (``store.queue.claim``), and the scores
 of a batch whose lease ran out (and which another worker took) are not written.
 Texts already scored by the same model version (identical reposts) are not run
 through the model again.
@@ -41,7 +41,7 @@ from customers.advocacy import AdvocacyParams, as_of_for
 from customers.profiles import ProfileStore, RecomputeStats, TierChange
 from goodwill.errors import StoreError
 from goodwill.models import Sentiment, utcnow
-from goodwill.retry import retry_call
+from goodwill.retry import run_passes
 from scoring.complaints import detect
 from scoring.language import is_english, language_of
 from store import Claim, Database
@@ -245,16 +245,7 @@ class ScoringWorker:
         A pass the database fails is tried again after 1 s, 2 s, 4 s ... up to
         ``max_backoff``, for as long as it takes; the next pass starts the waits over.
         """
-        while True:
-            await retry_call(
-                self._pass,
-                on=StoreError,
-                attempts=None,
-                log=log,
-                problem="database unreachable",
-                max_wait=max_backoff,
-            )
-            await asyncio.sleep(idle_seconds)
+        await run_passes(self._pass, every=idle_seconds, log=log, max_backoff=max_backoff)
 
     async def _pass(self) -> None:
         """Score what is waiting, then the day's advocacy recompute if it is due."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
 from bson import ObjectId
@@ -35,7 +35,9 @@ def translating_errors(cls: type[_S]) -> type[_S]:
     return cls
 
 
-def translated(method: Callable[_P, Awaitable[_T]]) -> Callable[_P, Awaitable[_T]]:
+def translated(
+    method: Callable[_P, Coroutine[Any, Any, _T]],
+) -> Callable[_P, Coroutine[Any, Any, _T]]:
     """``method`` raising ``StoreError`` (with the operation's name) for any driver error."""
 
     @functools.wraps(method)

@@ -16,9 +16,9 @@ import asyncio
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import ParamSpec, TypeVar
 
 from pymongo import DESCENDING
 
@@ -64,22 +64,11 @@ _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
 
-def _question(
-    question: Callable[_P, Coroutine[Any, Any, _T]],
-) -> Callable[_P, Coroutine[Any, Any, _T]]:
-    """``question`` raising ``StoreError`` instead of driver errors (the store's ``translated``).
-
-    Typed as the coroutine function it still is: the dashboard runs questions with
-    ``run_coroutine_threadsafe``, which takes a coroutine, not any awaitable.
-    """
-    return cast(Callable[_P, Coroutine[Any, Any, _T]], translated(question))
-
-
 def _strings(values: Iterable[str]) -> list[str]:
     return sorted({str(value) for value in values})
 
 
-@_question
+@translated
 async def brand_names(store: Database) -> list[str]:
     """Every brand that has been collected (a cursor) or scored (a roll-up).
 
@@ -94,7 +83,7 @@ async def brand_names(store: Database) -> list[str]:
     return sorted(name for name in names if isinstance(name, str))
 
 
-@_question
+@translated
 async def brand_rollups(
     store: Database, brands: Sequence[str], since: datetime, until: datetime
 ) -> list[Document]:
@@ -139,7 +128,7 @@ def _negativity(doc: Document) -> float:
     return float(sentiment.get("score") or 0.0) if sentiment.get("label") == "negative" else 0.0
 
 
-@_question
+@translated
 async def negative_posts(
     store: Database, brand: str, since: datetime, until: datetime, *, limit: int = 5
 ) -> list[Document]:
@@ -171,7 +160,7 @@ async def negative_posts(
     return docs[: max(limit, 0)]
 
 
-@_question
+@translated
 async def recent_texts(
     store: Database, brand: str, since: datetime, until: datetime, *, limit: int = 2000
 ) -> list[str]:
@@ -247,7 +236,7 @@ def count_terms(
     return sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))[: max(top, 0)]
 
 
-@_question
+@translated
 async def recent_alerts(
     store: Database, *, limit: int = 50, brand: str | None = None
 ) -> list[Document]:

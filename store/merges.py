@@ -139,11 +139,6 @@ class Merges:
 
     # -- CRM import (customers/crm) ---------------------------------------------------------
 
-    async def proposals_recorded(self, proposal_ids: Collection[str]) -> set[str]:
-        """Which of ``proposal_ids`` are recorded merge proposals, in any state."""
-        query: Document = {"_id": {"$in": list(proposal_ids)}}
-        return {doc["_id"] async for doc in self._db.merge_proposals.find(query, {"_id": 1})}
-
     async def splits_among(self, profile_ids: Collection[str]) -> set[tuple[str, str]]:
         """(into, absorbed) of every merge between two of ``profile_ids`` that was split."""
         ids = list(profile_ids)

@@ -394,7 +394,7 @@ async def _new_proposals(
     """Proposals to record: pairs never proposed before and never split apart."""
     if not pairs:
         return []
-    known = await store.merges.proposals_recorded(list(pairs))
+    known = set(await store.merges.proposals_by_id(list(pairs)))
     ids = sorted({pid for pair in pairs for pid in pair.split("|")})
     split = {"|".join(sorted(pair)) for pair in await store.merges.splits_among(ids)}
     proposals = []

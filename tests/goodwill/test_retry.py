@@ -1,4 +1,5 @@
-"""``retry_call``: retries what it is told to, backs off, logs each retry, gives up when told."""
+"""``retry_call`` retries what it is told to, backs off, logs each retry, gives up when told;
+``run_passes`` runs a pass forever and waits out database outages."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import stamina
 
 from goodwill.errors import StoreError
-from goodwill.retry import retry_call
+from goodwill.retry import retry_call, run_passes
 
 log = logging.getLogger("tests.goodwill.retry")
 
@@ -157,3 +158,32 @@ async def test_in_test_mode_a_call_that_recovers_returns_its_result() -> None:
     with stamina.set_testing(True, attempts=3):
         assert await _call(flaky, first_wait=60.0, max_wait=60.0) == "done"
     assert flaky.calls == 3
+
+
+async def test_passes_go_on_after_a_database_outage_until_cancelled(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two failed passes are retried (and logged); then passes follow each other."""
+    flaky = Flaky(2)
+    done = asyncio.Event()
+
+    async def one_pass() -> None:
+        await flaky()
+        if flaky.calls >= 5:
+            done.set()
+
+    with caplog.at_level(logging.WARNING, logger=log.name):
+        loop = asyncio.create_task(run_passes(one_pass, every=0.001, log=log, max_backoff=0.01))
+        await asyncio.wait_for(done.wait(), timeout=10)
+        loop.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await loop
+    assert flaky.calls >= 5
+    assert len(_retries(caplog)) == 2
+
+
+async def test_a_pass_failing_otherwise_ends_the_loop() -> None:
+    flaky = Flaky(1, ValueError)
+    with pytest.raises(ValueError, match="failure 1"):
+        await asyncio.wait_for(run_passes(flaky, every=0.001, log=log, max_backoff=0.01), 10)
+    assert flaky.calls == 1
