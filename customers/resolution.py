@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from goodwill.identity import author_handle_key, erasure_hash, identity_key
-from goodwill.models import COUNT_NAMES, utcnow
+from goodwill.models import Identity, Profile, utcnow
 from store import Database
 from store.profiles import IdentitySighting
 
@@ -89,26 +89,15 @@ class _Stored:
 
 def _new_profile(key: str, sighting: _Sighting, now: datetime) -> Document:
     """A profile for an identity seen for the first time."""
-    return {
-        "_id": collected_profile_id(key),
-        "display_name": sighting.author.get("display_name") or sighting.author.get("handle"),
-        "identities": [sighting.identity(key)],
-        "emails": [],
-        "crm_id": None,
-        "crm_system": None,
-        "crm_fields": {},
-        "value": None,
-        "tier": None,
-        "tags": [],
-        "do_not_contact": False,
-        "reach": int(sighting.author.get("followers") or 0),
-        "counts": dict.fromkeys(COUNT_NAMES, 0),
-        "first_seen": None,
-        "last_seen": None,
-        "origin": "collected",
-        "created_at": now,
-        "updated_at": now,
-    }
+    return Profile(
+        _id=collected_profile_id(key),
+        display_name=sighting.author.get("display_name") or sighting.author.get("handle"),
+        identities=[Identity.model_validate(sighting.identity(key))],
+        reach=int(sighting.author.get("followers") or 0),
+        origin="collected",
+        created_at=now,
+        updated_at=now,
+    ).to_document()
 
 
 def _sighting_change(

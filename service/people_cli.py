@@ -32,7 +32,8 @@ def import_(
         str, typer.Option(help=f"Column names: auto, {', '.join(PRESETS)}.")
     ] = "auto",
     mapping: Annotated[
-        Path | None, typer.Option(help="TOML file naming other columns (see customers/crm/mapping.py).")
+        Path | None,
+        typer.Option(help="TOML file naming other columns (see customers/crm/mapping.py)."),
     ] = None,
     encoding: Annotated[
         str, typer.Option(help="The file's encoding; Excel on Windows writes cp1252.")

@@ -109,7 +109,8 @@ class Database:
             await self._client.close()
 
     def collection(self, name: str) -> AsyncCollection[Document]:
-        """One of Goodwill's collections, by name: for this package's modules and for tests.
+        """One of Goodwill's collections, by name: for this package's modules, tests and the
+        benchmarks' raw baselines.
 
         Code outside the store package never calls it (a test checks): it goes through
         the concept objects above, which translate errors.

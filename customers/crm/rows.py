@@ -23,6 +23,7 @@ from typing import Any
 
 from customers.crm.mapping import ResolvedColumns
 from goodwill.identity import handle_key, new_profile_id
+from goodwill.models import Profile
 
 __all__ = [
     "MAX_FIELD",
@@ -247,33 +248,9 @@ def profile_state(doc: Document) -> tuple[Any, ...]:
 
 def new_profile(row: ParsedRow, system: str, now: datetime) -> Document:
     """An empty CRM-made profile (``origin: "crm"``), for ``apply_row`` to fill from ``row``."""
-    return {
-        "_id": new_profile_id(),
-        "display_name": None,
-        "identities": [],
-        "emails": [],
-        "crm_id": None,
-        "crm_system": system,
-        "crm_fields": {},
-        "value": None,
-        "tier": None,
-        "tags": [],
-        "do_not_contact": False,
-        "reach": 0,
-        "counts": {
-            "mentions": 0,
-            "scored": 0,
-            "positive": 0,
-            "neutral": 0,
-            "negative": 0,
-            "complaints": 0,
-        },
-        "first_seen": None,
-        "last_seen": None,
-        "origin": "crm",
-        "created_at": now,
-        "updated_at": now,
-    }
+    return Profile(
+        _id=new_profile_id(), crm_system=system, origin="crm", created_at=now, updated_at=now
+    ).to_document()
 
 
 def apply_row(
