@@ -32,13 +32,19 @@ class Page:
     """One page of a source: its mentions and the cursor to resume after it.
 
     ``more`` says whether another page is ready right now (the runner keeps going);
-    when False the runner stops until the job's next scheduled run.
+    when False the runner stops until the job's next scheduled run. ``deleted`` names
+    posts, as (source, external id), their authors deleted; ``edited`` carries posts whose text
+    changed, where the source reports them; ``truncated`` says why a source's own cap
+    (a listing's depth, a feed's page limit) cut this window short.
     """
 
     mentions: list[Mention]
     cursor: Any
     more: bool = False
     unparsed: list[tuple[str, Any]] = field(default_factory=list)  # (reason, payload)
+    deleted: list[tuple[str, str]] = field(default_factory=list)
+    edited: list[Mention] = field(default_factory=list)
+    truncated: str | None = None
 
 
 @dataclass

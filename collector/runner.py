@@ -194,8 +194,9 @@ class Runner:
                     await self.store.cursors.dead_letter(
                         job.source.name, reason, payload, brand=job.brand
                     )
-                matched = [m for m in page.mentions if query is None or query.matches(m)]
+                matched = [m for m in page.mentions if query is None or m.owned or query.matches(m)]
                 result = await self.store.mentions.upsert(matched)
+                await self._apply_changes(page)
                 coverage = Coverage(
                     fetched=len(page.mentions) + len(page.unparsed),
                     matched=len(matched),
@@ -248,6 +249,19 @@ class Runner:
                 total.dead_lettered,
             )
         return JobResult(job.id, pages, inserted, updated, total.dead_lettered, coverage=total)
+
+    async def _apply_changes(self, page: Page) -> None:
+        """Edits and deletions the source reported: new text to score again; posts gone."""
+        if page.edited:
+            await self.store.mentions.replace_text(page.edited)
+        by_source: dict[str, list[str]] = {}
+        for source, external_id in page.deleted:
+            by_source.setdefault(source, []).append(external_id)
+        for source, external_ids in by_source.items():
+            removed = await self.store.mentions.remove_deleted(source, external_ids)
+            await self.store.rollups.recount(doc for doc in removed if "created_at" in doc)
+            if removed:
+                log.info("%d mentions removed: their %s posts were deleted", len(removed), source)
 
     async def _fetch(self, job: Job, target: Target, cursor: object) -> Page:
         async for attempt in stamina.retry_context(on=_retry_hook, attempts=4, timeout=None):

@@ -101,6 +101,9 @@ class Mention(BaseModel):
     lang: str | None = None
     created_at: datetime
     rating: float | None = None
+    # Said on the brand's own channel (its subreddit, YouTube channel, app page): about the
+    # brand whatever its words, so the brand's query does not filter it.
+    owned: bool = False
     engagement: dict[str, int] = Field(default_factory=dict)
     raw: dict[str, Any] = Field(default_factory=dict)
 

@@ -69,6 +69,11 @@ def _indexes() -> dict[str, list[IndexModel]]:
     return merged
 
 
+def _direction(value: object) -> object:
+    """An index key's direction as one type (servers give 1, 1.0 or -1)."""
+    return int(value) if isinstance(value, int | float) else value
+
+
 class Database:
     """Goodwill's MongoDB database. Create with ``Database.open(uri, name)``; see the module."""
 
@@ -128,9 +133,25 @@ class Database:
             ) from error
 
     async def ensure_indexes(self) -> None:
-        """Create every collection's indexes; running it again changes nothing."""
+        """Create every collection's indexes; running it again changes nothing.
+
+        An index an older Goodwill made under the same name with other keys (or
+        uniqueness) is dropped first and made anew: that is how a database follows a
+        change of the data model (e.g. mentions keyed by brand too).
+        """
         try:
             for name, indexes in _indexes().items():
-                await self._db[name].create_indexes(indexes)
+                collection = self._db[name]
+                existing = await collection.index_information()
+                for model in indexes:
+                    wanted = model.document
+                    found = existing.get(wanted["name"])
+                    if found is not None and (
+                        [(key, _direction(value)) for key, value in found["key"]]
+                        != [(key, _direction(value)) for key, value in wanted["key"].items()]
+                        or bool(found.get("unique")) != bool(wanted.get("unique"))
+                    ):
+                        await collection.drop_index(wanted["name"])
+                await collection.create_indexes(indexes)
         except PyMongoError as error:
             raise StoreError(f"Could not create indexes: {error}") from error

@@ -1,9 +1,16 @@
-"""Mentions as collected: the bulk upsert that never duplicates, and reading them back."""
+"""Mentions as collected: the bulk upsert that never duplicates, and reading them back.
+
+A post is one mention per brand it is collected for: the natural key is (source,
+external id, brand), so "switched from Acme to Globex" counts for both brands when both
+are watched. A post its author deleted (``deleted_posts``, written by ``remove_deleted``)
+is never stored again; an edited post gets its new text and is scored again.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
@@ -14,14 +21,16 @@ from goodwill.errors import InvalidRequest, StoreError
 from goodwill.identity import author_handle_key, erasure_hash, identity_key
 from goodwill.models import Mention, utcnow
 from store._common import Document, object_id, translating_errors
-from store.queue import PENDING
+from store.queue import CLAIMED, PENDING, SCORED, SKIPPED
 
 __all__ = ["INDEXES", "Mentions", "UpsertResult"]
 
 INDEXES: dict[str, list[IndexModel]] = {
     "mentions": [
         IndexModel(
-            [("source", ASCENDING), ("external_id", ASCENDING)], unique=True, name="natural_key"
+            [("source", ASCENDING), ("external_id", ASCENDING), ("brand", ASCENDING)],
+            unique=True,
+            name="natural_key",
         ),
         IndexModel([("brand", ASCENDING), ("created_at", DESCENDING)], name="brand_time"),
         IndexModel([("score_state", ASCENDING), ("claim.expires", ASCENDING)], name="score_queue"),
@@ -39,6 +48,8 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="complaint_scored",
         ),
     ],
+    # Posts their authors deleted (``_id``: "source|external id"): never stored again.
+    "deleted_posts": [IndexModel([("at", DESCENDING)], name="at")],
 }
 
 
@@ -51,6 +62,11 @@ class UpsertResult:
     unchanged: int
 
 
+def _post_id(source: str, external_id: str) -> str:
+    """A post's id across brands: its source and its id there."""
+    return f"{source}|{external_id}"
+
+
 def _author_hashes(mention: Mention) -> set[str]:
     """Erasure hashes of a mention author's identity key and handle key (none if no author)."""
     author = mention.author.model_dump()
@@ -60,7 +76,7 @@ def _author_hashes(mention: Mention) -> set[str]:
 
 @translating_errors
 class Mentions:
-    """The ``mentions`` collection: one document per (source, external id)."""
+    """The ``mentions`` collection: one document per (source, external id, brand)."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self._db = db
@@ -69,13 +85,30 @@ class Mentions:
         """Insert new mentions, refresh engagement of known ones; never duplicates.
 
         A mention's text, author and score are kept as first collected; what changes
-        on a re-collection is its engagement, title and raw payload. A mention by an
+        on a re-collection is its engagement (when the source gives one: a source that
+        sees no engagement never blanks another's), title and raw payload. A mention by an
         erased person (its author's key hashed in ``erasures``) is stored without its
-        author and raw payload, and marked ``erased``.
+        author and raw payload, and marked ``erased``. A post its author deleted is not
+        stored (it counts as unchanged).
         """
         if not mentions:
             return UpsertResult(0, 0, 0)
         now = utcnow()
+        gone = await self._deleted_ids(mentions)
+        kept = [m for m in mentions if _post_id(m.source, m.external_id) not in gone]
+        result = await self._upsert(kept, now)
+        return UpsertResult(
+            result.inserted, result.updated, len(mentions) - result.inserted - result.updated
+        )
+
+    async def _deleted_ids(self, mentions: Sequence[Mention]) -> set[str]:
+        wanted = sorted({_post_id(m.source, m.external_id) for m in mentions})
+        cursor = self._db.deleted_posts.find({"_id": {"$in": wanted}}, {"_id": 1})
+        return {doc["_id"] async for doc in cursor}
+
+    async def _upsert(self, mentions: Sequence[Mention], now: datetime) -> UpsertResult:
+        if not mentions:
+            return UpsertResult(0, 0, 0)
         # An erased person's author fields are never stored again (customers/rights.py).
         hashes = [_author_hashes(mention) for mention in mentions]
         erased: set[str] = set()
@@ -87,8 +120,14 @@ class Mentions:
         ops = []
         for mention, author_hashes in zip(mentions, hashes, strict=True):
             doc = mention.model_dump(mode="python")
-            key = {"source": doc.pop("source"), "external_id": doc.pop("external_id")}
+            key = {
+                "source": doc.pop("source"),
+                "external_id": doc.pop("external_id"),
+                "brand": doc.pop("brand"),
+            }
             refreshed = {name: doc.pop(name) for name in ("engagement", "title", "raw")}
+            if not refreshed["engagement"]:
+                doc["engagement"] = refreshed.pop("engagement")  # first seen: {}
             if author_hashes & erased:
                 del doc["author"], refreshed["raw"]
                 # A title erased with its post's text is not brought back by a re-collection.
@@ -108,6 +147,73 @@ class Mentions:
         inserted = result.upserted_count
         updated = result.modified_count
         return UpsertResult(inserted, updated, len(mentions) - inserted - updated)
+
+    async def replace_text(self, mentions: Sequence[Mention]) -> int:
+        """Posts their authors edited: the new text (and title) replaces the old, and a
+        scored post goes back to the scoring queue (its scores stay until the new ones,
+        so the roll-ups move it from its old label to its new one). Returns how many changed.
+
+        Only posts already stored change (an edit of a post never collected is not a new
+        mention here: it comes through ``upsert`` when the source lists it).
+        """
+        changed = 0
+        for mention in mentions:
+            fields: Document = {
+                "text": mention.text,
+                "title": mention.title,
+                "fingerprint": mention.fingerprint,
+                "edited_at": utcnow(),
+            }
+            key: Document = {
+                "source": mention.source,
+                "external_id": mention.external_id,
+                "fingerprint": {"$ne": mention.fingerprint},
+                "erased": {"$ne": True},
+            }
+            # Every state but pending goes back to the queue. A claimed one loses its claim:
+            # its scorer, holding the old text, then writes nothing for it (see queue.save).
+            result = await self._db.mentions.update_many(
+                {**key, "score_state": {"$in": [CLAIMED, SCORED, SKIPPED]}},
+                {
+                    "$set": {**fields, "score_state": PENDING},
+                    "$unset": {"skipped": "", "claim": ""},
+                },
+            )
+            rest = await self._db.mentions.update_many(key, {"$set": fields})
+            changed += result.modified_count + rest.modified_count
+        return changed
+
+    async def remove_deleted(self, source: str, external_ids: Collection[str]) -> list[Document]:
+        """Posts their authors deleted: removed for every brand, and never stored again.
+
+        The posts' mentions (feed, queue, exports, counts) and corrections go; a tombstone
+        per post (``deleted_posts``) keeps a later collection from bringing them back.
+        Returns what was removed (id, brand, day, source, profile), for the caller to
+        recount roll-ups and refresh profiles.
+        """
+        ids = sorted({str(external_id) for external_id in external_ids})
+        if not ids:
+            return []
+        now = utcnow()
+        await self._db.deleted_posts.bulk_write(
+            [
+                UpdateOne(
+                    {"_id": _post_id(source, external_id)},
+                    {"$setOnInsert": {"source": source, "external_id": external_id, "at": now}},
+                    upsert=True,
+                )
+                for external_id in ids
+            ],
+            ordered=False,
+        )
+        query: Document = {"source": {"$eq": source}, "external_id": {"$in": ids}}
+        fields = {"brand": 1, "source": 1, "created_at": 1, "profile_id": 1, "score_state": 1}
+        removed = [doc async for doc in self._db.mentions.find(query, fields)]
+        if removed:
+            mention_ids = [doc["_id"] for doc in removed]
+            await self._db.corrections.delete_many({"mention_id": {"$in": mention_ids}})
+            await self._db.mentions.delete_many({"_id": {"$in": mention_ids}})
+        return removed
 
     async def get(self, mention_id: object) -> Document | None:
         """One mention by its id (an ObjectId or its 24 hex digits), without its raw payload.

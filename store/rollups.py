@@ -161,6 +161,21 @@ class Rollups:
             )
         await self._bulk(ops)
 
+    async def recount(self, mentions: Iterable[Mapping[str, Any]]) -> RebuildStats:
+        """Recount the documents these mentions count in (after mentions were removed).
+
+        A document a live batch is working on is left (``busy``); its batch's commit and
+        the next ``rebuild`` keep it right.
+        """
+        pairs: dict[datetime, set[tuple[str, str]]] = {}
+        for mention in mentions:
+            brand, day, source = key_of(mention)
+            pairs.setdefault(day, set()).add((brand, source))
+        total = RebuildStats()
+        for day, only in sorted(pairs.items()):
+            total += await self._recount_day(day, only, utcnow())
+        return total
+
     async def repair(self, now: datetime | None = None) -> RebuildStats:
         """Recount the documents that a batch left in flight past its expiry (a dead scorer)."""
         now = now or utcnow()
