@@ -8,7 +8,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
 from bson import ObjectId
-from bson.errors import InvalidId
+from bson.errors import BSONError, InvalidId
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
@@ -46,7 +46,7 @@ def translated(
             return await method(*args, **kwargs)
         except StoreError:
             raise
-        except PyMongoError as error:
+        except (PyMongoError, BSONError) as error:  # BSONError: e.g. a document over 16 MB
             raise StoreError(
                 f"Database operation {method.__name__} failed: {error.__class__.__name__}: {error}"
             ) from error

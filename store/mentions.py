@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import bson
 from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
@@ -23,7 +24,7 @@ from goodwill.models import Mention, utcnow
 from store._common import Document, object_id, translating_errors
 from store.queue import CLAIMED, PENDING, SCORED, SKIPPED
 
-__all__ = ["INDEXES", "Mentions", "UpsertResult"]
+__all__ = ["INDEXES", "MAX_MENTION_BYTES", "MAX_TEXT_CHARS", "Mentions", "UpsertResult"]
 
 INDEXES: dict[str, list[IndexModel]] = {
     "mentions": [
@@ -60,6 +61,36 @@ class UpsertResult:
     inserted: int
     updated: int
     unchanged: int
+
+
+#: The largest mention stored whole: MongoDB refuses documents over 16 MiB, and a bulk
+#: write with one such document fails whole. Leaves room for the scores added later.
+MAX_MENTION_BYTES = 8 * 1024 * 1024
+#: What is kept of a text too long to store whole (characters).
+MAX_TEXT_CHARS = 100_000
+
+
+def _fit(doc: Document, refreshed: Document) -> None:
+    """Make an oversize mention storable: drop its raw payload, then cut its text and title.
+
+    The mention is marked ``oversize`` with what was cut, so nothing is lost silently.
+    """
+    if len(bson.encode({**doc, **refreshed})) <= MAX_MENTION_BYTES:
+        return
+    cut: list[str] = []
+    if refreshed.get("raw"):
+        refreshed["raw"] = {}
+        cut.append("raw payload")
+    for name, holder in (("text", doc), ("title", refreshed)):
+        value = holder.get(name)
+        if isinstance(value, str) and len(value) > MAX_TEXT_CHARS:
+            holder[name] = value[:MAX_TEXT_CHARS]
+            cut.append(f"{name} after {MAX_TEXT_CHARS:,} characters")
+    for name in ("author", "engagement"):  # a payload's odd fields, never needed to count
+        if name in doc and len(bson.encode({name: doc[name]})) > MAX_MENTION_BYTES // 4:
+            doc[name] = {}
+            cut.append(name)
+    doc["oversize"] = cut
 
 
 def _post_id(source: str, external_id: str) -> str:
@@ -137,6 +168,7 @@ class Mentions:
                 collected_at=now,
                 score_state=PENDING,
             )
+            _fit(doc, refreshed)
             ops.append(UpdateOne(key, {"$setOnInsert": doc, "$set": refreshed}, upsert=True))
         try:
             result = await self._db.mentions.bulk_write(ops, ordered=False)

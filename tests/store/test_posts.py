@@ -106,3 +106,14 @@ async def test_a_source_without_engagement_never_blanks_another_s(store: Databas
     await store.mentions.upsert([seen.model_copy(update={"engagement": {"likes": 7}})])
     [doc] = [d async for d in store.collection("mentions").find({})]
     assert doc["engagement"] == {"likes": 7}
+
+
+async def test_a_17_mb_item_is_stored_cut_down_and_says_so(store: Database) -> None:
+    """An item MongoDB would refuse (over 16 MB) is stored without its payload, text cut."""
+    huge = mention("acme " * 3_500_000, external_id="big", raw={"blob": "x" * 17_000_000})
+    small = mention("acme is fine", external_id="small")
+    result = await store.mentions.upsert([huge, small])
+    assert result.inserted == 2  # the page is stored, the big item with it
+    doc = await store.collection("mentions").find_one({"external_id": "big"})
+    assert doc is not None and doc["raw"] == {} and len(doc["text"]) == 100_000
+    assert doc["oversize"] == ["raw payload", "text after 100,000 characters"]
