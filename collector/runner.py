@@ -7,8 +7,8 @@ cannot parse are dead-lettered with their reason. Network failures are retried w
 back-off (stamina); what still fails is recorded on the job's cursor, visible in
 ``goodwill sources``.
 
-Jobs are scheduled by APScheduler with its job store in MongoDB, so every collector
-process shares one schedule.
+Jobs are scheduled by APScheduler in each collector process's memory; a job's lease in
+MongoDB keeps two processes from running it at once.
 """
 
 from __future__ import annotations
@@ -26,9 +26,7 @@ from typing import Protocol
 
 import aiohttp
 import stamina
-from apscheduler.jobstores.mongodb import MongoDBJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from pymongo import MongoClient
 
 from collector.base import CollectContext, Page, Source, Target
 from collector.sources.registry import FETCHES_PER_MINUTE
@@ -278,11 +276,9 @@ class Runner:
 
     def schedule(self, scheduler: AsyncIOScheduler) -> None:
         """Add every job to ``scheduler`` at its interval, replacing an older definition."""
-        global _scheduled_runner
-        _scheduled_runner = self
         for job in self.jobs.values():
             scheduler.add_job(
-                "collector.runner:_run_scheduled",
+                self._run_scheduled,
                 "interval",
                 seconds=job.interval,
                 args=[job.id],
@@ -295,37 +291,22 @@ class Runner:
                 next_run_time=utcnow(),
             )
 
-
-# APScheduler keeps jobs in MongoDB, so a job names a module-level function (a bound
-# method cannot be stored); this is the runner of the process's scheduler.
-_scheduled_runner: Runner | None = None
-
-
-async def _run_scheduled(job_id: str) -> None:
-    runner = _scheduled_runner
-    if runner is None or job_id not in runner.jobs:
-        log.warning("scheduled job %s has no runner in this process; skipped", job_id)
-        return
-    try:
-        await runner.run_job(job_id)
-    except StoreError as error:
-        log.warning("collect %s: %s; it runs again at its next interval", job_id, error)
+    async def _run_scheduled(self, job_id: str) -> None:
+        try:
+            await self.run_job(job_id)
+        except StoreError as error:
+            log.warning("collect %s: %s; it runs again at its next interval", job_id, error)
 
 
-def make_scheduler(
-    mongodb_uri: str, database: str, runner: Runner
-) -> tuple[AsyncIOScheduler, Callable[[], None]]:
-    """An APScheduler with its jobs kept in MongoDB, holding ``runner``'s jobs; and its closer."""
-    client: MongoClient[dict[str, object]] = MongoClient(mongodb_uri, serverSelectionTimeoutMS=5000)
-    scheduler = AsyncIOScheduler(
-        jobstores={
-            "default": MongoDBJobStore(
-                database=database, collection="scheduler_jobs", client=client
-            )
-        },
-        timezone="UTC",
-    )
-    return scheduler, client.close
+def make_scheduler() -> AsyncIOScheduler:
+    """An APScheduler for ``Runner.schedule``, keeping its jobs in memory.
+
+    Jobs are never kept in MongoDB: APScheduler's MongoDB job store unpickles what it
+    reads, so anyone able to write to the database could run code in the collector.
+    Processes need no shared schedule: each job's lease in MongoDB (``store.cursors``)
+    already keeps two collectors from running one job at once.
+    """
+    return AsyncIOScheduler(timezone="UTC")
 
 
 def _add(a: Coverage, b: Coverage) -> Coverage:

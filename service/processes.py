@@ -148,9 +148,7 @@ async def collect(
                     report(result)
                 results.append(result)
             return results
-        scheduler, close_client = make_scheduler(
-            settings.effective_mongodb_uri, settings.database, runner
-        )
+        scheduler = make_scheduler()
         runner.schedule(scheduler)
         scheduler.start()
         log.info("collector running %d jobs; Ctrl-C or SIGTERM stops it", len(runner.jobs))
@@ -158,7 +156,6 @@ async def collect(
             await wait_for_stop()
         finally:
             scheduler.shutdown(wait=False)
-            close_client()
         return []
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import pickle
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -150,12 +152,30 @@ async def test_unparseable_items_are_dead_lettered_with_their_reason(store: Data
     )
 
 
-async def test_the_scheduler_keeps_jobs_in_mongodb_and_runs_them(
-    store: Database, mongodb_uri: str, database_name: str
+class _Planted:
+    """What an attacker with write access to the database would plant: a pickle that runs code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Path.touch, (self.marker,))
+
+
+async def test_the_scheduler_runs_jobs_from_memory_and_never_unpickles_the_database(
+    store: Database, tmp_path: Path
 ) -> None:
-    """Scheduled jobs live in MongoDB and run at once, then at their interval."""
+    """Jobs run at once, then at their interval; a crafted job document in MongoDB never runs.
+
+    APScheduler's MongoDB job store unpickled ``job_state``: writing to the database was
+    running code in the collector.
+    """
+    marker = tmp_path / "planted-code-ran"
+    await store.collection("scheduler_jobs").insert_one(
+        {"_id": "planted", "next_run_time": 0.0, "job_state": pickle.dumps(_Planted(marker))}
+    )
     runner = Runner(store, [Job(BRAND, PagedSource(1), 3600)])
-    scheduler, close = make_scheduler(mongodb_uri, database_name, runner)
+    scheduler = make_scheduler()
     runner.schedule(scheduler)
     scheduler.start()
     try:
@@ -163,12 +183,12 @@ async def test_the_scheduler_keeps_jobs_in_mongodb_and_runs_them(
             if await store.mentions.count() == 2:
                 break
             await asyncio.sleep(0.1)
-        stored = await store.collection("scheduler_jobs").find_one({"_id": f"pages:{BRAND}"})
     finally:
         scheduler.shutdown(wait=False)
-        close()
     assert await store.mentions.count() == 2
-    assert stored is not None
+    assert not marker.exists()
+    pickle.loads(pickle.dumps(_Planted(marker)))  # the plant works when unpickled ...
+    assert marker.exists()  # ... so the first check could fail
 
 
 class OnlyEven:
