@@ -49,9 +49,15 @@ class Page:
 
 @dataclass
 class CollectContext:
-    """What a source gets from the runner: the process's one HTTP session."""
+    """What a source gets from the runner: the process's one HTTP session.
+
+    ``private_redirects``: whether a redirect may lead to a private, loopback or
+    link-local address. ``None`` (the default) allows it only when the request's own URL
+    is on such an address (a self-hosted instance); ``False`` never does.
+    """
 
     session: aiohttp.ClientSession | None = None
+    private_redirects: bool | None = None
 
 
 class Source(Protocol):

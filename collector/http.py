@@ -7,17 +7,28 @@ treats status codes, ``Retry-After``, timeouts and bad bodies the same way:
 * 5xx, timeouts, connection errors -> ``SourceUnavailable`` (the runner retries)
 * 401 / 403 -> ``SourceError`` saying to check the source's credentials
 * other 4xx -> ``SourceError`` with the status and the start of the body
+* a 200 whose body is an HTML page (a captive portal, a proxy's error page) or JSON cut
+  short -> ``SourceUnavailable`` (transient: retried with back-off)
 * a body that is not what was asked for -> ``BadPayload``
+* a body over ``MAX_BODY_BYTES`` once decompressed (a hostile or broken feed, a gzip
+  bomb) -> ``BodyTooLarge``: never read whole, dead-lettered with the reason
+* a redirect to a private, loopback or link-local address -> ``SourceError``, unless the
+  source's configured URL is itself on such an address (a self-hosted instance, tests)
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
+import ipaddress
 import json
+import re
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
 import aiohttp
 from multidict import CIMultiDictProxy
@@ -25,9 +36,28 @@ from multidict import CIMultiDictProxy
 from collector.base import CollectContext
 from goodwill.errors import BadPayload, RateLimited, SourceError, SourceUnavailable
 
-__all__ = ["Response", "get_json", "get_text", "parse_retry_after", "request"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_REDIRECTS",
+    "BodyTooLarge",
+    "Response",
+    "get_json",
+    "get_text",
+    "parse_retry_after",
+    "request",
+]
 
 _DEFAULT_RATE_LIMIT_WAIT = 60.0
+#: The most bytes read of one answer, counted after decompression.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+#: Redirects followed for one request.
+MAX_REDIRECTS = 5
+_CHUNK = 64 * 1024
+_URL = re.compile(r"(https?://[^\s?'\"]+)\?[^\s'\"]*")
+
+
+class BodyTooLarge(BadPayload):
+    """An answer larger than ``MAX_BODY_BYTES`` (after decompression): not read whole."""
 
 
 @dataclass(frozen=True)
@@ -40,10 +70,26 @@ class Response:
     url: str
 
     def json(self, source: str) -> Any:
-        """The body as JSON, or ``BadPayload`` naming the source and URL."""
+        """The body as JSON, or an error naming the source and URL.
+
+        An HTML page or JSON cut short is ``SourceUnavailable`` (what a captive portal, a
+        proxy or a dropped connection gives; worth another try); anything else that is
+        not JSON is ``BadPayload``.
+        """
         try:
             return json.loads(self.body)
         except ValueError as error:
+            if self.looks_like_html() or _cut_short(self.body, error):
+                what = (
+                    "an HTML page instead of JSON" if self.looks_like_html() else "JSON cut short"
+                )
+                raise SourceUnavailable(
+                    f"{source} answered {_shown(self.url)} with {what} "
+                    f"(a proxy, a captive portal or a dropped connection?); it began "
+                    f"{self.body[:120]!r}; retried later",
+                    source=source,
+                    url=_shown(self.url),
+                ) from None
             raise BadPayload(
                 f"{source} answered {_shown(self.url)} with something that is not JSON: {error}; "
                 f"it began {self.body[:120]!r}",
@@ -51,10 +97,85 @@ class Response:
                 url=_shown(self.url),
             ) from None
 
+    def looks_like_html(self) -> bool:
+        """Whether the body is an HTML page (by its type, or by how it starts)."""
+        kind = self.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+        start = self.body[:512].lstrip().lower()
+        return kind in ("text/html", "application/xhtml+xml") or start.startswith(
+            (b"<!doctype html", b"<html")
+        )
+
+
+def _cut_short(body: bytes, error: ValueError) -> bool:
+    """Whether a JSON error is the end of the text coming too soon (a truncated body)."""
+    text = body.rstrip()
+    if not text:
+        return True
+    if str(getattr(error, "msg", "")).startswith("Unterminated string"):
+        return True  # the text ended inside a string
+    position = getattr(error, "pos", None)
+    return isinstance(position, int) and position >= len(text.decode("utf-8", "replace")) - 1
+
 
 def _shown(url: str) -> str:
     """A URL as messages and logs may show it: without the query string (keys, tokens)."""
     return url.split("?", 1)[0]
+
+
+def _without_queries(text: str) -> str:
+    """``text`` with the query string of every URL in it removed (they may carry keys)."""
+    return _URL.sub(r"\1", text)
+
+
+async def _is_private(host: str) -> bool:
+    """Whether ``host`` is, or resolves to, a private, loopback or link-local address."""
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(
+        ".localhost"
+    ):
+        return True
+    try:
+        addresses = {ipaddress.ip_address(host.strip("[]"))}
+    except ValueError:
+        try:
+            found = await asyncio.get_running_loop().getaddrinfo(
+                host, None, proto=socket.IPPROTO_TCP
+            )
+        except OSError:
+            return False  # unresolvable: the request itself will say so
+        addresses = {ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in found}
+    return any(
+        a.is_private or a.is_loopback or a.is_link_local or a.is_reserved or a.is_unspecified
+        for a in addresses
+    )
+
+
+async def _read_capped(response: aiohttp.ClientResponse, source: str, shown: str) -> bytes:
+    """The body, decompressed, refusing to read past ``MAX_BODY_BYTES``."""
+    declared = response.content_length
+    if (
+        declared is not None
+        and declared > MAX_BODY_BYTES
+        and not response.headers.get("Content-Encoding")
+    ):
+        raise _too_large(source, shown, declared)
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(_CHUNK):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _too_large(source, shown, size)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _too_large(source: str, shown: str, size: int) -> BodyTooLarge:
+    return BodyTooLarge(
+        f"{source}: {shown} answered more than {MAX_BODY_BYTES // (1024 * 1024)} MB "
+        f"({size:,} bytes read or declared, after decompression); not read. Check the URL: "
+        "a feed this large is broken or hostile.",
+        source=source,
+        url=shown,
+    )
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -97,18 +218,54 @@ async def request(
         raise SourceError(
             f"{source}: no HTTP session was given to the collector", source=source, url=shown
         )
+    # Redirects are followed here, one by one, so that none leads to a private address
+    # (a metadata service, the database) unless the source is configured on one.
+    private_ok = ctx.private_redirects  # None: decided at the first redirect, from ``url``
+    current, current_params = url, params
     try:
-        async with ctx.session.request(
-            method, url, params=params, headers=headers, data=data, json=json_body
-        ) as response:
-            body = await response.read()
-            status = response.status
-            response_headers = response.headers
-            final_url = str(response.url)
+        for _ in range(MAX_REDIRECTS + 1):
+            async with ctx.session.request(
+                method,
+                current,
+                params=current_params,
+                headers=headers,
+                data=data,
+                json=json_body,
+                allow_redirects=False,
+            ) as response:
+                status = response.status
+                response_headers = response.headers
+                final_url = str(response.url)
+                location = response_headers.get("Location")
+                if status in (301, 302, 303, 307, 308) and location:
+                    target = urljoin(final_url, location)
+                    host = urlsplit(target).hostname or ""
+                    if private_ok is None:
+                        private_ok = await _is_private(urlsplit(url).hostname or "")
+                    if not private_ok and await _is_private(host):
+                        raise SourceError(
+                            f"{source}: {shown} redirected to {_shown(target)}, a private, "
+                            "loopback or link-local address; not followed. If the source "
+                            "really lives there, configure its URL on that address.",
+                            source=source,
+                            url=shown,
+                        )
+                    current, current_params = target, None
+                    if status == 303:
+                        method, data, json_body = "GET", None, None
+                    continue
+                body = await _read_capped(response, source, _shown(final_url))
+                break
+        else:
+            raise SourceUnavailable(
+                f"{source}: {shown} redirected more than {MAX_REDIRECTS} times; not followed",
+                source=source,
+                url=shown,
+            )
     except (TimeoutError, aiohttp.ClientError) as error:
         raise SourceUnavailable(
             f"{source}: could not reach {shown} "
-            f"({error.__class__.__name__}: {str(error).replace(url, shown)})",
+            f"({error.__class__.__name__}: {_without_queries(str(error).replace(url, shown))})",
             source=source,
             url=shown,
         ) from None

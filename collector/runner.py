@@ -29,6 +29,7 @@ import stamina
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from collector.base import CollectContext, Page, Source, Target
+from collector.http import BodyTooLarge
 from collector.sources.registry import FETCHES_PER_MINUTE
 from goodwill.errors import RateLimited, SourceError, SourceUnavailable, StoreError
 from goodwill.models import Mention, utcnow
@@ -219,6 +220,10 @@ class Runner:
                     break
         except SourceError as error:
             message = f"{error.__class__.__name__}: {error}"
+            if isinstance(error, BodyTooLarge):  # kept with its reason, like an unparsable item
+                await self.store.cursors.dead_letter(
+                    job.source.name, str(error), {"url": error.url}, brand=job.brand
+                )
             failures = state.failures + 1
             retry_in: timedelta | None = None
             if isinstance(error, RateLimited):

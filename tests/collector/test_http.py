@@ -29,7 +29,13 @@ async def server() -> AsyncIterator[str]:
         if kind == "401":
             return web.Response(status=401, text="bad token")
         if kind == "garbage":
-            return web.Response(text="<html>not json</html>")
+            return web.Response(text="this is not json")
+        if kind == "html":  # a captive portal's page, with status 200
+            return web.Response(
+                text="<html><body>Log in to the Wi-Fi</body></html>", content_type="text/html"
+            )
+        if kind == "cut":  # a body cut short by a dropped connection or proxy
+            return web.Response(text='{"hits": [1, 2', content_type="application/json")
         return web.Response(status=404)
 
     app = web.Application()
@@ -63,6 +69,8 @@ async def test_json_comes_back_with_the_query(server: str, ctx: CollectContext) 
         ("503", SourceUnavailable, "HTTP 503"),
         ("401", SourceError, "credentials"),
         ("garbage", BadPayload, "not JSON"),
+        ("html", SourceUnavailable, "HTML page"),
+        ("cut", SourceUnavailable, "cut short"),
         ("missing", SourceError, "HTTP 404"),
     ],
 )

@@ -409,21 +409,29 @@ async def test_500_is_unavailable(fake: Any, ctx: CollectContext) -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "content_type"),
+    ("body", "content_type", "error"),
     [
-        ('{"posts": [{"uri": "at://did:plc:x/app.bsky.feed.post/1", "rec', "application/json"),
-        ("<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>", "text/html"),
-        ('{"feed": []}', "application/json"),
+        (
+            '{"posts": [{"uri": "at://did:plc:x/app.bsky.feed.post/1", "rec',
+            "application/json",
+            SourceUnavailable,
+        ),
+        (
+            "<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>",
+            "text/html",
+            SourceUnavailable,
+        ),
+        ('{"feed": []}', "application/json", BadPayload),
     ],
     ids=["truncated-json", "html-page", "no-posts-list"],
 )
-async def test_bodies_that_are_not_a_search_answer_are_bad_payloads(
-    fake: Any, ctx: CollectContext, body: str, content_type: str
+async def test_bodies_that_are_not_a_search_answer_are_errors_of_their_kind(
+    fake: Any, ctx: CollectContext, body: str, content_type: str, error: type[Exception]
 ) -> None:
-    """Truncated JSON, an HTML page or JSON without posts raise BadPayload."""
+    """Truncated JSON or an HTML page: another try later; JSON without posts: BadPayload."""
     state, url = fake
     state.canned = [web.Response(text=body, content_type=content_type)]
-    with pytest.raises(BadPayload):
+    with pytest.raises(error):
         await _source(url).fetch(ctx, Target(BRAND, ("acme",)), None)
 
 

@@ -389,8 +389,8 @@ async def test_deleted_comments_are_dropped(
     [
         (lambda: web.json_response({}, status=429, headers={"Retry-After": "17"}), RateLimited, "rate limited"),
         (lambda: web.Response(status=500, text="Internal Server Error"), SourceUnavailable, "HTTP 500"),
-        (lambda: web.Response(text='{"hits": [{"objectID": "1"', content_type="application/json"), BadPayload, "not JSON"),
-        (lambda: web.Response(text="<html><body>502 Bad Gateway</body></html>", content_type="text/html"), BadPayload, "not JSON"),
+        (lambda: web.Response(text='{"hits": [{"objectID": "1"', content_type="application/json"), SourceUnavailable, "cut short"),
+        (lambda: web.Response(text="<html><body>502 Bad Gateway</body></html>", content_type="text/html"), SourceUnavailable, "HTML page"),
         (lambda: web.json_response({"message": "ok", "results": []}), BadPayload, "'hits'"),
     ],
 )  # fmt: skip

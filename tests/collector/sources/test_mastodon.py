@@ -461,26 +461,31 @@ async def test_500_is_unavailable(api: Api, ctx: CollectContext) -> None:
 
 
 @pytest.mark.parametrize(
-    ("body", "content_type"),
+    ("body", "content_type", "error"),
     [
         (
             b'[{"id": "1", "created_at": "2026-11-02T09:00:00.000Z", "content": "<p>tru',
             "application/json",
+            SourceUnavailable,
         ),
-        (b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>", "text/html"),
-        (b'{"error": "unexpected"}', "application/json"),
+        (
+            b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>",
+            "text/html",
+            SourceUnavailable,
+        ),
+        (b'{"error": "unexpected"}', "application/json", BadPayload),
     ],
 )
-async def test_a_body_that_is_not_a_list_of_statuses_is_bad_payload(
-    api: Api, ctx: CollectContext, body: bytes, content_type: str
+async def test_a_body_that_is_not_a_list_of_statuses_is_an_error_of_its_kind(
+    api: Api, ctx: CollectContext, body: bytes, content_type: str, error: type[Exception]
 ) -> None:
-    """Truncated JSON, an HTML page or an object where a list belongs is a BadPayload."""
+    """Truncated JSON or an HTML page: another try later; an object where a list belongs: BadPayload."""
 
     async def bad(request: web.Request) -> web.Response:
         return web.Response(body=body, content_type=content_type)
 
     api.override = bad
-    with pytest.raises(BadPayload):
+    with pytest.raises(error):
         await MastodonSource(base_url=api.url).fetch(ctx, target(), None)
 
 
