@@ -53,7 +53,7 @@ import feedparser
 from collector.base import CollectContext, Page, Target
 from collector.http import Response, get_text
 from collector.sources._text import html_to_text
-from goodwill.errors import BadPayload, SourceError, UnparsableItem
+from goodwill.errors import BadPayload, SourceError, SourceUnavailable, UnparsableItem
 from goodwill.models import Author, Mention, utcnow
 
 __all__ = ["RssSource"]
@@ -151,6 +151,15 @@ class RssSource:
         if response.status == 304:
             feed["error"] = None
             return [], []
+        if response.looks_like_html():
+            raise SourceUnavailable(
+                f"{_NAME}: {url} answered an HTML page, not a feed (a captive portal or a "
+                "proxy's page?); retried later. If it persists, check that the URL is the "
+                f"feed's, not its web page; it began {response.body[:120]!r}",
+                source=_NAME,
+                brand=target.brand,
+                url=url,
+            )
         parsed = await asyncio.to_thread(_parse, response)
         reason = parsed.get("bozo_exception")
         # Not a feed: no RSS/Atom root at all, or XML that broke before any entry. (A

@@ -280,13 +280,21 @@ async def test_a_bozo_feed_with_entries_keeps_them(
     assert [m.external_id for m in page.mentions] == ["https://news.example.com/?p=1"]
 
 
+async def test_an_html_page_instead_of_the_feed_is_retried_later(
+    site: Site, api: Api, ctx: CollectContext
+) -> None:
+    """A captive portal's or proxy's page with status 200 is transient, not a broken feed."""
+    page = (
+        b"<!DOCTYPE html><html><head><title>Error</title></head><body><h1>Sorry</h1></body></html>"
+    )
+    site.feeds["/news.xml"] = Feed(page, "text/html")
+    with pytest.raises(SourceUnavailable, match="HTML page, not a feed"):
+        await RssSource(urls=[f"{api.url}/news.xml"]).fetch(ctx, target(), None)
+
+
 @pytest.mark.parametrize(
     ("body", "content_type"),
     [
-        (
-            b"<!DOCTYPE html><html><head><title>Error</title></head><body><h1>Sorry</h1></body></html>",
-            "text/html",
-        ),
         (b'<?xml version="1.0"?><rss version="2.0"><chann', "application/rss+xml"),
         (b'{"items": []}', "application/json"),
     ],
@@ -294,7 +302,7 @@ async def test_a_bozo_feed_with_entries_keeps_them(
 async def test_a_body_that_is_not_a_feed_is_bad_payload(
     site: Site, api: Api, ctx: CollectContext, body: bytes, content_type: str
 ) -> None:
-    """An HTML page, XML cut before any entry, or JSON is a BadPayload."""
+    """XML cut before any entry, or JSON, is a BadPayload."""
     site.feeds["/news.xml"] = Feed(body, content_type)
     with pytest.raises(BadPayload, match="not an RSS or Atom feed"):
         await RssSource(urls=[f"{api.url}/news.xml"]).fetch(ctx, target(), None)
@@ -343,7 +351,7 @@ async def test_a_broken_feed_does_not_stop_the_others(
     site: Site, api: Api, ctx: CollectContext
 ) -> None:
     """One of several feeds failing is noted in the cursor; a bad payload dead-lettered once."""
-    site.feeds["/broken.xml"] = Feed(b"<html><body>Gateway timeout</body></html>", "text/html")
+    site.feeds["/broken.xml"] = Feed(b'{"items": []}', "application/json")
     site.feeds["/down.xml"] = Feed(b"", status=500)
     urls = [f"{api.url}/broken.xml", f"{api.url}/down.xml", f"{api.url}/news.xml"]
     source = RssSource(urls=urls)
