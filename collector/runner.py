@@ -167,10 +167,24 @@ class Runner:
                 else "another runner holds it"
             )
             return JobResult(job.id, 0, 0, 0, 0, skipped=reason)
+        renewal = asyncio.create_task(self._keep_lease(job.brand, key))
         try:
             return await self._collect(job, key, since, progress)
         finally:
+            renewal.cancel()
+            await asyncio.gather(renewal, return_exceptions=True)
             await self.store.cursors.release(job.brand, key, self.owner)
+
+    async def _keep_lease(self, brand: str, key: str) -> None:
+        """Renew the job's lease every third of its length while the run works."""
+        every = max(self.lease.total_seconds() / 3, 0.05)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                if not await self.store.cursors.renew(brand, key, self.owner, self.lease):
+                    return  # lost: the next cursor write is refused and ends the run
+            except StoreError as error:
+                log.warning("collect %s:%s: could not renew the lease: %s", key, brand, error)
 
     async def _collect(
         self,
@@ -207,9 +221,17 @@ class Runner:
                 inserted += result.inserted
                 updated += result.updated
                 cursor = page.cursor
-                await self.store.cursors.record_success(
-                    job.brand, key, cursor, result.inserted, coverage
-                )
+                if not await self.store.cursors.record_success(
+                    job.brand, key, cursor, result.inserted, coverage, owner=self.owner
+                ):
+                    message = (
+                        f"lost the lease on {job.id}: another collector took the job (this run "
+                        "outlived its lease); its cursor stands and this run stopped"
+                    )
+                    log.warning("collect %s: %s", job.id, message)
+                    return JobResult(
+                        job.id, pages, inserted, updated, total.dead_lettered, message, total
+                    )
                 if progress is not None:
                     progress(
                         JobResult(

@@ -141,12 +141,25 @@ class Cursors:
         )
 
     async def record_success(
-        self, brand: str, source: str, cursor: Any, collected: int, coverage: Coverage | None = None
-    ) -> None:
-        """Save the new cursor after a page was stored, with what the page brought."""
+        self,
+        brand: str,
+        source: str,
+        cursor: Any,
+        collected: int,
+        coverage: Coverage | None = None,
+        *,
+        owner: str | None = None,
+    ) -> bool:
+        """Save the new cursor after a page was stored, with what the page brought.
+
+        With ``owner``, only while that owner still holds the job's lease: a runner whose
+        lease ran out (and whose job another runner took) writes nothing. Returns whether
+        the cursor was saved.
+        """
         counts = coverage or Coverage(stored=collected)
-        await self._db.cursors.update_one(
-            {"brand": brand, "source": source},
+        held: Document = {} if owner is None else {"lease.owner": owner}
+        result = await self._db.cursors.update_one(
+            {"brand": brand, "source": source, **held},
             {
                 "$set": {
                     "cursor": cursor,
@@ -157,8 +170,20 @@ class Cursors:
                 },
                 "$inc": {"collected": collected, **counts.increments()},
             },
-            upsert=True,
+            upsert=owner is None,
         )
+        return result.matched_count == 1 or result.upserted_id is not None
+
+    async def renew(self, brand: str, source: str, owner: str, lease: timedelta) -> bool:
+        """Extend ``owner``'s lease on ``brand`` x ``source`` by ``lease`` from now.
+
+        False when the owner no longer holds it (it ran out and another runner took it).
+        """
+        result = await self._db.cursors.update_one(
+            {"brand": brand, "source": source, "lease.owner": owner},
+            {"$set": {"lease.expires": utcnow() + lease}},
+        )
+        return result.matched_count == 1
 
     async def record_error(
         self,
