@@ -43,7 +43,7 @@ from dataclasses import dataclass
 
 from goodwill.models import Mention
 
-__all__ = ["Query", "QuerySyntaxError"]
+__all__ = ["MAX_DEPTH", "Query", "QuerySyntaxError"]
 
 
 class QuerySyntaxError(ValueError):
@@ -68,6 +68,8 @@ def _fold(text: str) -> str:
 
 
 _UNKNOWN_LANGS = frozenset({"", "und", "unknown", "zxx"})
+#: How deep groups and negations may nest (deeper is refused with a clear message).
+MAX_DEPTH = 50
 _LANG_CODE = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})*$")
 
 # Mentions join title and text with a character that is neither a word character nor
@@ -204,6 +206,7 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.tokens = list(_tokens(text))
         self.position = 0
+        self.depth = 0
 
     @property
     def peek(self) -> _Token:
@@ -287,11 +290,24 @@ class _Parser:
             flat.extend(child.children if isinstance(child, _And) else (child,))
         return _And(tuple(flat))
 
+    def _deeper(self, token: _Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QuerySyntaxError(
+                f"the query nests more than {MAX_DEPTH} groups or negations deep at column "
+                f"{token.column}: write it flatter",
+                column=token.column,
+                expected="a flatter query",
+            )
+
     def parse_unary(self) -> _Node:
         if self.peek.kind == _NOT:
             operator = self.take()
             self._operand_expected(operator)
-            return _Not(self.parse_unary(), operator.column)
+            self._deeper(operator)
+            node = _Not(self.parse_unary(), operator.column)
+            self.depth -= 1
+            return node
         return self.parse_primary()
 
     def parse_primary(self) -> _Node:
@@ -311,7 +327,9 @@ class _Parser:
                 )
             if self.peek.kind == _END:
                 raise self._unclosed(token)
+            self._deeper(token)
             inner = self.parse_or()
+            self.depth -= 1
             if self.peek.kind != _RPAREN:
                 raise self._unclosed(token)
             self.take()
@@ -395,10 +413,27 @@ def _format(node: _Node, parent: int = 0) -> str:
 
 _Matcher = Callable[[str, str | None], bool]
 
+# Scripts written without spaces between words: Han, Hiragana, Katakana (and their
+# half-width forms and the prolonged sound mark), Thai, Lao, Myanmar, Khmer. Beside
+# one of their letters a term still begins or ends: "Acmeのアプリ" names "acme".
+_UNSPACED = (
+    "\u0e00-\u0eff"  # Thai, Lao
+    "\u1000-\u109f"  # Myanmar
+    "\u1780-\u17ff"  # Khmer
+    "\u3040-\u30ff\u31f0-\u31ff"  # Hiragana, Katakana
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # Han
+    "\uff66-\uff9f"  # half-width Katakana
+    "\U00020000-\U0003134f"  # Han, supplementary planes
+)
+# A letter, digit or underscore of a spaced script: what makes "acme" in "acmeville" no match.
+_JOINED = rf"[^\W{_UNSPACED}]"
+
 
 def _term_matcher(term: _Term, negated: bool) -> _Matcher:
     words = term.key.split()
-    pattern = re.compile(r"(?<!\w)" + r"\s+".join(map(re.escape, words)) + r"(?!\w)")
+    pattern = re.compile(
+        rf"(?<!{_JOINED})" + r"\s+".join(map(re.escape, words)) + rf"(?!{_JOINED})"
+    )
     search = pattern.search
     first = words[0]  # a substring test is far cheaper than the regex, and rules out most texts
 

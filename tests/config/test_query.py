@@ -292,3 +292,37 @@ def test_matches_reads_the_mentions_language() -> None:
     assert query.matches(mention("acme rocks", lang="en"))
     assert not query.matches(mention("acme est super", lang="fr"))
     assert query.matches(mention("acme rocks"))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Acmeのアプリがまた落ちた", True),  # Japanese: no space after the brand
+        ("我一直用Acme的耳机", True),  # Chinese
+        ("ลองใช้Acmeแล้วดีมาก", True),  # Thai
+        ("ｱｸﾒとAcmeｶｰﾄﾞ", True),  # half-width Katakana
+        ("acmeville is lovely", False),  # Latin stays whole-word
+        ("the acme_x build", False),
+        ("Acmeville店で買った", False),  # a longer Latin word, even beside kana
+    ],
+)
+def test_a_brand_is_found_in_scripts_written_without_spaces(text: str, expected: bool) -> None:
+    assert Query.parse('"acme"').matches_text(text.casefold()) is expected
+
+
+def test_a_term_in_an_unspaced_script_is_found_inside_its_text() -> None:
+    query = Query.parse('"任天堂" OR "ソニー"')
+    assert query.matches_text("昨日任天堂のゲームを買った")
+    assert query.matches_text("ソニーストアで")
+    assert not query.matches_text("今日は雨")
+
+
+@pytest.mark.parametrize("query", ["(" * 300 + "acme" + ")" * 300, "-" * 300 + "acme"])
+def test_a_query_nested_too_deep_is_one_clear_error(query: str) -> None:
+    """Hundreds of nested groups or negations: a message, not a RecursionError."""
+    with pytest.raises(QuerySyntaxError, match="nests more than 50"):
+        Query.parse(query)
+
+
+def test_a_query_nested_to_the_limit_still_parses() -> None:
+    assert Query.parse("(" * 50 + "acme" + ")" * 50).matches_text("acme")
