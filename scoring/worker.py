@@ -40,10 +40,10 @@ from typing import Any, Protocol
 from customers.advocacy import AdvocacyParams, as_of_for
 from customers.profiles import ProfileStore, RecomputeStats, TierChange
 from goodwill.errors import StoreError
+from goodwill.language import is_english, language_of
 from goodwill.models import Sentiment, utcnow
 from goodwill.retry import run_passes
 from scoring.complaints import detect
-from scoring.language import is_english, language_of
 from store import Claim, Database
 
 __all__ = ["BatchResult", "Predictor", "ScoringWorker"]

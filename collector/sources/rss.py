@@ -54,6 +54,7 @@ from collector.base import CollectContext, Page, Target
 from collector.http import Response, get_text
 from collector.sources._text import html_to_text
 from goodwill.errors import BadPayload, SourceError, SourceUnavailable, UnparsableItem
+from goodwill.language import detect_confidently
 from goodwill.models import Author, Mention, utcnow
 
 __all__ = ["RssSource"]
@@ -263,13 +264,16 @@ def _mention(entry: Any, brand: str, fetched_at: datetime, feed_language: Any) -
             display_name=name if isinstance(name, str) and name.strip() else None,
             url=href if isinstance(href, str) and href else None,
         )
-    # xml:lang of the content, summary or title, else the feed's <language>.
+    # The item's own tag (dc:language, or xml:lang of its content, summary or title),
+    # else what its text confidently is, else the feed's <language>.
     contents = entry.get("content") or []
     details = [*contents[:1], entry.get("summary_detail"), entry.get("title_detail")]
-    languages = [d.get("language") for d in details if isinstance(d, dict)]
-    language = next(
-        (lang for lang in [*languages, feed_language] if isinstance(lang, str) and lang), None
-    )
+    tags = [entry.get("language"), *(d.get("language") for d in details if isinstance(d, dict))]
+    own = next((lang for lang in tags if isinstance(lang, str) and lang.strip()), None)
+    language = own or detect_confidently(f"{title or ''} {text}")
+    declared = feed_language.strip() if isinstance(feed_language, str) else ""
+    if declared and (language is None or declared.lower().split("-")[0] == language):
+        language = declared  # the feed's tag, which may be more precise ("en-gb")
     engagement: dict[str, int] = {}
     for field in ("slash_comments", "thr_total"):
         value = entry.get(field)

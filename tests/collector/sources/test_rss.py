@@ -409,3 +409,20 @@ def test_bad_parameters_are_refused(kwargs: dict[str, Any], words: str) -> None:
     """A bad watch-list value raises ValueError naming what is wrong."""
     with pytest.raises(ValueError, match=words):
         RssSource(**kwargs)
+
+
+async def test_an_item_s_own_language_beats_the_feed_s(
+    site: Site, api: Api, ctx: CollectContext
+) -> None:
+    """A German item in a feed that declares English is German; a dc:language tag wins."""
+    german = item(
+        1,
+        description="Die neue Acme App stürzt seit dem Update ständig ab, "
+        "und der Kundendienst antwortet nicht auf meine E-Mails.",
+    )
+    tagged = item(2, description="Acme is great", **{"dc:language": "fr"})
+    english = item(3, description="The new Acme app keeps crashing since the last update.")
+    site.feeds["/news.xml"] = Feed(rss([german, tagged, english], language="en-gb"))
+    page = await RssSource(urls=[f"{api.url}/news.xml"]).fetch(ctx, target(), None)
+    languages = {m.external_id.rsplit("=", 1)[1]: m.lang for m in page.mentions}
+    assert languages == {"1": "de", "2": "fr", "3": "en-gb"}

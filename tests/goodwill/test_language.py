@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from goodwill.corpus import load_airline_tweets
-from scoring.language import detect_language, is_english, language_of
+from goodwill.language import detect_language, is_english, language_of
 
 # A small sanity set of short posts written by hand for these tests (not a benchmark).
 NOT_ENGLISH = {

@@ -27,7 +27,7 @@ import unicodedata
 
 import pycld2  # type: ignore[import-untyped]  # ships no type information
 
-__all__ = ["detect_language", "is_english", "language_of"]
+__all__ = ["detect_confidently", "detect_language", "is_english", "language_of"]
 
 #: Letters a text needs (links, handles and emoji aside) for its language to be told.
 MIN_LETTERS = 3
@@ -101,6 +101,23 @@ def detect_language(text: str) -> str | None:
     _, code, percent, _ = details[0]
     if not reliable or percent < _MIN_PERCENT or code in ("un", "en"):
         return "en"
+    return _from_cld2(str(code))
+
+
+def detect_confidently(text: str) -> str | None:
+    """The language of ``text`` only when CLD2 is sure of it (English included), else ``None``.
+
+    For choosing between what a text says and a default from elsewhere (an RSS item in
+    a feed that declares another language): ``detect_language`` leans to English, this
+    leans to "cannot tell".
+    """
+    readable = _readable(text)
+    if sum(ch.isalpha() for ch in readable) < MIN_LETTERS:
+        return None
+    reliable, _, details = pycld2.detect(readable, isPlainText=True)
+    _, code, percent, _ = details[0]
+    if not reliable or percent < _MIN_PERCENT or code == "un":
+        return None
     return _from_cld2(str(code))
 
 
