@@ -70,7 +70,7 @@ query($q: String!, $first: Int!, $after: String) {
     nodes {
       ... on Discussion {
         id number title body url createdAt updatedAt
-        author { login url }
+        author { login url ... on User { databaseId } ... on Bot { databaseId } }
         upvoteCount
         comments { totalCount }
         repository { nameWithOwner }
@@ -434,6 +434,8 @@ def _discussion_mention(node: Any, brand: str) -> Mention:
     author = node.get("author")  # null for a deleted account
     login = author.get("login") if isinstance(author, dict) else None
     profile = author.get("url") if isinstance(author, dict) else None
+    # The REST user id, as issues carry it, so that one person is one identity on both.
+    user_id = author.get("databaseId") if isinstance(author, dict) else None
     comments = node.get("comments")
     values: dict[str, Any] = {
         "score": node.get("upvoteCount"),
@@ -447,6 +449,7 @@ def _discussion_mention(node: Any, brand: str) -> Mention:
         url=link if isinstance(link, str) else None,
         title=title,
         author=Author(
+            id=str(user_id) if _is_int(user_id) and isinstance(user_id, int) else None,
             handle=login if isinstance(login, str) else None,
             url=profile if isinstance(profile, str) else None,
         ),

@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from collector.base import CollectContext
 from collector.sources.github import GitHubSource
 from goodwill.errors import BadPayload, RateLimited, SourceError, SourceUnavailable
+from goodwill.identity import identity_key
 from tests.collector.sources._server_devforums import (
     BRAND,
     T0,
@@ -758,3 +759,22 @@ async def test_an_unparseable_discussion_is_dead_lettered_and_the_rest_kept(
         "discussion has no id",
         "discussion has no ISO 8601 createdAt",
     }
+
+
+async def test_an_issue_and_a_discussion_by_one_person_are_one_identity(
+    both: tuple[GitHub, GraphQL, str], ctx: CollectContext
+) -> None:
+    """Issues name their author by REST id, discussions by login: both now carry the id."""
+    rest, graph, url = both
+    rest.issues = [issue(1, T0 + 5)]  # by wile-e, REST id 583231
+    graph.nodes = [
+        discussion(
+            42,
+            T0 + 10,
+            author={"login": "wile-e", "url": "https://github.com/wile-e", "databaseId": 583231},
+        )
+    ]
+    result = await run(_with_discussions(url), ctx, target(since=T0))
+    keys = {identity_key("github", m.author.model_dump()) for m in result.mentions}
+    assert keys == {"github:id:583231"}
+    assert "databaseId" in graph.requests[0][0]["query"]
