@@ -199,6 +199,7 @@ class Runner:
         query = None if getattr(job.source, "match_all", False) else job.query
         pages = inserted = updated = 0
         total = Coverage()
+        saved_at: datetime | None = None
         try:
             while pages < MAX_PAGES_PER_RUN:
                 page = await self._fetch(job, target, cursor)
@@ -232,6 +233,7 @@ class Runner:
                     return JobResult(
                         job.id, pages, inserted, updated, total.dead_lettered, message, total
                     )
+                saved_at = utcnow()
                 if progress is not None:
                     progress(
                         JobResult(
@@ -259,7 +261,8 @@ class Runner:
                 message,
                 f"; paused for {retry_in}" if retry_in else "",
             )
-            gap_since = state.last_success or since
+            # Unread from the last page this run saved, else from the job's last success.
+            gap_since = saved_at or state.last_success or since
             await self.store.cursors.record_error(
                 job.brand, key, message, retry_in=retry_in, gap_since=gap_since
             )

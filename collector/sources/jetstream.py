@@ -16,9 +16,19 @@ runner applies the brand's full query; a target without terms keeps every post).
 ``{"time_us": the last event's time_us}``; the next fetch reconnects from it less
 ``overlap_seconds``, as Jetstream's documentation advises for gapless replay (the repeats have
 the same ``at://`` id, so the store deduplicates them).
-A connection dropped mid-window returns what was read with the cursor of the last event read,
-so the next fetch resumes without loss. ``more`` is True when ``max_events`` cut the window
-short (a backlog is waiting). A first run replays from ``target.since`` when given.
+A connection dropped mid-window (an error close such as 1011, a reset) returns what was read
+with the cursor of the last event read and ``more`` set, so the runner reconnects at once from
+that cursor; a reconnection that fails is retried with back-off and then recorded as a window
+not read. ``more`` is also True when ``max_events`` cut the window short (a backlog is
+waiting). A first run replays from ``target.since`` when given.
+
+One post, one mention: a post is stored as source ``bluesky`` with its ``at://`` URI and its
+author's DID, exactly as the ``bluesky`` search source stores it, so whichever path sees it
+first stores it and the other finds it there (the search adds its engagement).
+
+Deletions and edits: a ``delete`` of a post goes in ``Page.deleted`` (the store removes the
+post wherever it was stored, and keeps it from coming back); an ``update`` that carries a post
+record goes in ``Page.edited`` (new text, scored again).
 
 Authors: an event names only the author's DID, so mentions carry ``Author(id=did)`` and a
 ``https://bsky.app/profile/{did}/post/{rkey}`` link; engagement is unknown (the post is new).
@@ -32,6 +42,7 @@ import asyncio
 import json
 import logging
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,6 +60,8 @@ __all__ = ["JetstreamSource"]
 log = logging.getLogger(__name__)
 
 NAME = "jetstream"
+#: The source its posts are stored under: the network's, shared with the search source.
+MENTION_SOURCE = "bluesky"
 _POST = "app.bsky.feed.post"
 _CLOSE_TIMEOUT = 3.0
 _DISCONNECTED = (
@@ -136,6 +149,8 @@ class JetstreamSource:
 
         terms = [normalise_text(term) for term in target.terms if term.strip()]
         mentions: list[Mention] = []
+        edited: list[Mention] = []
+        deleted: list[tuple[str, str]] = []
         unparsed: list[tuple[str, Any]] = []
         last: int | None = None
         events = 0
@@ -164,6 +179,12 @@ class JetstreamSource:
                 if isinstance(outcome, tuple):
                     reason, payload, time_us = outcome
                     unparsed.append((reason, payload))
+                elif isinstance(outcome, _Change):
+                    time_us = outcome.time_us
+                    if outcome.edited is not None:
+                        edited.append(outcome.edited)
+                    else:
+                        deleted.append((MENTION_SOURCE, outcome.uri))
                 elif isinstance(outcome, Mention):
                     mentions.append(outcome)
                     time_us = int(outcome.raw["time_us"])
@@ -180,12 +201,22 @@ class JetstreamSource:
                     url=url,
                 )
             log.info(
-                "%s: connection dropped after %d events (%s); resuming later", NAME, events, dropped
+                "%s: connection dropped after %d events (%s); reconnecting from the last one",
+                NAME,
+                events,
+                dropped,
             )
         # Never move the cursor backwards: the overlap replays events before the stored time.
         newest = max(resume, last) if last is not None else resume
-        more = events >= self.max_events
-        return Page(mentions, {"time_us": newest}, more=more, unparsed=unparsed)
+        more = events >= self.max_events or dropped is not None
+        return Page(
+            mentions,
+            {"time_us": newest},
+            more=more,
+            unparsed=unparsed,
+            deleted=deleted,
+            edited=edited,
+        )
 
 
 def _stored_time(cursor: Any) -> int | None:
@@ -223,13 +254,22 @@ def _handshake_error(error: aiohttp.WSServerHandshakeError, url: str, brand: str
     )
 
 
+@dataclass(frozen=True)
+class _Change:
+    """A post deleted (``edited`` None) or edited (the post with its new text), at ``time_us``."""
+
+    uri: str
+    time_us: int
+    edited: Mention | None = None
+
+
 def _read_event(
     data: str, brand: str, since: datetime | None, terms: list[str]
-) -> Mention | int | tuple[str, Any, int | None]:
+) -> Mention | _Change | int | tuple[str, Any, int | None]:
     """A matching post as a mention; else the event's time_us (kept for the cursor), or why not.
 
-    Returns a Mention, the time_us of an event that is skipped, or (reason, payload, time_us)
-    for an event that cannot be read.
+    Returns a Mention, a deletion or an edit of a post, the time_us of an event that is
+    skipped, or (reason, payload, time_us) for an event that cannot be read.
     """
     try:
         event = json.loads(data)
@@ -246,11 +286,14 @@ def _read_event(
     commit = event.get("commit")
     if not isinstance(commit, dict):
         return ("commit event has no commit object", event, time_us)
-    # Only creations are new content: a delete carries no text (and erasing what was collected
-    # is the data-deletion path's job), and Bluesky posts are not edited in place.
-    if commit.get("collection") != _POST or commit.get("operation") != "create":
+    operation = commit.get("operation")
+    if commit.get("collection") != _POST or operation not in ("create", "update", "delete"):
         return time_us
     did, rkey, record = event.get("did"), commit.get("rkey"), commit.get("record")
+    if operation == "delete":  # no record: the post is gone wherever it was stored
+        if isinstance(did, str) and did.startswith("did:") and isinstance(rkey, str) and rkey:
+            return _Change(f"at://{did}/{_POST}/{rkey}", time_us)
+        return ("delete event has no did or rkey", event, time_us)
     if not isinstance(did, str) or not did.startswith("did:"):
         return ("post event has no did", event, time_us)
     if not isinstance(rkey, str) or not rkey:
@@ -258,8 +301,8 @@ def _read_event(
     if not isinstance(record, dict) or not isinstance(record.get("text"), str):
         return ("post record has no text", event, time_us)
     text: str = record["text"]
-    if terms and not any(term in normalise_text(text) for term in terms):
-        return time_us
+    if operation == "create" and terms and not any(term in normalise_text(text) for term in terms):
+        return time_us  # an edit is kept whatever it says: the store changes only posts it holds
     created = _parse_time(record.get("createdAt"))
     if created is None:
         return ("post record has no valid createdAt", event, time_us)
@@ -268,8 +311,8 @@ def _read_event(
     langs = record.get("langs")
     lang = langs[0] if isinstance(langs, list) and langs and isinstance(langs[0], str) else None
     try:
-        return Mention(
-            source=NAME,
+        mention = Mention(
+            source=MENTION_SOURCE,
             external_id=f"at://{did}/{_POST}/{rkey}",
             brand=brand,
             text=text,
@@ -281,3 +324,6 @@ def _read_event(
         )
     except ValidationError as error:
         return (f"post does not fit a mention: {error.errors()[0]['msg']}", event, time_us)
+    if operation == "update":
+        return _Change(mention.external_id, time_us, edited=mention)
+    return mention

@@ -11,11 +11,14 @@ from typing import Any
 
 import aiohttp
 import pytest
+import stamina
 from aiohttp import web
 
 from collector.base import CollectContext, Target
+from collector.runner import Job, Runner
 from collector.sources.jetstream import JetstreamSource
 from goodwill.errors import RateLimited, SourceError, SourceUnavailable
+from store import Database
 from tests.conftest import free_port
 
 BRAND = "Acme"
@@ -114,10 +117,15 @@ class FakeJetstream:
     events: list[dict[str, Any] | str] = field(default_factory=_stream)
     drop_after: list[int] = field(default_factory=list)  # per connection: close after N events
     abrupt: bool = False  # drop by cutting the TCP connection instead of a close frame
+    close_code: int = aiohttp.WSCloseCode.GOING_AWAY
+    refuse_from: int | None = None  # connections from this number on get HTTP 503
     delay: float = 0.0  # between events
     connections: list[dict[str, str]] = field(default_factory=list)
 
     async def subscribe(self, request: web.Request) -> web.StreamResponse:
+        if self.refuse_from is not None and len(self.connections) >= self.refuse_from:
+            self.connections.append(dict(request.query))
+            return web.Response(status=503, text="overloaded")
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.connections.append(dict(request.query))
@@ -134,7 +142,7 @@ class FakeJetstream:
                         assert request.transport is not None
                         request.transport.abort()
                     else:
-                        await ws.close(code=aiohttp.WSCloseCode.GOING_AWAY, message=b"restarting")
+                        await ws.close(code=self.close_code, message=b"restarting")
                     return
                 await ws.send_str(event if isinstance(event, str) else json.dumps(event))
                 sent += 1
@@ -188,11 +196,19 @@ async def test_post_creates_naming_a_term_become_mentions(fake: Any, ctx: Collec
     page = await source.fetch(ctx, Target(BRAND, TERMS), {"time_us": T0})
     assert {m.external_id for m in page.mentions} == _matching(state.events)
     assert len(page.mentions) == 8 and page.unparsed == [] and page.more is False
+    deletes = [
+        e
+        for e in state.events
+        if isinstance(e, dict) and e.get("commit", {}).get("operation") == "delete"
+    ]
+    assert page.deleted == [
+        ("bluesky", f"at://{e['did']}/app.bsky.feed.post/{e['commit']['rkey']}") for e in deletes
+    ]
     first = page.mentions[0]
     event = state.events[0]
     assert isinstance(event, dict)
     did, rkey = event["did"], event["commit"]["rkey"]
-    assert first.source == "jetstream" and first.brand == BRAND
+    assert first.source == "bluesky" and first.brand == BRAND  # one post, one mention (#15)
     assert first.external_id == f"at://{did}/app.bsky.feed.post/{rkey}"
     assert first.text == "Loving my new ACME rocket #0 🚀 — ça marche"
     assert first.url == f"https://bsky.app/profile/{did}/post/{rkey}"
@@ -234,6 +250,7 @@ async def test_a_dropped_connection_resumes_without_loss(
     first = await source.fetch(ctx, target, {"time_us": T0})
     assert first.cursor == {"time_us": T0 + 16_000_000}  # the 17th event
     assert len(first.mentions) == 4  # events 0, 5, 10, 15
+    assert first.more is True  # the runner reconnects at once from the cursor
     second = await source.fetch(ctx, target, json.loads(json.dumps(first.cursor)))
     assert state.connections[1]["cursor"] == str(T0 + 14_000_000)
     collected = {m.external_id for m in first.mentions + second.mentions}
@@ -395,3 +412,52 @@ def test_bad_parameters_are_refused(params: dict[str, Any]) -> None:
     """A non-websocket URL or a non-positive window, event cap or timeout is a ValueError."""
     with pytest.raises(ValueError):  # noqa: PT011 (each case has its own message)
         JetstreamSource(**params)
+
+
+def _deletion(number: int, time_us: int) -> dict[str, Any]:
+    created = _create(number, 0, "")
+    return {
+        "did": created["did"],
+        "time_us": time_us,
+        "kind": "commit",
+        "commit": {"rev": "x", "operation": "delete", "collection": "app.bsky.feed.post",
+                   "rkey": created["commit"]["rkey"]},
+    }  # fmt: skip
+
+
+async def test_a_backfill_dropped_with_1011_reconnects_and_reads_the_whole_window(
+    fake: Any, ctx: CollectContext, store: Database
+) -> None:
+    """Error 1011 mid-backfill: the runner reconnects from the cursor and reads the rest;
+    a post deleted later in the stream leaves the store."""
+    state, url = fake
+    state.events = [*state.events, _deletion(0, T0 + 45_000_000)]
+    state.drop_after, state.close_code = [17], aiohttp.WSCloseCode.INTERNAL_ERROR
+    job = Job(BRAND, JetstreamSource(base_url=url, window_seconds=WINDOW), 60, terms=TERMS)
+    result = await Runner(store, [job], ctx.session).run_job(
+        job.id, since=datetime.fromtimestamp(T0 / 1_000_000, UTC)
+    )
+    assert result.error is None and len(state.connections) >= 2
+    stored = {doc["external_id"] async for doc in store.collection("mentions").find({})}
+    first = f"at://did:plc:author{0:018d}/app.bsky.feed.post/3l3qo2vuowo00"
+    assert stored == _matching(state.events) - {first}
+    assert {doc["source"] async for doc in store.collection("mentions").find({})} == {"bluesky"}
+
+
+async def test_a_reconnection_that_fails_is_a_window_not_read(
+    fake: Any, ctx: CollectContext, store: Database
+) -> None:
+    """The stream drops and will not take the reconnection: the run fails and says what is unread."""
+    state, url = fake
+    state.drop_after, state.close_code = [17], aiohttp.WSCloseCode.INTERNAL_ERROR
+    state.refuse_from = 1
+    job = Job(BRAND, JetstreamSource(base_url=url, window_seconds=WINDOW), 60, terms=TERMS)
+    stamina.set_testing(True, attempts=2)
+    try:
+        result = await Runner(store, [job], ctx.session).run_job(job.id)
+    finally:
+        stamina.set_testing(False)
+    assert result.error is not None and "503" in result.error
+    assert result.inserted == 4  # what was read before the drop is kept
+    cursor = await store.cursors.get(BRAND, "jetstream")
+    assert len(cursor.gaps) == 1 and "503" in cursor.gaps[0]["reason"]
