@@ -219,12 +219,18 @@ class Mentions:
         """Posts their authors deleted: removed for every brand, and never stored again.
 
         The posts' mentions (feed, queue, exports, counts) and corrections go; a tombstone
-        per post (``deleted_posts``) keeps a later collection from bringing them back.
-        Returns what was removed (id, brand, day, source, profile), for the caller to
-        recount roll-ups and refresh profiles.
+        per post held (``deleted_posts``) keeps a later collection from bringing it back.
+        Posts never stored cost one indexed lookup (a firehose reports every deletion on
+        the network). Returns what was removed (id, brand, day, source, profile), for the
+        caller to recount roll-ups.
         """
         ids = sorted({str(external_id) for external_id in external_ids})
         if not ids:
+            return []
+        query: Document = {"source": {"$eq": source}, "external_id": {"$in": ids}}
+        fields = {"brand": 1, "source": 1, "external_id": 1, "created_at": 1, "profile_id": 1}
+        removed = [doc async for doc in self._db.mentions.find(query, fields)]
+        if not removed:
             return []
         now = utcnow()
         await self._db.deleted_posts.bulk_write(
@@ -234,17 +240,13 @@ class Mentions:
                     {"$setOnInsert": {"source": source, "external_id": external_id, "at": now}},
                     upsert=True,
                 )
-                for external_id in ids
+                for external_id in sorted({doc["external_id"] for doc in removed})
             ],
             ordered=False,
         )
-        query: Document = {"source": {"$eq": source}, "external_id": {"$in": ids}}
-        fields = {"brand": 1, "source": 1, "created_at": 1, "profile_id": 1, "score_state": 1}
-        removed = [doc async for doc in self._db.mentions.find(query, fields)]
-        if removed:
-            mention_ids = [doc["_id"] for doc in removed]
-            await self._db.corrections.delete_many({"mention_id": {"$in": mention_ids}})
-            await self._db.mentions.delete_many({"_id": {"$in": mention_ids}})
+        mention_ids = [doc["_id"] for doc in removed]
+        await self._db.corrections.delete_many({"mention_id": {"$in": mention_ids}})
+        await self._db.mentions.delete_many({"_id": {"$in": mention_ids}})
         return removed
 
     async def get(self, mention_id: object) -> Document | None:
