@@ -16,7 +16,7 @@ from typing import Any
 import bson
 from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.errors import BulkWriteError, DocumentTooLarge, PyMongoError
 
 from goodwill.errors import InvalidRequest, StoreError
 from goodwill.identity import author_handle_key, erasure_hash, identity_key
@@ -93,6 +93,20 @@ def _fit(doc: Document, refreshed: Document) -> None:
     doc["oversize"] = cut
 
 
+def _too_large(error: BulkWriteError) -> bool:
+    """Whether a bulk write failed only on documents over the server's size limit."""
+    failures = error.details.get("writeErrors") or []
+    return bool(failures) and all(
+        item.get("code") in _TOO_LARGE or "too large" in str(item.get("errmsg", "")).lower()
+        for item in failures
+    )
+
+
+# Server codes for a document over the size limit (BSONObjectTooLarge, and too large after
+# an update).
+_TOO_LARGE = frozenset({10334, 17419, 17420})
+
+
 def _post_id(source: str, external_id: str) -> str:
     """A post's id across brands: its source and its id there."""
     return f"{source}|{external_id}"
@@ -148,7 +162,7 @@ class Mentions:
                 {"identity_hashes": {"$in": wanted}}, {"identity_hashes": 1}
             ):
                 erased.update(found.get("identity_hashes") or [])
-        ops = []
+        documents = []
         for mention, author_hashes in zip(mentions, hashes, strict=True):
             doc = mention.model_dump(mode="python")
             key = {
@@ -168,16 +182,38 @@ class Mentions:
                 collected_at=now,
                 score_state=PENDING,
             )
-            _fit(doc, refreshed)
-            ops.append(UpdateOne(key, {"$setOnInsert": doc, "$set": refreshed}, upsert=True))
+            documents.append((key, doc, refreshed))
+        ops = [
+            UpdateOne(key, {"$setOnInsert": doc, "$set": refreshed}, upsert=True)
+            for key, doc, refreshed in documents
+        ]
+        earlier = (0, 0)  # (upserted, modified) by a first attempt that failed on size
         try:
-            result = await self._db.mentions.bulk_write(ops, ordered=False)
+            try:
+                result = await self._db.mentions.bulk_write(ops, ordered=False)
+            except (DocumentTooLarge, BulkWriteError) as error:
+                if isinstance(error, BulkWriteError):
+                    if not _too_large(error):
+                        raise
+                    earlier = (
+                        int(error.details.get("nUpserted", 0)),
+                        int(error.details.get("nModified", 0)),
+                    )
+                # Rare: measured only then, so the common page pays nothing. Upserts are
+                # idempotent, so writing the whole page again after the fit is safe.
+                for _, doc, refreshed in documents:
+                    _fit(doc, refreshed)
+                ops = [
+                    UpdateOne(key, {"$setOnInsert": doc, "$set": refreshed}, upsert=True)
+                    for key, doc, refreshed in documents
+                ]
+                result = await self._db.mentions.bulk_write(ops, ordered=False)
         except BulkWriteError as error:
             raise StoreError(f"Bulk upsert of mentions failed: {error.details}") from error
         except PyMongoError as error:
             raise StoreError(f"Bulk upsert of mentions failed: {error}") from error
-        inserted = result.upserted_count
-        updated = result.modified_count
+        inserted = result.upserted_count + earlier[0]
+        updated = result.modified_count + earlier[1]
         return UpsertResult(inserted, updated, len(mentions) - inserted - updated)
 
     async def replace_text(self, mentions: Sequence[Mention]) -> int:
