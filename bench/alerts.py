@@ -105,6 +105,7 @@ async def _run(
                 "score_state": "scored",
                 "sentiment": {"label": "negative", "score": 0.95, "model_version": "bench"},
                 "complaint": {"is_complaint": True, "score": 0.9, "kind": "complaint"},
+                "counted": {"label": "negative", "complaint": True},
                 "scored_at": now,
             }
             result = await mentions.insert_one(doc)

@@ -116,9 +116,13 @@ def _documents(first: int, count: int, now: datetime, days: int) -> Iterator[dic
                 doc["handling"] = {"state": "resolved", "assignee": "bench", "tags": []}
         elif label != "negative" or rng.random() < 0.5:
             doc["complaint"] = {"is_complaint": False, "kind": "other", "reasons": []}
+        doc["counted"] = {
+            "label": label,
+            "complaint": bool((doc.get("complaint") or {}).get("is_complaint")),
+        }
         if number % 1000 == 0:  # a few still wait for the scorer
             doc["score_state"] = "pending"
-            del doc["sentiment"], doc["scored_at"]
+            del doc["sentiment"], doc["scored_at"], doc["counted"]
         yield doc
 
 

@@ -237,10 +237,20 @@ class AdvocacyTally:
 
 
 def signal_of(mention: Mapping[str, Any]) -> float | None:
-    """The signal of a mention document, or ``None`` when it has no sentiment (not scored)."""
+    """The signal of a mention document, or ``None`` when it has no sentiment (not scored).
+
+    What the mention counts as (``counted``: a person's correction where there is one)
+    decides: a sentiment a person gave is certain (probability 1), and so is their
+    complaint verdict.
+    """
     sentiment = mention.get("sentiment") or {}
     probabilities = sentiment.get("probabilities")
-    if not probabilities:
+    counted = mention.get("counted") or {}
+    label = counted.get("label")
+    if label in ("negative", "neutral", "positive") and label != sentiment.get("label"):
+        probabilities = {name: float(name == label) for name in ("negative", "neutral", "positive")}
+    if not probabilities or label == "unscored":
         return None
     complaint = mention.get("complaint") or {}
-    return mention_signal(probabilities, bool(complaint.get("is_complaint")))
+    flag = counted.get("complaint") if "complaint" in counted else complaint.get("is_complaint")
+    return mention_signal(probabilities, bool(flag))

@@ -136,8 +136,13 @@ class _Tallies:
         signal = signal_of(doc)
         if signal is None:
             return  # not scored (waiting, or skipped as another language)
-        label = (doc.get("sentiment") or {}).get("label")
-        complaint = bool((doc.get("complaint") or {}).get("is_complaint"))
+        counted = doc.get("counted") or {}
+        label = counted.get("label") or (doc.get("sentiment") or {}).get("label")
+        complaint = bool(
+            counted["complaint"]
+            if "complaint" in counted
+            else (doc.get("complaint") or {}).get("is_complaint")
+        )
         person.counts[1] += 1
         if label in ("positive", "neutral", "negative"):
             person.counts[COUNT_NAMES.index(label)] += 1

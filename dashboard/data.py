@@ -56,6 +56,7 @@ __all__ = [
     "feed_item",
     "feed_page",
     "handle_complaint",
+    "language_mix",
     "negative_posts",
     "recent_alerts",
     "rollups",
@@ -226,6 +227,21 @@ def rollups(brand: str, first: date, last: date) -> pd.DataFrame:
         for doc in docs
     ]
     return pd.DataFrame(rows, columns=_ROLLUP_COLUMNS)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def language_mix(brand: str, first: date, last: date) -> dict[str, int]:
+    """Mentions of a brand not scored (another language) per language, most first."""
+    docs = run(
+        backend().store.rollups.window(brand, _start_of(first), _start_of(last + timedelta(days=1)))
+    )
+    mix: dict[str, int] = {}
+    for doc in docs:
+        for name, value in doc.items():
+            if name.startswith("unscored_") and isinstance(value, int) and value:
+                code = name.removeprefix("unscored_")
+                mix[code] = mix.get(code, 0) + value
+    return dict(sorted(mix.items(), key=lambda item: (-item[1], item[0])))
 
 
 @st.cache_data(ttl=15, show_spinner=False)

@@ -189,33 +189,44 @@ def _competition(
     current: pd.DataFrame, previous: pd.DataFrame | None, names: list[str]
 ) -> pd.DataFrame:
     """One row per brand: volume, share of voice, sentiment, complaints, change in volume."""
-    summed = current.groupby("brand")[["total", "negative", "positive", "complaints"]].sum()
-    before = None if previous is None else previous.groupby("brand")["total"].sum()
-    everyone = int(summed["total"].sum()) or 1
+    # Volume and share of voice count every mention, in any language; sentiment the scored.
+    current = current.assign(volume=current["total"] + current["unscored"])
+    summed = current.groupby("brand")[
+        ["volume", "total", "negative", "positive", "complaints"]
+    ].sum()
+    before = (
+        None
+        if previous is None
+        else (previous["total"] + previous["unscored"]).groupby(previous["brand"]).sum()
+    )
+    everyone = int(summed["volume"].sum()) or 1
     rows = []
     for name in names:
         counts = summed.loc[name] if name in summed.index else None
-        total = int(counts["total"]) if counts is not None else 0
+        volume = int(counts["volume"]) if counts is not None else 0
+        scored = int(counts["total"]) if counts is not None else 0
         negative = int(counts["negative"]) if counts is not None else 0
         positive = int(counts["positive"]) if counts is not None else 0
         earlier = None if before is None else int(before.get(name, 0))
         rows.append(
             {
                 "Brand": name,
-                "Mentions": total,
-                "Share of voice": total / everyone,
+                "Mentions": volume,
+                "Share of voice": volume / everyone,
                 "Negative": negative,
                 "Positive": positive,
-                "Net sentiment": _net(positive, negative, total),
+                "Net sentiment": _net(positive, negative, scored),
                 "Complaints": int(counts["complaints"]) if counts is not None else 0,
-                "Mentions vs previous": None if earlier is None else total - earlier,
+                "Mentions vs previous": None if earlier is None else volume - earlier,
             }
         )
     return pd.DataFrame(rows)
 
 
 def _share_chart(current: pd.DataFrame, per: str, names: list[str]) -> Any:
-    periods = current.assign(period=_period_start(current, per))
+    periods = current.assign(
+        period=_period_start(current, per), total=current["total"] + current["unscored"]
+    )
     summed = periods.groupby(["period", "brand"], as_index=False)["total"].sum()
     unit = "utcyearmonth" if per == "month" else "utcyearmonthdate"
     return (
@@ -270,7 +281,10 @@ def _change(now: int, before: int) -> str:
 
 
 def _counts(frame: pd.DataFrame) -> dict[str, int]:
-    return {name: int(frame[name].sum()) for name in ("total", *data.SENTIMENTS, "complaints")}
+    names = ("total", *data.SENTIMENTS, "complaints", "unscored")
+    counts = {name: int(frame[name].sum()) if name in frame else 0 for name in names}
+    counts["volume"] = counts["total"] + counts["unscored"]  # every mention, read or not
+    return counts
 
 
 def _what_changed(
@@ -412,7 +426,7 @@ def overview() -> None:
     previous = None if previous_first is None else own[own["day"] < first]
     waiting = data.unscored_count(brand)
     waiting_note = f" {waiting:,} more await scoring." if waiting else ""
-    if frame.empty or int(frame["total"].sum()) == 0:
+    if frame.empty or int(frame["total"].sum() + frame["unscored"].sum()) == 0:
         st.info(
             f"No scored mentions of {ui.md(brand)} in this window ({window.lower()})."
             f"{waiting_note} Try a longer window, or wait for the scorer.",
@@ -428,8 +442,16 @@ def overview() -> None:
         return None if before is None else now[name] - before[name]
 
     columns = st.columns(6)
+    unread = (
+        f" {now['unscored']:,} of them in languages the model does not read: counted, not scored."
+        if now["unscored"]
+        else ""
+    )
     columns[0].metric(
-        "Mentions", f"{total:,}", delta=delta("total"), help="Scored mentions in the window."
+        "Mentions",
+        f"{now['volume']:,}",
+        delta=delta("volume"),
+        help=f"Every mention in the window.{unread}",
     )
     for column, name in zip(columns[1:4], data.SENTIMENTS, strict=True):
         share = now[name] / total if total else 0.0
@@ -438,9 +460,9 @@ def overview() -> None:
             f"{now[name]:,}",
             delta=delta(name),
             delta_color="inverse" if name == "negative" else "normal",
-            help=f"{share:.0%} of mentions",
+            help=f"{share:.0%} of scored mentions",
         )
-        column.caption(f"{share:.0%} of mentions")
+        column.caption(f"{share:.0%} of scored mentions")
     net = _net(now["positive"], now["negative"], total)
     net_delta = (
         None
@@ -463,9 +485,17 @@ def overview() -> None:
         else f" · changes against the previous {days} day{'s' if days > 1 else ''}"
     )
     st.caption(
-        f"{ui.md(brand)} · {first:%Y-%m-%d} to {last:%Y-%m-%d} (UTC) · "
-        f"counts of scored mentions{compared}.{waiting_note}"
+        f"{ui.md(brand)} · {first:%Y-%m-%d} to {last:%Y-%m-%d} (UTC) · sentiment of scored "
+        f"mentions; a person's correction counts over the model's{compared}.{waiting_note}"
     )
+    if now["unscored"]:
+        languages = data.language_mix(brand, first, last)
+        shown = ", ".join(f"{ui.md(code)} {count:,}" for code, count in languages.items())
+        st.caption(
+            f"Not scored (language): {now['unscored']:,} mentions the model does not read"
+            + (f" ({shown})" if shown else "")
+            + ". They count in volume and share of voice, not in sentiment."
+        )
 
     long, per = _bucketed(frame, days)
     st.subheader(f"Volume per {per}")

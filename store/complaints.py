@@ -7,6 +7,7 @@ actions (assign, acknowledge, resolve, tag, note) each leave a history entry.
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,6 +19,7 @@ from goodwill.errors import InvalidRequest, NotFound
 from goodwill.models import SentimentLabel, utcnow
 from store._common import Document, object_id, translating_errors
 from store.feed import newest_first
+from store.rollups import INFLIGHT_LEASE, UNSCORED, Rollups, counted_of, key_of, moved
 
 __all__ = ["CORRECTION_KINDS", "INDEXES", "Complaints"]
 
@@ -46,8 +48,9 @@ class Complaints:
     STATES = ("open", "acknowledged", "resolved")
     OVERDUE_AFTER = timedelta(hours=24)
 
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(self, db: AsyncDatabase[Document], rollups: Rollups) -> None:
         self._db = db
+        self._rollups = rollups
 
     async def correct(
         self,
@@ -84,7 +87,18 @@ class Complaints:
         if note is not None and len(note) > _MAX_NOTE:
             raise InvalidRequest(f"A note is at most {_MAX_NOTE} characters.")
         mention = await self._db.mentions.find_one(
-            {"_id": oid}, {"text": 1, "brand": 1, "source": 1, "sentiment": 1, "complaint": 1}
+            {"_id": oid},
+            {
+                "text": 1,
+                "brand": 1,
+                "source": 1,
+                "created_at": 1,
+                "sentiment": 1,
+                "complaint": 1,
+                "counted": 1,
+                "score_state": 1,
+                "skipped": 1,
+            },
         )
         if mention is None:
             raise NotFound(f"No mention has the id {oid}; it may have been erased.")
@@ -109,20 +123,41 @@ class Complaints:
                 "at": at,
             }
         )
-        await self._db.mentions.update_one(
-            {"_id": oid},
-            {
-                "$set": {
-                    "correction": {
-                        "sentiment": sentiment,
-                        "complaint": complaint,
-                        "kind": kind,
-                        "by": who,
-                        "at": at,
-                    }
-                }
-            },
+        correction: Document = {
+            "sentiment": sentiment,
+            "complaint": complaint,
+            "kind": kind,
+            "by": who,
+            "at": at,
+        }
+        await self._db.mentions.update_one({"_id": oid}, {"$set": {"correction": correction}})
+        await self._recount(mention, correction)
+
+    async def _recount(self, mention: Document, correction: Document) -> None:
+        """Move a corrected mention's counts to what the person said (crash-safe, as a batch).
+
+        A mention being scored right now is left to its scorer, which reads the
+        correction before writing (``ScoringQueue.save``); one waiting is counted when scored.
+        """
+        state = mention.get("score_state")
+        old = mention.get("counted")
+        if state not in ("scored", "skipped") or not old:
+            return
+        if state == "skipped":
+            language = (mention.get("skipped") or {}).get("language")
+            new = counted_of(UNSCORED, False, correction, language=language)
+        else:
+            label = (mention.get("sentiment") or {}).get("label")
+            flag = bool((mention.get("complaint") or {}).get("is_complaint"))
+            new = counted_of(label, flag, correction)
+        change = moved(old, new)
+        key = key_of(mention)
+        token = f"correction:{mention['_id']}:{secrets.token_hex(4)}"
+        await self._rollups.begin(token, [key], utcnow() + INFLIGHT_LEASE)
+        written = await self._db.mentions.update_one(
+            {"_id": mention["_id"], "counted": old}, {"$set": {"counted": new}}
         )
+        await self._rollups.commit(token, {key: change if written.modified_count else {}})
 
     async def corrections(
         self, *, limit: int = 100, since: datetime | None = None
@@ -181,7 +216,7 @@ class Complaints:
             # ``$all: [True]`` is ``== True`` for a flag; written so because the embedded
             # server picks an index with an equality prefix (``complaint_scored``) over
             # the time indexes, and would read every complaint ever made for one page.
-            "complaint.is_complaint": {"$all": [True]},
+            "counted.complaint": {"$all": [True]},
             "handling.state": {"$ne": "resolved"},
         }
         if brand is not None:
@@ -267,7 +302,7 @@ class Complaints:
         if action in ("acknowledge", "resolve"):
             text = None
         found = await self._db.mentions.find_one(
-            {"_id": oid, "complaint.is_complaint": {"$eq": True}}, {"handling": 1}
+            {"_id": oid, "counted.complaint": {"$eq": True}}, {"handling": 1}
         )
         if found is None:
             raise NotFound(f"No complaint has the id {oid}; it may have been erased.")

@@ -86,7 +86,7 @@ class Database:
         self.queue = ScoringQueue(self._db, self.rollups)
         self.cursors = Cursors(self._db)
         self.feed = Feed(self._db)
-        self.complaints = Complaints(self._db)
+        self.complaints = Complaints(self._db, self.rollups)
         self.outbox = Outbox(self._db)
         self.profiles = Profiles(self._db)
         self.merges = Merges(self._db)
@@ -102,6 +102,8 @@ class Database:
         try:
             await opened.ping()
             await opened.ensure_indexes()
+            corrected = await opened.mentions.fill_counted()
+            await opened.rollups.recount(corrected)
         except BaseException:
             await opened.close()
             raise

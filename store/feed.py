@@ -122,7 +122,7 @@ class Feed:
         if sentiment == "unscored":
             query["score_state"] = {"$in": [PENDING, CLAIMED]}
         elif sentiment is not None:
-            query["sentiment.label"] = {"$eq": str(sentiment)}
+            query["counted.label"] = {"$eq": str(sentiment)}
         window: Document = {}
         if since is not None:
             window["$gte"] = since
@@ -178,9 +178,9 @@ def _narrowed(
     """
     narrowed = dict(query)
     if complaint is True:
-        narrowed["complaint.is_complaint"] = {"$all": [True]}  # see Complaints.queue
+        narrowed["counted.complaint"] = {"$all": [True]}  # see Complaints.queue
     elif complaint is False:
-        narrowed["complaint.is_complaint"] = {"$ne": True}
+        narrowed["counted.complaint"] = {"$ne": True}
     if language:
         code = str(language).strip().casefold()
         if code == "en":

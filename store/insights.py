@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 # The counts a roll-up document may hold (absent = 0).
-ROLLUP_COUNTS = ("total", "negative", "neutral", "positive", "complaints")
+ROLLUP_COUNTS = ("total", "negative", "neutral", "positive", "complaints", "unscored")
 # At most this many documents are read from ``mentions`` for one question.
 _SCAN_CAP = 5000
 
@@ -57,6 +57,7 @@ _POST_FIELDS = {
     "sentiment.score": 1,
     "sentiment.probabilities": 1,
     "complaint.is_complaint": 1,
+    "counted": 1,
 }
 
 
@@ -143,7 +144,7 @@ async def negative_posts(
         # range from the ``created`` index instead of reading every mention of the brand.
         "brand": {"$all": [str(brand)]},
         "created_at": {"$gte": since, "$lt": until},
-        "sentiment.label": {"$eq": "negative"},
+        "counted.label": {"$eq": "negative"},
     }
     cursor = store.collection("mentions").find(query, _POST_FIELDS).limit(_SCAN_CAP)
     docs = [doc async for doc in cursor]

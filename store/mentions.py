@@ -23,6 +23,7 @@ from goodwill.identity import author_handle_key, erasure_hash, identity_key
 from goodwill.models import Mention, utcnow
 from store._common import Document, object_id, translating_errors
 from store.queue import CLAIMED, PENDING, SCORED, SKIPPED
+from store.rollups import UNSCORED, counted_of
 
 __all__ = ["INDEXES", "MAX_MENTION_BYTES", "MAX_TEXT_CHARS", "Mentions", "UpsertResult"]
 
@@ -45,7 +46,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("profile_id", ASCENDING)], name="profile"),
         # The alert engine's cursor: complaints in the order they were scored.
         IndexModel(
-            [("complaint.is_complaint", ASCENDING), ("scored_at", ASCENDING)],
+            [("counted.complaint", ASCENDING), ("scored_at", ASCENDING)],
             name="complaint_scored",
         ),
     ],
@@ -91,6 +92,10 @@ def _fit(doc: Document, refreshed: Document) -> None:
             doc[name] = {}
             cut.append(name)
     doc["oversize"] = cut
+
+
+# Set once every mention scored by an older Goodwill has its ``counted`` verdict.
+_COUNTED_MARKER = "mentions-counted-v1"
 
 
 def _too_large(error: BulkWriteError) -> bool:
@@ -284,6 +289,54 @@ class Mentions:
         await self._db.corrections.delete_many({"mention_id": {"$in": mention_ids}})
         await self._db.mentions.delete_many({"_id": {"$in": mention_ids}})
         return removed
+
+    async def fill_counted(self, *, batch: int = 1000) -> list[Document]:
+        """Give mentions scored by an older Goodwill what they count as (``counted``), once.
+
+        Runs at open; a marker in ``maintenance`` makes later opens cost one lookup.
+        Returns the corrected mentions filled (their roll-ups need a recount).
+        """
+        if await self._db.maintenance.find_one({"_id": _COUNTED_MARKER}) is not None:
+            return []
+        corrected: list[Document] = []
+        query: Document = {
+            "score_state": {"$in": [SCORED, SKIPPED, PENDING, CLAIMED]},
+            "counted": {"$exists": False},
+            "$or": [{"sentiment": {"$exists": True}}, {"score_state": SKIPPED}],
+        }
+        fields = {
+            "brand": 1,
+            "source": 1,
+            "created_at": 1,
+            "score_state": 1,
+            "sentiment.label": 1,
+            "complaint.is_complaint": 1,
+            "correction": 1,
+            "skipped.language": 1,
+        }
+        while True:
+            docs = [doc async for doc in self._db.mentions.find(query, fields).limit(batch)]
+            if not docs:
+                break
+            ops = []
+            for doc in docs:
+                if doc.get("score_state") == SKIPPED and not doc.get("sentiment"):
+                    language = (doc.get("skipped") or {}).get("language")
+                    value = counted_of(UNSCORED, False, doc.get("correction"), language=language)
+                else:
+                    value = counted_of(
+                        (doc.get("sentiment") or {}).get("label"),
+                        bool((doc.get("complaint") or {}).get("is_complaint")),
+                        doc.get("correction"),
+                    )
+                if doc.get("correction"):
+                    corrected.append(doc)
+                ops.append(UpdateOne({"_id": doc["_id"]}, {"$set": {"counted": value}}))
+            await self._db.mentions.bulk_write(ops, ordered=False)
+        await self._db.maintenance.update_one(
+            {"_id": _COUNTED_MARKER}, {"$set": {"at": utcnow()}}, upsert=True
+        )
+        return corrected
 
     async def get(self, mention_id: object) -> Document | None:
         """One mention by its id (an ObjectId or its 24 hex digits), without its raw payload.

@@ -332,9 +332,7 @@ class Outbox:
     ) -> list[Document]:
         """Complaints scored at or after ``since``, in the order they were scored."""
         cursor = (
-            self._mentions.find(
-                {"complaint.is_complaint": True, "scored_at": {"$gte": since}}, _NO_RAW
-            )
+            self._mentions.find({"counted.complaint": True, "scored_at": {"$gte": since}}, _NO_RAW)
             .sort([("scored_at", ASCENDING), ("_id", ASCENDING)])
             .limit(limit)
         )
@@ -374,7 +372,7 @@ class Outbox:
                     "_id": {"$dateTrunc": {"date": "$created_at", "unit": "hour"}},
                     "total": {"$sum": 1},
                     "negative": {
-                        "$sum": {"$cond": [{"$eq": ["$sentiment.label", "negative"]}, 1, 0]}
+                        "$sum": {"$cond": [{"$eq": ["$counted.label", "negative"]}, 1, 0]}
                     },
                 }
             },
@@ -392,7 +390,7 @@ class Outbox:
             {
                 "brand": brand,
                 "created_at": {"$gte": start, "$lt": end},
-                "sentiment.label": "negative",
+                "counted.label": "negative",
             },
             _NO_RAW,
         ).limit(limit)
@@ -414,7 +412,7 @@ class Outbox:
             {
                 "brand": brand,
                 "created_at": {"$gte": start, "$lt": end},
-                "complaint.is_complaint": True,
+                "counted.complaint": True,
             },
             _NO_RAW,
         ).limit(limit)

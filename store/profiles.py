@@ -66,6 +66,7 @@ _ADVOCACY_INPUTS: Document = {
     "sentiment.label": 1,
     "sentiment.probabilities": 1,
     "complaint.is_complaint": 1,
+    "counted": 1,
 }
 # A profile's fields that counts and advocacy derive from mentions (and identities).
 _DERIVED_FIELDS: Document = {

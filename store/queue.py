@@ -19,7 +19,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from goodwill.models import Sentiment, utcnow
 from store._common import Document, translating_errors
-from store.rollups import INFLIGHT_LEASE, Key, Rollups, key_of
+from store.rollups import INFLIGHT_LEASE, UNSCORED, Key, Rollups, counted_of, key_of, moved
 
 __all__ = ["CLAIMED", "PENDING", "SCORED", "SKIPPED", "Claim", "ScoringQueue"]
 
@@ -131,10 +131,27 @@ class ScoringQueue:
         complaints = complaints or {}
         by_id = {doc["_id"]: doc for doc in claim.mentions}
         ops = []
+        # A correction made while the batch was claimed counts too (Complaints.correct
+        # leaves a claimed mention's counts to its scorer).
+        corrections = {
+            doc["_id"]: doc.get("correction")
+            async for doc in self._db.mentions.find(
+                {"_id": {"$in": list(scores)}}, {"correction": 1}
+            )
+        }
+        counted: dict[Any, Document] = {}
         for mention_id, sentiment in scores.items():
+            doc = by_id[mention_id]
+            verdict = complaints.get(mention_id, doc.get("complaint")) or {}
+            counted[mention_id] = counted_of(
+                sentiment.label.value,
+                bool(verdict.get("is_complaint")),
+                corrections.get(mention_id),
+            )
             fields: Document = {
                 "score_state": SCORED,
                 "sentiment": sentiment.model_dump(mode="python"),
+                "counted": counted[mention_id],
                 "scored_at": now,
                 "scored_by": claim.token,
             }
@@ -161,40 +178,67 @@ class ScoringQueue:
         for mention_id in written:
             doc = by_id[mention_id]
             counts = increments[key_of(doc)]
-            complaint = complaints.get(mention_id, doc.get("complaint"))
-            old = doc.get("sentiment")
-            if old is None:
-                counts["total"] = counts.get("total", 0) + 1
-            else:
-                counts[old["label"]] = counts.get(old["label"], 0) - 1
-            new = scores[mention_id].label.value
-            counts[new] = counts.get(new, 0) + 1
-            was = bool((doc.get("complaint") or {}).get("is_complaint"))
-            now_complaint = bool((complaint or {}).get("is_complaint"))
-            counts["complaints"] = counts.get("complaints", 0) + int(now_complaint) - int(was)
+            for name, change in moved(doc.get("counted"), counted[mention_id]).items():
+                counts[name] = counts.get(name, 0) + change
         await self._rollups.commit(claim.token, increments)
         return len(written)
 
     async def skip(self, claim: Claim, reasons: dict[Any, Document]) -> int:
         """Mark claimed mentions that will not be scored (another language), with why.
 
-        They leave the queue (state ``skipped``) without a sentiment, and the roll-ups,
-        which count scored mentions, do not count them.
+        They leave the queue (state ``skipped``) without a sentiment; the roll-ups count
+        them in ``unscored`` (and per language), so volume includes them, sentiment not.
         """
         if not reasons:
             return 0
+        now = utcnow()
+        by_id = {doc["_id"]: doc for doc in claim.mentions}
+        counted = {
+            mention_id: counted_of(
+                UNSCORED,
+                False,
+                by_id[mention_id].get("correction"),
+                language=str(reason.get("language") or "") or None,
+            )
+            for mention_id, reason in reasons.items()
+            if mention_id in by_id
+        }
         ops = [
             UpdateOne(
-                {"_id": mention_id, "claim.token": claim.token},
+                {"_id": mention_id, "claim.token": claim.token, "claim.expires": {"$gt": now}},
                 {
-                    "$set": {"score_state": SKIPPED, "skipped": reason, "scored_at": utcnow()},
+                    "$set": {
+                        "score_state": SKIPPED,
+                        "skipped": reasons[mention_id],
+                        "counted": counted[mention_id],
+                        "scored_at": now,
+                        "scored_by": claim.token,
+                    },
                     "$unset": {"claim": ""},
                 },
             )
-            for mention_id, reason in reasons.items()
+            for mention_id in counted
         ]
-        result = await self._db.mentions.bulk_write(ops, ordered=False)
-        return result.modified_count
+        if not ops:
+            return 0
+        keys = {key_of(by_id[mention_id]) for mention_id in counted}
+        await self._rollups.begin(claim.token, keys, now + INFLIGHT_LEASE)
+        await self._db.mentions.bulk_write(ops, ordered=False)
+        written = [
+            doc["_id"]
+            async for doc in self._db.mentions.find(
+                {"_id": {"$in": list(counted)}, "scored_by": claim.token, "score_state": SKIPPED},
+                {"_id": 1},
+            )
+        ]
+        increments: dict[Key, dict[str, int]] = {key: {} for key in keys}
+        for mention_id in written:
+            doc = by_id[mention_id]
+            counts = increments[key_of(doc)]
+            for name, change in moved(doc.get("counted"), counted[mention_id]).items():
+                counts[name] = counts.get(name, 0) + change
+        await self._rollups.commit(claim.token, increments)
+        return len(written)
 
     async def requeue(self, model_version: str, *, since: datetime | None = None) -> int:
         """Put back in the queue every scored mention not scored by ``model_version``.

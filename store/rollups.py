@@ -20,8 +20,12 @@ recount and no batch is in flight on the document (optimistic concurrency), so a
 recount never races a live batch into double counting. ``rebuild`` recounts every day
 the same way, for an operator who wants to be sure (``goodwill rollups rebuild``).
 
-What is counted: a mention with a sentiment counts once in ``total`` and once in its
-label; ``complaints`` counts those whose complaint verdict is a complaint.
+What is counted is each mention's ``counted`` verdict: the model's sentiment and complaint
+verdict, or a person's correction where there is one (``counted_of``). A scored mention
+counts once in ``total`` and once in its label; ``complaints`` counts those whose counted
+verdict is a complaint. A mention the model cannot read (another language) counts in
+``unscored`` and in ``unscored_<language>``, never in a sentiment: volume is
+``total + unscored``, sentiment shares are over ``total``.
 """
 
 from __future__ import annotations
@@ -43,11 +47,15 @@ __all__ = [
     "COUNTS",
     "INDEXES",
     "INFLIGHT_LEASE",
+    "UNSCORED",
     "Key",
     "RebuildStats",
     "Rollups",
+    "bucket",
+    "counted_of",
     "day_of",
     "key_of",
+    "moved",
 ]
 
 INDEXES: dict[str, list[IndexModel]] = {
@@ -62,8 +70,12 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
 }
 Key = tuple[str, datetime, str]  # (brand, day, source)
-COUNTS = ("total", "positive", "neutral", "negative", "complaints")
+COUNTS = ("total", "positive", "neutral", "negative", "complaints", "unscored")
 _LABELS = ("positive", "neutral", "negative")
+#: The counted label of a mention the model did not score (another language).
+UNSCORED = "unscored"
+# Fields of a roll-up document that are not counts.
+_NOT_COUNTS = frozenset({"_id", "brand", "day", "source", "inflight", "v"})
 # How long a batch may take between ``begin`` and ``commit`` before its entry counts as dead.
 INFLIGHT_LEASE = timedelta(minutes=5)
 
@@ -76,6 +88,47 @@ def day_of(moment: datetime) -> datetime:
 def key_of(mention: Mapping[str, Any]) -> Key:
     """The roll-up document a mention counts in."""
     return (mention["brand"], day_of(mention["created_at"]), mention["source"])
+
+
+def counted_of(
+    label: str | None,
+    complaint: bool,
+    correction: Mapping[str, Any] | None = None,
+    language: str | None = None,
+) -> Document:
+    """What a mention counts as: a person's correction where it judged, else the model's.
+
+    ``label`` is the model's sentiment label, or ``UNSCORED`` with the ``language`` of a
+    mention the model did not score. A correction's ``sentiment`` / ``complaint`` replace
+    the model's where not ``None``.
+    """
+    fix = correction or {}
+    corrected = fix.get("sentiment")
+    flag = fix.get("complaint")
+    counted: Document = {
+        "label": corrected if corrected in _LABELS else label,
+        "complaint": bool(flag) if flag is not None else bool(complaint),
+    }
+    if counted["label"] == UNSCORED:
+        counted["language"] = language or "und"
+    return counted
+
+
+def bucket(counted: Mapping[str, Any] | None) -> dict[str, int]:
+    """The counts one mention adds to its roll-up document."""
+    if not counted or counted.get("label") is None:
+        return {}
+    if counted["label"] == UNSCORED:
+        return {UNSCORED: 1, f"{UNSCORED}_{counted.get('language') or 'und'}": 1}
+    return {"total": 1, counted["label"]: 1, "complaints": int(bool(counted.get("complaint")))}
+
+
+def moved(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> dict[str, int]:
+    """What a mention's counts change by when it goes from ``old`` to ``new`` counted."""
+    change = {name: -count for name, count in bucket(old).items()}
+    for name, count in bucket(new).items():
+        change[name] = change.get(name, 0) + count
+    return {name: count for name, count in change.items() if count}
 
 
 def _key_filter(key: Key) -> Document:
@@ -234,7 +287,7 @@ class Rollups:
         query: Document = {"day": day}
         match: Document = {
             "created_at": {"$gte": day, "$lt": day + timedelta(days=1)},
-            "sentiment.label": {"$exists": True},
+            "counted.label": {"$exists": True},
         }
         if only is not None and len(only) == 1:
             [(brand, source)] = only
@@ -249,9 +302,11 @@ class Rollups:
             if only is not None and pair not in only:
                 continue
             doc = docs.get(pair)
-            counts = counted.get(pair, dict.fromkeys(COUNTS, 0))
+            counts = dict.fromkeys(COUNTS, 0)
+            counts.update({name: 0 for name in (doc or {}) if name not in _NOT_COUNTS})
+            counts.update(counted.get(pair, {}))
             if doc is None:
-                if not counts["total"]:
+                if not counts["total"] and not counts[UNSCORED]:
                     continue
                 try:
                     await self._rollups.update_one(
@@ -268,7 +323,7 @@ class Rollups:
             if any(entry["expires"] >= now for entry in inflight):
                 busy += 1
                 continue
-            if not inflight and all(int(doc.get(name, 0)) == counts[name] for name in COUNTS):
+            if not inflight and all(int(doc.get(name, 0)) == counts[name] for name in counts):
                 unchanged += 1
                 continue
             result = await self._rollups.update_one(
@@ -285,10 +340,15 @@ class Rollups:
             {"$match": match},
             {
                 "$group": {
-                    "_id": {"brand": "$brand", "source": "$source", "label": "$sentiment.label"},
+                    "_id": {
+                        "brand": "$brand",
+                        "source": "$source",
+                        "label": "$counted.label",
+                        "language": "$counted.language",
+                    },
                     "n": {"$sum": 1},
                     "complaints": {
-                        "$sum": {"$cond": [{"$eq": ["$complaint.is_complaint", True]}, 1, 0]}
+                        "$sum": {"$cond": [{"$eq": ["$counted.complaint", True]}, 1, 0]}
                     },
                 }
             },
@@ -296,11 +356,12 @@ class Rollups:
         counted: dict[tuple[str, str], dict[str, int]] = {}
         async for row in await self._mentions.aggregate(pipeline):
             group = row["_id"]
-            counts = counted.setdefault((group["brand"], group["source"]), dict.fromkeys(COUNTS, 0))
+            counts = counted.setdefault((group["brand"], group["source"]), {})
+            one = bucket({"label": group["label"], "language": group.get("language")})
+            for name, count in one.items():
+                counts[name] = counts.get(name, 0) + count * int(row["n"])
             if group["label"] in _LABELS:
-                counts[group["label"]] += int(row["n"])
-            counts["total"] += int(row["n"])
-            counts["complaints"] += int(row["complaints"])
+                counts["complaints"] = counts.get("complaints", 0) + int(row["complaints"])
         return counted
 
     async def _bulk(self, ops: list[UpdateOne]) -> None:
@@ -321,6 +382,6 @@ class Rollups:
 
 # Every UTC day that has a scored mention (for ``rebuild``).
 _DAYS: list[Document] = [
-    {"$match": {"sentiment.label": {"$exists": True}}},
+    {"$match": {"counted.label": {"$exists": True}}},
     {"$group": {"_id": {"$dateTrunc": {"date": "$created_at", "unit": "day"}}}},
 ]

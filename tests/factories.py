@@ -161,19 +161,32 @@ def advocacy_doc(
     return doc
 
 
-_ROLLUP_COUNTS = ("total", "positive", "neutral", "negative", "complaints")
+_ROLLUP_COUNTS = ("total", "positive", "neutral", "negative", "complaints", "unscored")
 RollupCounts = dict[tuple[str, datetime, str], dict[str, int]]
 
 
 async def rollup_truth(store: Database) -> RollupCounts:
-    """The daily roll-ups as they should be, counted here from the mentions one by one."""
+    """The daily roll-ups as they should be, counted here from the mentions one by one.
+
+    The rule: a person's correction, where it judged, else the model's verdict; a mention
+    skipped as another language counts in ``unscored`` only.
+    """
     counts: dict[tuple[str, datetime, str], Counter[str]] = {}
-    async for doc in store.collection("mentions").find({"sentiment": {"$exists": True}}):
+    async for doc in store.collection("mentions").find(
+        {"$or": [{"sentiment": {"$exists": True}}, {"score_state": "skipped"}]}
+    ):
         day = doc["created_at"].replace(hour=0, minute=0, second=0, microsecond=0)
         tally = counts.setdefault((doc["brand"], day, doc["source"]), Counter())
+        correction = doc.get("correction") or {}
+        if doc.get("score_state") == "skipped" and not correction.get("sentiment"):
+            tally["unscored"] += 1
+            continue
         tally["total"] += 1
-        tally[doc["sentiment"]["label"]] += 1
-        tally["complaints"] += int(bool((doc.get("complaint") or {}).get("is_complaint")))
+        tally[correction.get("sentiment") or doc["sentiment"]["label"]] += 1
+        flag = correction.get("complaint")
+        if flag is None:
+            flag = (doc.get("complaint") or {}).get("is_complaint")
+        tally["complaints"] += int(bool(flag))
     return {key: {name: tally[name] for name in _ROLLUP_COUNTS} for key, tally in counts.items()}
 
 

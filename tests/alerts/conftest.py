@@ -217,6 +217,7 @@ async def negatives(
             "created_at": hour + timedelta(seconds=(3599 * i) // max(count, 1)),
             "score_state": "scored",
             "sentiment": {"label": label, "score": 0.8 + (i % 10) / 100},
+            "counted": {"label": label, "complaint": False},
             "engagement": {"likes": i % 7},
             "url": f"https://example.com/{brand}/{i}",
         }

@@ -252,3 +252,15 @@ async def test_the_first_cursor_is_kept_so_a_late_pass_still_sees_what_came_afte
     assert await first.run_once() == 0
     await scored(store)
     assert await first.run_once(datetime.now(UTC) + timedelta(hours=3)) == 1
+
+
+async def test_a_complaint_corrected_before_the_engine_reads_it_raises_no_alert(
+    store: Database, alert_store: Outbox
+) -> None:
+    """A person's "not a complaint" is what the complaint rule reads."""
+    kept = await scored(store, followers=200_000)
+    wrong = await scored(store, "Where do I find the manual?", followers=200_000)
+    await store.complaints.correct(str(wrong), complaint=False, kind="question", by="ann")
+    every = rule(rule="complaint", name="every")
+    assert await engine(alert_store, every).run_once() == 1
+    assert await keys(alert_store) == [f"complaint:{kept}:every"]

@@ -71,7 +71,13 @@ async def seed_bob(store: Database) -> dict[str, Any]:
     b2 = await mentions.find_one({"external_id": "b2"})
     assert b2 is not None
     await mentions.update_one(
-        {"_id": b2["_id"]}, {"$set": {"complaint": {"is_complaint": True, "kind": "complaint"}}}
+        {"_id": b2["_id"]},
+        {
+            "$set": {
+                "complaint": {"is_complaint": True, "kind": "complaint"},
+                "counted.complaint": True,
+            }
+        },
     )
     await store.complaints.handle(b2["_id"], "assign", "lead", "agent smith")
     await store.complaints.correct(b2["_id"], sentiment="negative", by="agent smith")

@@ -218,7 +218,13 @@ async def test_the_feed_filters_by_complaint_language_and_author_and_shows_tiers
     mentions = store.collection("mentions")
     await mentions.update_one(
         {"text": "lost my bag again"},
-        {"$set": {"complaint": {"is_complaint": True, "kind": "complaint"}, "profile_id": "p_1"}},
+        {
+            "$set": {
+                "complaint": {"is_complaint": True, "kind": "complaint"},
+                "counted.complaint": True,
+                "profile_id": "p_1",
+            }
+        },
     )
     await mentions.update_one(
         {"text": "le vol a été annulé"},
@@ -537,11 +543,17 @@ async def _seed_complaints(store: Database, complaints: dict[str, timedelta], *o
         + [(mention(text), "neutral") for text in others],
     )
     await store.collection("mentions").update_many(
-        {"text": {"$in": list(complaints)}}, {"$set": {"complaint": _verdict()}}
+        {"text": {"$in": list(complaints)}},
+        {"$set": {"complaint": _verdict(), "counted.complaint": True}},
     )
     await store.collection("mentions").update_many(
         {"text": {"$in": list(others)}},
-        {"$set": {"complaint": {**_verdict(), "is_complaint": False, "kind": "other"}}},
+        {
+            "$set": {
+                "complaint": {**_verdict(), "is_complaint": False, "kind": "other"},
+                "counted.complaint": False,
+            }
+        },
     )
 
 

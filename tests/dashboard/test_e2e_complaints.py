@@ -65,7 +65,8 @@ async def test_a_community_manager_works_a_complaint_through_in_a_real_browser(
                     "category": "refund",
                     "score": 0.93,
                     "reasons": ["names a failure"],
-                }
+                },
+                "counted.complaint": True,
             }
         },
     )

@@ -142,3 +142,36 @@ async def test_top_terms_leave_out_stop_words_and_brand_names(
 def _last_30_days() -> tuple[date, date]:
     today = datetime.now(UTC).date()
     return today - timedelta(days=29), today
+
+
+async def test_mentions_in_other_languages_count_in_volume_and_share_of_voice(
+    store: Database, dashboard: Open
+) -> None:
+    """Two French posts the model cannot read: in Acme's volume and share, not in sentiment."""
+    await _score(
+        store,
+        [
+            (mention("bad", brand="Acme"), "negative", False),
+            (mention("great", brand="Globex"), "positive", False),
+        ],
+    )
+    await store.mentions.upsert(
+        [mention("Acme est nul", brand="Acme"), mention("Acme, jamais plus", brand="Acme")]
+    )
+    claim = await store.queue.claim("test", limit=10, lease=timedelta(minutes=5))
+    await store.queue.skip(claim, {doc["_id"]: {"language": "fr"} for doc in claim.mentions})
+    app = dashboard().run()
+    _no_failure(app)
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics["Mentions"] == "3" and metrics["Negative"] == "1"
+    table = _table(app, 1)
+    assert table["Acme"]["Share of voice"] == pytest.approx(0.75)
+    assert any("Not scored (language): 2" in c.value and "fr 2" in c.value for c in app.caption)
+
+
+async def test_a_correction_is_what_the_overview_counts(store: Database, dashboard: Open) -> None:
+    await _score(store, [(mention("fine, I guess", brand="Acme"), "negative", True)])
+    [doc] = [d async for d in store.collection("mentions").find({})]
+    await store.complaints.correct(str(doc["_id"]), sentiment="neutral", complaint=False, by="ann")
+    metrics = {metric.label: metric.value for metric in dashboard().run().metric}
+    assert (metrics["Negative"], metrics["Neutral"], metrics["Complaints"]) == ("0", "1", "0")

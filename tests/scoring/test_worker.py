@@ -93,7 +93,14 @@ async def test_rescoring_moves_each_mention_to_its_new_label_in_the_rollups(
     # Pretend an older model scored them all as neutral.
     mentions = store.collection("mentions")
     await mentions.update_many(
-        {}, {"$set": {"sentiment.model_version": "old-1", "sentiment.label": "neutral"}}
+        {},
+        {
+            "$set": {
+                "sentiment.model_version": "old-1",
+                "sentiment.label": "neutral",
+                "counted.label": "neutral",
+            }
+        },
     )
     await store.collection("rollups").update_many(
         {}, {"$set": {"negative": 0, "positive": 0, "neutral": 3}}

@@ -46,7 +46,9 @@ async def test_complaints_queue_reaches_old_open_complaints(store: Database) -> 
         store,
         [(mention("new"), "negative"), (mention("ancient", age=timedelta(days=800)), "negative")],
     )
-    await store.collection("mentions").update_many({}, {"$set": {"complaint.is_complaint": True}})
+    await store.collection("mentions").update_many(
+        {}, {"$set": {"complaint.is_complaint": True, "counted.complaint": True}}
+    )
     queue = await store.complaints.queue(None, "all")
     assert [doc["text"] for doc in queue] == ["new", "ancient"]
     assert [doc["text"] for doc in await store.complaints.queue(None, "overdue")] == ["ancient"]
