@@ -35,7 +35,8 @@ class Page:
     when False the runner stops until the job's next scheduled run. ``deleted`` names
     posts, as (source, external id), their authors deleted; ``edited`` carries posts whose text
     changed, where the source reports them; ``truncated`` says why a source's own cap
-    (a listing's depth, a feed's page limit) cut this window short.
+    (a listing's depth, a feed's page limit) cut this window short, and
+    ``truncated_window`` which span it left unread (from, to), where the source knows it.
     """
 
     mentions: list[Mention]
@@ -45,6 +46,7 @@ class Page:
     deleted: list[tuple[str, str]] = field(default_factory=list)
     edited: list[Mention] = field(default_factory=list)
     truncated: str | None = None
+    truncated_window: tuple[datetime, datetime] | None = None
 
 
 @dataclass

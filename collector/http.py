@@ -7,8 +7,10 @@ treats status codes, ``Retry-After``, timeouts and bad bodies the same way:
 * 5xx, timeouts, connection errors -> ``SourceUnavailable`` (the runner retries)
 * 401 / 403 -> ``SourceError`` saying to check the source's credentials
 * other 4xx -> ``SourceError`` with the status and the start of the body
-* a 200 whose body is an HTML page (a captive portal, a proxy's error page) or JSON cut
-  short -> ``SourceUnavailable`` (transient: retried with back-off)
+* a 200 whose body is an HTML page or other markup where JSON was asked (a captive
+  portal, a proxy's error page), JSON cut short, or a body shorter than its
+  ``Content-Length`` (a dropped connection) -> ``SourceUnavailable`` (transient: retried
+  with back-off)
 * a body that is not what was asked for -> ``BadPayload``
 * a body over ``MAX_BODY_BYTES`` once decompressed (a hostile or broken feed, a gzip
   bomb) -> ``BodyTooLarge``: never read whole, dead-lettered with the reason
@@ -54,6 +56,7 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_REDIRECTS = 5
 _CHUNK = 64 * 1024
 _URL = re.compile(r"(https?://[^\s?'\"]+)\?[^\s'\"]*")
+_ESCAPE_START = re.compile(r"u[0-9a-fA-F]{0,3}")
 
 
 class BodyTooLarge(BadPayload):
@@ -72,21 +75,24 @@ class Response:
     def json(self, source: str) -> Any:
         """The body as JSON, or an error naming the source and URL.
 
-        An HTML page or JSON cut short is ``SourceUnavailable`` (what a captive portal, a
-        proxy or a dropped connection gives; worth another try); anything else that is
-        not JSON is ``BadPayload``.
+        An HTML page (or any markup: a body starting with ``<``) or JSON cut short is
+        ``SourceUnavailable`` (what a captive portal, a proxy or a dropped connection
+        gives; worth another try); anything else that is not JSON is ``BadPayload``.
         """
         try:
             return json.loads(self.body)
         except ValueError as error:
-            if self.looks_like_html() or _cut_short(self.body, error):
-                what = (
-                    "an HTML page instead of JSON" if self.looks_like_html() else "JSON cut short"
-                )
+            html = self.looks_like_html()
+            markup = html or self.body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+            if markup or _cut_short(self.body, error):
+                what = "JSON cut short"
+                if markup:  # an error page, a login form, an XML fault: never the JSON asked for
+                    what = "an HTML page instead of JSON" if html else "markup instead of JSON"
                 raise SourceUnavailable(
-                    f"{source} answered {_shown(self.url)} with {what} "
-                    f"(a proxy, a captive portal or a dropped connection?); it began "
-                    f"{self.body[:120]!r}; retried later",
+                    f"{source}: {_shown(self.url)} answered with {what} (a proxy, a captive "
+                    f"portal or a dropped connection?); it began {self.body[:120]!r}. This is "
+                    "taken as a passing fault and retried later; if it persists, check the network "
+                    "between Goodwill and the source (a proxy or a portal asking to log in).",
                     source=source,
                     url=_shown(self.url),
                 ) from None
@@ -108,13 +114,25 @@ class Response:
 
 def _cut_short(body: bytes, error: ValueError) -> bool:
     """Whether a JSON error is the end of the text coming too soon (a truncated body)."""
-    text = body.rstrip()
+    text = body.decode("utf-8", "replace").rstrip()
     if not text:
         return True
-    if str(getattr(error, "msg", "")).startswith("Unterminated string"):
+    message = str(getattr(error, "msg", ""))
+    if message.startswith("Unterminated string"):
         return True  # the text ended inside a string
     position = getattr(error, "pos", None)
-    return isinstance(position, int) and position >= len(text.decode("utf-8", "replace")) - 1
+    if not isinstance(position, int) or message.startswith("Extra data"):
+        return False  # a whole value with something after it is not cut short
+    rest = text[position:]
+    if len(rest) <= 1:
+        return True  # the text ended where a value, a comma or a bracket was due
+    if message.startswith("Expecting value"):
+        # ... or in the middle of a literal: `{"ok": tru`
+        return any(word.startswith(rest) for word in ("true", "false", "null"))
+    # ... or in the middle of an escape: `"caf\u00`
+    return (
+        message.startswith("Invalid \\uXXXX escape") and _ESCAPE_START.fullmatch(rest) is not None
+    )
 
 
 def _shown(url: str) -> str:
@@ -262,6 +280,16 @@ async def request(
                 source=source,
                 url=shown,
             )
+    except aiohttp.ClientPayloadError as error:
+        # The connection closed before the body was whole (fewer bytes than Content-Length,
+        # a chunked body that never ended): transient, like a dropped connection.
+        raise SourceUnavailable(
+            f"{source}: {shown} answered a body cut short "
+            f"({_without_queries(str(error).replace(url, shown))}); a dropped connection or "
+            "a proxy? It is retried later.",
+            source=source,
+            url=shown,
+        ) from None
     except (TimeoutError, aiohttp.ClientError) as error:
         raise SourceUnavailable(
             f"{source}: could not reach {shown} "

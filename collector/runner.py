@@ -4,11 +4,16 @@ A job fetches pages from its source from the saved cursor, upserts each page's
 mentions by (source, external_id), and saves the new cursor only after the page is
 stored, so a crash loses nothing and a re-run duplicates nothing. Payloads a source
 cannot parse are dead-lettered with their reason. Network failures are retried with
-back-off (stamina); what still fails is recorded on the job's cursor, visible in
-``goodwill sources``.
+back-off (stamina); what still fails is recorded on the job's cursor, with the window
+it left unread, visible in ``goodwill sources`` (a later catch-up that reads the window
+marks it filled). A window a source's own cap cut short (``Page.truncated``) is
+recorded as not read for good.
 
 Jobs are scheduled by APScheduler in each collector process's memory; a job's lease in
-MongoDB keeps two processes from running it at once.
+MongoDB keeps two processes from running it at once. The lease is renewed with every
+page saved and, while one fetch takes long, every third of its length; a run whose
+lease was lost meanwhile (another collector took the job) stops at once and writes
+nothing more.
 """
 
 from __future__ import annotations
@@ -19,10 +24,10 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiohttp
 import stamina
@@ -33,7 +38,7 @@ from collector.http import BodyTooLarge
 from collector.sources.registry import FETCHES_PER_MINUTE
 from goodwill.errors import RateLimited, SourceError, SourceUnavailable, StoreError
 from goodwill.models import Mention, utcnow
-from store import Coverage, Database
+from store import Coverage, CursorState, Database
 
 __all__ = ["Job", "JobResult", "Matcher", "Runner", "make_scheduler"]
 
@@ -167,22 +172,27 @@ class Runner:
                 else "another runner holds it"
             )
             return JobResult(job.id, 0, 0, 0, 0, skipped=reason)
-        renewal = asyncio.create_task(self._keep_lease(job.brand, key))
+        lost = asyncio.Event()
+        renewal = asyncio.create_task(self._keep_lease(job.brand, key, lost))
         try:
-            return await self._collect(job, key, since, progress)
+            return await self._collect(job, key, since, progress, lost)
         finally:
             renewal.cancel()
             await asyncio.gather(renewal, return_exceptions=True)
             await self.store.cursors.release(job.brand, key, self.owner)
 
-    async def _keep_lease(self, brand: str, key: str) -> None:
-        """Renew the job's lease every third of its length while the run works."""
+    async def _keep_lease(self, brand: str, key: str, lost: asyncio.Event) -> None:
+        """Renew the job's lease every third of its length while the run works.
+
+        Sets ``lost`` when another runner holds it now: the run stops at once.
+        """
         every = max(self.lease.total_seconds() / 3, 0.05)
         while True:
             await asyncio.sleep(every)
             try:
                 if not await self.store.cursors.renew(brand, key, self.owner, self.lease):
-                    return  # lost: the next cursor write is refused and ends the run
+                    lost.set()
+                    return
             except StoreError as error:
                 log.warning("collect %s:%s: could not renew the lease: %s", key, brand, error)
 
@@ -192,6 +202,7 @@ class Runner:
         key: str,
         since: datetime | None,
         progress: Callable[[JobResult], None] | None,
+        lost: asyncio.Event,
     ) -> JobResult:
         state = await self.store.cursors.get(job.brand, key)
         cursor = state.cursor
@@ -202,7 +213,10 @@ class Runner:
         saved_at: datetime | None = None
         try:
             while pages < MAX_PAGES_PER_RUN:
-                page = await self._fetch(job, target, cursor)
+                fetched = await self._unless_lost(self._fetch(job, target, cursor), lost)
+                if fetched is None:
+                    return self._lost_lease(job, pages, inserted, updated, total)
+                page = fetched
                 pages += 1
                 for reason, payload in page.unparsed:
                     await self.store.cursors.dead_letter(
@@ -222,17 +236,20 @@ class Runner:
                 inserted += result.inserted
                 updated += result.updated
                 cursor = page.cursor
-                if not await self.store.cursors.record_success(
-                    job.brand, key, cursor, result.inserted, coverage, owner=self.owner
+                saved = await self.store.cursors.record_success(
+                    job.brand,
+                    key,
+                    cursor,
+                    result.inserted,
+                    coverage,
+                    owner=self.owner,
+                    lease=self.lease,
+                    caught_up=not page.more,
+                )
+                if not saved or (
+                    page.truncated and not await self._record_cap(job, key, page, since, state)
                 ):
-                    message = (
-                        f"lost the lease on {job.id}: another collector took the job (this run "
-                        "outlived its lease); its cursor stands and this run stopped"
-                    )
-                    log.warning("collect %s: %s", job.id, message)
-                    return JobResult(
-                        job.id, pages, inserted, updated, total.dead_lettered, message, total
-                    )
+                    return self._lost_lease(job, pages, inserted, updated, total)
                 saved_at = utcnow()
                 if progress is not None:
                     progress(
@@ -243,6 +260,8 @@ class Runner:
                 if not page.more:
                     break
         except SourceError as error:
+            if lost.is_set():
+                return self._lost_lease(job, pages, inserted, updated, total)
             message = f"{error.__class__.__name__}: {error}"
             if isinstance(error, BodyTooLarge):  # kept with its reason, like an unparsable item
                 await self.store.cursors.dead_letter(
@@ -263,9 +282,11 @@ class Runner:
             )
             # Unread from the last page this run saved, else from the job's last success.
             gap_since = saved_at or state.last_success or since
-            await self.store.cursors.record_error(
-                job.brand, key, message, retry_in=retry_in, gap_since=gap_since
+            recorded = await self.store.cursors.record_error(
+                job.brand, key, message, retry_in=retry_in, gap_since=gap_since, owner=self.owner
             )
+            if recorded is None:
+                return self._lost_lease(job, pages, inserted, updated, total)
             return JobResult(job.id, pages, inserted, updated, total.dead_lettered, message, total)
         if inserted or total.dead_lettered:
             log.info(
@@ -277,6 +298,56 @@ class Runner:
                 total.dead_lettered,
             )
         return JobResult(job.id, pages, inserted, updated, total.dead_lettered, coverage=total)
+
+    def _lost_lease(
+        self, job: Job, pages: int, inserted: int, updated: int, total: Coverage
+    ) -> JobResult:
+        """The result of a run that stopped because another collector took its job."""
+        message = (
+            f"lost the lease on {job.id}: another collector took the job (this run outlived "
+            "its lease); this run stopped without saving, and the next run resumes from the "
+            "cursor the new holder saves"
+        )
+        log.warning("collect %s: %s", job.id, message)
+        return JobResult(job.id, pages, inserted, updated, total.dead_lettered, message, total)
+
+    async def _unless_lost(
+        self, fetching: Coroutine[Any, Any, Page], lost: asyncio.Event
+    ) -> Page | None:
+        """``fetching``'s page, or None as soon as the lease is lost (the fetch is cancelled)."""
+        fetch = asyncio.ensure_future(fetching)
+        lost_wait = asyncio.ensure_future(lost.wait())
+        try:
+            await asyncio.wait({fetch, lost_wait}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (fetch, lost_wait):
+                task.cancel()
+            await asyncio.gather(fetch, lost_wait, return_exceptions=True)
+        if lost.is_set():
+            return None
+        return fetch.result()
+
+    async def _record_cap(
+        self, job: Job, key: str, page: Page, since: datetime | None, state: CursorState
+    ) -> bool:
+        """Record the window a source's own cap left unread; False when the lease was lost."""
+        reason = page.truncated or "the source's cap"
+        if page.truncated_window is not None:
+            start, end = page.truncated_window
+        else:  # the oldest item the page reached, back to what the job had before
+            times = [mention.created_at for mention in page.mentions]
+            end = min(times) if times else utcnow()
+            start = min(since or state.last_success or end, end)
+        log.warning(
+            "collect %s: %s; not read: %s to %s",
+            job.id,
+            reason,
+            f"{start:%Y-%m-%d %H:%M}",
+            f"{end:%Y-%m-%d %H:%M}",
+        )
+        return await self.store.cursors.record_gap(
+            job.brand, key, start, end, reason, owner=self.owner
+        )
 
     async def _apply_changes(self, page: Page) -> None:
         """Edits and deletions the source reported: new text to score again; posts gone."""

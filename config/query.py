@@ -19,10 +19,22 @@ in upper case; ``or`` is a word. A phrase runs to the next double quote (no esca
 
 Matching is case-insensitive (Unicode case folding after NFKC, so full-width letters,
 ``Acme`` and ``ACME`` are alike; typographic apostrophes count as ``'``) and on whole words:
-a term matches where it is neither preceded nor followed by a letter, digit or ``_``.
-So ``acme`` matches ``@acme``, ``#acme``, ``Acme's`` and ``ACME!`` but not ``acmeville``
-or ``@acme_support``; ``"@acme"`` matches the handle only. A mention's title and text
-both count; a phrase does not run from the title into the text.
+a term matches where it is neither preceded nor followed by a letter, digit or ``_`` that
+would carry its word on. So ``acme`` matches ``@acme``, ``#acme``, ``Acme's`` and ``ACME!``
+but not ``acmeville``, ``acmé`` or ``@acme_support``; ``"@acme"`` matches the handle only.
+What carries a word on depends on the script:
+
+* a term that begins or ends in a Latin letter is carried on only by Latin letters (and
+  their accents), digits and ``_``: a letter of another script beside it is a boundary,
+  as in ``Acmeのアプリ``, ``我用Acme``, ``Acme는`` (a Korean particle), ``לAcme`` (a
+  Hebrew prefix) or a Russian case ending after it;
+* a term that begins or ends in a script written without spaces between words (Han,
+  Hiragana, Katakana, Thai, Lao, Myanmar, Khmer, Tibetan...) has no boundary to find on
+  that side: ``任天堂`` is found inside ``昨日任天堂のゲームを買った``;
+* any other term (Cyrillic, Greek, Hangul, Arabic...) is carried on by letters and digits
+  of any script but those written without spaces.
+
+A mention's title and text both count; a phrase does not run from the title into the text.
 
 A mention whose language is unknown (``lang`` is None, empty or ``und``) *passes*
 every ``lang:`` filter, negated or not: a filter never drops a mention only because
@@ -413,26 +425,56 @@ def _format(node: _Node, parent: int = 0) -> str:
 
 _Matcher = Callable[[str, str | None], bool]
 
-# Scripts written without spaces between words: Han, Hiragana, Katakana (and their
-# half-width forms and the prolonged sound mark), Thai, Lao, Myanmar, Khmer. Beside
-# one of their letters a term still begins or ends: "Acmeのアプリ" names "acme".
+# Scripts written without spaces between words: Han (and its radicals, iteration marks and
+# supplementary planes), Hiragana, Katakana (and their half-width forms, the prolonged sound
+# mark and the kana supplements), Thai, Lao, Tibetan, Myanmar, Khmer, the Tai scripts, Yi,
+# Javanese and Balinese. A term in one of them is found inside text of it; beside one of
+# their letters any term still begins or ends ("Acmeのアプリ" names "acme").
 _UNSPACED = (
     "\u0e00-\u0eff"  # Thai, Lao
-    "\u1000-\u109f"  # Myanmar
-    "\u1780-\u17ff"  # Khmer
+    "\u0f00-\u0fff"  # Tibetan
+    "\u1000-\u109f\ua9e0-\ua9ff\uaa60-\uaa7f"  # Myanmar and its extensions
+    "\u1780-\u17ff\u19e0-\u19ff"  # Khmer, Khmer symbols
+    "\u1950-\u19df\u1a20-\u1aaf\uaa80-\uaadf"  # Tai Le, New Tai Lue, Tai Tham, Tai Viet
+    "\u1b00-\u1b7f\ua980-\ua9df"  # Balinese, Javanese
+    "\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3031-\u3035\u303b\u303c"  # Han radicals, marks
     "\u3040-\u30ff\u31f0-\u31ff"  # Hiragana, Katakana
     "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # Han
+    "\ua000-\ua4cf"  # Yi
     "\uff66-\uff9f"  # half-width Katakana
+    "\U0001b000-\U0001b16f"  # kana supplements
     "\U00020000-\U0003134f"  # Han, supplementary planes
 )
-# A letter, digit or underscore of a spaced script: what makes "acme" in "acmeville" no match.
-_JOINED = rf"[^\W{_UNSPACED}]"
+_UNSPACED_CHAR = re.compile(f"[{_UNSPACED}]")
+# Letters of the Latin script (basic, Latin-1, extended, IPA, phonetic, additional) and the
+# combining marks that sit on them.
+_LATIN = (
+    "A-Za-z\u00aa\u00ba\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u02af\u1d00-\u1dbf"
+    "\u1e00-\u1eff\u2c60-\u2c7f\ua720-\ua7ff\uab30-\uab6f"
+    "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+)
+_LATIN_CHAR = re.compile(f"[{_LATIN}]")
+# What carries a word on beside a term's edge (see the module's docstring): a Latin edge is
+# carried on by Latin letters, digits and "_" only; another edge by a letter, digit or "_"
+# of any script written with spaces.
+_JOINS_LATIN = rf"[{_LATIN}\d_]"
+_JOINS_SPACED = rf"[^\W{_UNSPACED}]"
+
+
+def _boundary(edge: str, *, before: bool) -> str:
+    """The lookaround that keeps a term's ``edge`` character from running on into a word."""
+    if _UNSPACED_CHAR.match(edge):
+        return ""  # words run together in that script: no boundary to find
+    joins = _JOINS_LATIN if _LATIN_CHAR.match(edge) else _JOINS_SPACED
+    return f"(?<!{joins})" if before else f"(?!{joins})"
 
 
 def _term_matcher(term: _Term, negated: bool) -> _Matcher:
     words = term.key.split()
     pattern = re.compile(
-        rf"(?<!{_JOINED})" + r"\s+".join(map(re.escape, words)) + rf"(?!{_JOINED})"
+        _boundary(term.key[0], before=True)
+        + r"\s+".join(map(re.escape, words))
+        + _boundary(term.key[-1], before=False)
     )
     search = pattern.search
     first = words[0]  # a substring test is far cheaper than the regex, and rules out most texts

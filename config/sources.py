@@ -165,6 +165,7 @@ SOURCE_TYPES: Final[Mapping[str, SourceType]] = {
         _type(
             "jetstream",
             _P("base_url", "str", "wss://jetstream2.us-east.bsky.network"),
+            _P("profiles_url", "str", "https://public.api.bsky.app"),
             _P("window_seconds", "float", 20.0),
             _P("max_events", "int", 5000),
             _P("overlap_seconds", "float", 3.0),
@@ -188,6 +189,7 @@ SOURCE_TYPES: Final[Mapping[str, SourceType]] = {
             _P("listing", "Literal['search', 'new']", "search"),
             _P("limit", "int", 100),
             _P("user_agent", "str", "python:goodwill:v0.1.0 (open-source social listening)"),
+            _P("owned_subreddits", "list[str] | None", None),
         ),
         _type(
             "replay",
@@ -214,6 +216,7 @@ SOURCE_TYPES: Final[Mapping[str, SourceType]] = {
             _P("api_key", "SecretStr | None", None),
             _P("video_ids", "list[str] | None", None),
             _P("channel_ids", "list[str] | None", None),
+            _P("owned_channel_ids", "list[str] | None", None),
             _P("search", "bool", False),
             _P("search_days", "int", 7),
             _P("search_interval_hours", "float", 6.0),

@@ -1,8 +1,9 @@
 """The Sources and alerts page: where collection stands, and where the latest alerts went.
 
 One row per brand x source (status, last success, what was fetched, matched, dropped
-or dead-lettered, the windows lost, the last error, redacted), then the latest 50
-alerts with their delivery (state, attempts, next attempt, last error).
+or dead-lettered, the windows still not read, the last error, redacted), the list of
+those windows (a window a later catch-up read after all is no longer shown), then the
+latest 50 alerts with their delivery (state, attempts, next attempt, last error).
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def _collection() -> None:
     st.caption(
         "Fetched: items the source gave; Matched: those that match the brand's query; "
         "Dropped: those that did not; Dead-lettered: items that could not be read; "
-        "Windows not read: periods lost to an outage or a quota."
+        "Windows not read: periods lost to an outage, a quota or a source's own cap, and "
+        "not read since."
     )
     rows = [
         {
@@ -84,6 +86,18 @@ def _collection() -> None:
             "Last error": st.column_config.TextColumn(width="large"),
         },
     )
+    _windows_not_read(states)
+
+
+def _windows_not_read(states: list[data.SourceState]) -> None:
+    """Each window still not read, under one expander that says how many there are."""
+    total = sum(len(state.windows) for state in states)
+    if not total:
+        return
+    with st.expander(f"{total} window{'s' if total > 1 else ''} not read"):
+        for state in states:
+            for window in state.windows:
+                st.text(f"{state.brand} · {state.source}: {ui.redact(window)}")
 
 
 def _alerts() -> None:

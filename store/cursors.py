@@ -1,8 +1,18 @@
 """Where collection of each brand x source stands: cursors, leases, coverage, dead letters.
 
-A runner process takes a job's lease before running it, saves the cursor after each
-page it stored (with what the page brought), and records failures, pauses and the
-windows it could not read. Payloads that cannot be parsed are kept as dead letters.
+A runner process takes a job's lease before running it, renews it while it works, saves
+the cursor after each page it stored (with what the page brought, and only while it still
+holds the lease), and records failures, pauses and the windows it could not read.
+Payloads that cannot be parsed are kept as dead letters.
+
+Windows not read (``gaps``) are honest both ways. A window lost to a failure is marked
+filled (``filled_at``) once a whole catch-up that began after it was recorded has been
+read: every cursor save counts a ``version``, a failure's gap notes the version then
+current, and a save that says the source is caught up fills the gaps recorded at or
+before the version the catch-up resumed from. (A catch-up already under way when the
+failure came may page newest-first, from a top it fixed before the window, so it
+fills nothing until the next one.) A window a source's own cap left unread (``cap``)
+is never filled: no later run can read it.
 """
 
 from __future__ import annotations
@@ -18,6 +28,9 @@ from goodwill.models import utcnow
 from store._common import Document, translating_errors
 
 __all__ = ["INDEXES", "Coverage", "CursorState", "Cursors"]
+
+#: Windows not read kept per brand x source (the latest).
+_MAX_GAPS = 50
 
 INDEXES: dict[str, list[IndexModel]] = {
     "cursors": [
@@ -63,6 +76,11 @@ class CursorState:
     paused_until: datetime | None = None
     coverage: Coverage = field(default_factory=Coverage)
     gaps: tuple[Document, ...] = ()
+
+    @property
+    def open_gaps(self) -> tuple[Document, ...]:
+        """The windows still not read (``gaps`` less those a later catch-up filled)."""
+        return tuple(gap for gap in self.gaps if not gap.get("filled_at"))
 
     @property
     def state(self) -> str:
@@ -149,30 +167,54 @@ class Cursors:
         coverage: Coverage | None = None,
         *,
         owner: str | None = None,
+        lease: timedelta | None = None,
+        caught_up: bool = False,
     ) -> bool:
         """Save the new cursor after a page was stored, with what the page brought.
 
         With ``owner``, only while that owner still holds the job's lease: a runner whose
-        lease ran out (and whose job another runner took) writes nothing. Returns whether
-        the cursor was saved.
+        lease ran out (and whose job another runner took) writes nothing; with ``lease``
+        as well, the save renews the lease by that much from now. ``caught_up`` says the
+        source has nothing more right now: the windows not read that this catch-up has
+        read after all are marked filled. Returns whether the cursor was saved.
         """
+        now = utcnow()
         counts = coverage or Coverage(stored=collected)
         held: Document = {} if owner is None else {"lease.owner": owner}
-        result = await self._db.cursors.update_one(
+        fields: Document = {
+            "cursor": cursor,
+            "last_success": now,
+            "last_error": None,
+            "failures": 0,
+            "paused_until": None,
+        }
+        if owner is not None and lease is not None:
+            fields["lease.expires"] = now + lease
+        doc = await self._db.cursors.find_one_and_update(
             {"brand": brand, "source": source, **held},
-            {
-                "$set": {
-                    "cursor": cursor,
-                    "last_success": utcnow(),
-                    "last_error": None,
-                    "failures": 0,
-                    "paused_until": None,
-                },
-                "$inc": {"collected": collected, **counts.increments()},
-            },
+            {"$set": fields, "$inc": {"collected": collected, "version": 1, **counts.increments()}},
             upsert=owner is None,
+            return_document=ReturnDocument.AFTER,
         )
-        return result.matched_count == 1 or result.upserted_id is not None
+        if doc is None:
+            return False
+        if caught_up:
+            await self._settle(doc, held, now)
+        return True
+
+    async def _settle(self, doc: Document, held: Document, now: datetime) -> None:
+        """Mark caught up at ``doc``'s version, filling the gaps this catch-up has read."""
+        version = int(doc.get("version") or 0)
+        start = int(doc.get("caught_up_version") or 0)  # the version this catch-up resumed from
+        gaps = list(doc.get("gaps") or [])
+        filled = [{**gap, "filled_at": now} if _read_since(gap, start) else gap for gap in gaps]
+        fields: Document = {"caught_up_version": version}
+        if filled != gaps:
+            fields["gaps"] = filled
+        await self._db.cursors.update_one(
+            {"brand": doc["brand"], "source": doc["source"], "version": version, **held},
+            {"$set": fields},
+        )
 
     async def renew(self, brand: str, source: str, owner: str, lease: timedelta) -> bool:
         """Extend ``owner``'s lease on ``brand`` x ``source`` by ``lease`` from now.
@@ -193,36 +235,72 @@ class Cursors:
         *,
         retry_in: timedelta | None = None,
         gap_since: datetime | None = None,
-    ) -> CursorState:
+        owner: str | None = None,
+    ) -> CursorState | None:
         """Remember a failed run of ``brand`` x ``source``, keeping its cursor.
 
         ``retry_in`` pauses the job until then (a source that keeps failing is not
         hammered). ``gap_since`` records a window that could not be read, so coverage
-        reports show it.
+        reports show it (until a later catch-up reads it). With ``owner``, nothing is
+        written unless that owner still holds the job's lease: None is returned.
         """
         now = utcnow()
-        update: Document = {
-            "$set": {
-                "last_error": message,
-                "last_error_at": now,
-                "paused_until": now + retry_in if retry_in else None,
-            },
-            "$inc": {"failures": 1},
-        }
-        if gap_since is not None:
-            update["$push"] = {
-                "gaps": {
-                    "$each": [{"from": gap_since, "to": now, "reason": message[:300]}],
-                    "$slice": -50,
-                }
-            }
+        held: Document = {} if owner is None else {"lease.owner": owner}
+        key: Document = {"brand": brand, "source": source}
         doc = await self._db.cursors.find_one_and_update(
-            {"brand": brand, "source": source},
-            update,
-            upsert=True,
+            {**key, **held},
+            {
+                "$set": {
+                    "last_error": message,
+                    "last_error_at": now,
+                    "paused_until": now + retry_in if retry_in else None,
+                },
+                "$inc": {"failures": 1},
+            },
+            upsert=owner is None,
             return_document=ReturnDocument.AFTER,
         )
-        return _cursor_state(doc or {"brand": brand, "source": source})
+        if doc is None:
+            return None
+        if gap_since is not None:
+            # The version of the cursor this window lies after: a catch-up resuming from it
+            # (or later) reads the window (see the module's docstring).
+            gap = {
+                "from": gap_since,
+                "to": now,
+                "reason": message[:300],
+                "version": int(doc.get("version") or 0),
+            }
+            doc = await self._db.cursors.find_one_and_update(
+                key,
+                {"$push": {"gaps": {"$each": [gap], "$slice": -_MAX_GAPS}}},
+                return_document=ReturnDocument.AFTER,
+            )
+        return _cursor_state(doc or key)
+
+    async def record_gap(
+        self,
+        brand: str,
+        source: str,
+        since: datetime,
+        until: datetime,
+        reason: str,
+        *,
+        owner: str | None = None,
+    ) -> bool:
+        """Record a window a source's own cap left unread (never filled by a later run).
+
+        With ``owner``, only while that owner holds the job's lease. Returns whether the
+        window was recorded.
+        """
+        held: Document = {} if owner is None else {"lease.owner": owner}
+        gap = {"from": since, "to": until, "reason": reason[:300], "cap": True}
+        result = await self._db.cursors.update_one(
+            {"brand": brand, "source": source, **held},
+            {"$push": {"gaps": {"$each": [gap], "$slice": -_MAX_GAPS}}},
+            upsert=owner is None,
+        )
+        return result.matched_count == 1 or result.upserted_id is not None
 
     async def dead_letter(
         self, source: str, reason: str, payload: Any, *, brand: str | None = None
@@ -237,3 +315,14 @@ class Cursors:
                 "received_at": utcnow(),
             }
         )
+
+
+def _read_since(gap: Document, start: int) -> bool:
+    """Whether a catch-up that resumed from version ``start`` has read ``gap``'s window."""
+    version = gap.get("version")
+    return (
+        not gap.get("filled_at")
+        and not gap.get("cap")
+        and isinstance(version, int)
+        and version <= start
+    )

@@ -17,12 +17,17 @@ Credentials: none; the feed is public. Find an app's id in its App Store link
 
 Not a search: every review of the configured apps is about the brand, so this source
 sets ``match_all = True`` and the runner stores its reviews without matching them
-against the brand's query.
+against the brand's query; each review is marked ``owned`` (said on the brand's own app
+page), as the owned scopes of other sources are.
 
 Paging and limits: each app x country is a stream, read from page 1 down until a review
 of an earlier run (by ``updated`` time and id), page 10, or, on a first run,
 ``target.since`` (no ``since``: page 1 only). The newest review of the sweep becomes the
 stream's starting point only when the sweep is over, so a crash mid-sweep leaves no gap.
+A sweep that reads its last page (10, Apple's limit, or ``max_pages``), full, while that
+page's oldest review is still newer than the stream's newest earlier review (or ``since``) was
+cut short: the page says so (``Page.truncated``, with the window left unread), and the
+runner records the window as not read.
 Apple publishes no rate limit (a few requests a second are tolerated; it answers 403
 or 429 beyond); 429 waits for ``Retry-After``.
 
@@ -35,6 +40,7 @@ their own); ``lang`` is left unknown (a store's country does not say the languag
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from collector.base import CollectContext, Page, Target
@@ -46,8 +52,10 @@ from goodwill.models import Author, Mention
 __all__ = ["AppStoreSource"]
 
 _NAME = "appstore"
-#: Apple serves at most this many pages of a feed.
+#: Apple serves at most this many pages of a feed ...
 _MAX_PAGES = 10
+#: ... of this many reviews each.
+_PER_PAGE = 50
 _APP_ID = re.compile(r"^(?:id)?(\d{1,12})$")
 _COUNTRY = re.compile(r"^[a-z]{2}$")
 _REVIEWER_ID = re.compile(r"/id(\d+)")
@@ -130,19 +138,35 @@ class AppStoreSource:
             for item in state.get("pending") or []
             if isinstance(item, list) and len(item) == 2 and (item[0], item[1]) in streams
         ] or keys
-        mentions, unparsed, ended = await self._page(ctx, target, streams[pending[0]])
+        mentions, unparsed, ended, cut = await self._page(ctx, target, streams[pending[0]])
         if ended:
             pending.pop(0)
         new_cursor = {
             "streams": list(streams.values()),
             "pending": [list(key) for key in pending],
         }
-        return Page(mentions, new_cursor, more=bool(pending), unparsed=unparsed)
+        return Page(
+            mentions,
+            new_cursor,
+            more=bool(pending),
+            unparsed=unparsed,
+            truncated=cut[0] if cut else None,
+            truncated_window=cut[1] if cut else None,
+        )
 
     async def _page(
         self, ctx: CollectContext, target: Target, stream: dict[str, Any]
-    ) -> tuple[list[Mention], list[tuple[str, Any]], bool]:
-        """Read the next page of ``stream`` and move its sweep on (in place)."""
+    ) -> tuple[
+        list[Mention],
+        list[tuple[str, Any]],
+        bool,
+        tuple[str, tuple[datetime, datetime]] | None,
+    ]:
+        """Read the next page of ``stream`` and move its sweep on (in place).
+
+        Returns the page's mentions, its unparsable entries, whether the sweep ended, and,
+        when the page limit cut it short, why and the window left unread.
+        """
         app, country = stream["app"], stream["country"]
         sweep = stream.get("sweep") or {"page": 1, "top_at": None, "top_ids": []}
         number = int(sweep.get("page") or 1)
@@ -161,6 +185,7 @@ class AppStoreSource:
         unparsed: list[tuple[str, Any]] = []
         reached_known = reached_since = False
         reviews = 0
+        oldest: datetime | None = None  # the oldest review this page reached
         store_url = f"https://apps.apple.com/{country}/app/id{app}?see-all=reviews"
         for entry in entries:
             if isinstance(entry, dict) and "im:rating" not in entry and "im:name" in entry:
@@ -172,6 +197,7 @@ class AppStoreSource:
                 unparsed.append((str(error), entry))
                 continue
             when, review_id = mention.created_at, mention.external_id
+            oldest = when if oldest is None or when < oldest else oldest
             if newest_at is not None and when < newest_at:
                 reached_known = True  # newest first: the rest was collected before
                 break
@@ -185,13 +211,18 @@ class AppStoreSource:
             elif when == top_at and review_id not in top_ids:
                 top_ids.append(review_id)
             mentions.append(mention)
-        ended = (
-            reviews == 0
-            or reached_known
-            or reached_since
-            or (first_run and target.since is None)
-            or number >= self.max_pages
+        stopped = (
+            reviews == 0 or reached_known or reached_since or (first_run and target.since is None)
         )
+        ended = stopped or number >= self.max_pages
+        bound = newest_at if newest_at is not None else target.since
+        cut = None
+        # A last page that was not full held the feed's last reviews: nothing older exists.
+        full = reviews >= _PER_PAGE
+        if not stopped and ended and full and bound and oldest is not None and oldest > bound:
+            window = (bound.astimezone(UTC), oldest.astimezone(UTC))
+            reason = self._cut_reason(app, country, number, window, since=newest_at is None)
+            cut = (reason, window)
         if ended:
             if top_at is not None:
                 stream["newest_at"], stream["newest_ids"] = top_at.isoformat(), top_ids
@@ -202,7 +233,34 @@ class AppStoreSource:
                 "top_at": top_at.isoformat() if top_at else None,
                 "top_ids": top_ids,
             }
-        return mentions, unparsed, ended
+        return mentions, unparsed, ended, cut
+
+    def _cut_reason(
+        self,
+        app: str,
+        country: str,
+        number: int,
+        window: tuple[datetime, datetime],
+        *,
+        since: bool,
+    ) -> str:
+        """Why a sweep was cut short: which limit, the window it left, what to do."""
+        limit = (
+            f"Apple's limit of {_MAX_PAGES} pages (its {_MAX_PAGES * _PER_PAGE} latest reviews)"
+            if number >= _MAX_PAGES
+            else f"this source's max_pages ({self.max_pages})"
+        )
+        advice = (
+            "Collect this source more often (a shorter interval)"
+            if number >= _MAX_PAGES
+            else f"Raise max_pages (up to {_MAX_PAGES}) or collect this source more often"
+        )
+        return (
+            f"{_NAME}: app {app} in the {country} store: the reviews feed ended at {limit} "
+            f"before reaching {'since' if since else 'the newest review collected before'}: "
+            f"reviews from {window[0]:%Y-%m-%d %H:%M} to {window[1]:%Y-%m-%d %H:%M} UTC "
+            f"were not read. {advice}."
+        )
 
 
 def _entries(body: Any, url: str) -> list[Any]:
@@ -277,6 +335,7 @@ def _mention(entry: Any, brand: str, store_url: str) -> Mention:
         ),
         created_at=created_at,
         rating=float(rating),
+        owned=True,  # a review of the brand's own app, on its own page
         engagement=engagement,
         raw=entry,
     )

@@ -29,6 +29,16 @@ Rate limits: 3000 requests per 5 minutes per IP, createSession 30 per 5 minutes 
 account (https://docs.bsky.app/docs/advanced-guides/rate-limits). Responses carry
 ``RateLimit-Remaining`` and ``RateLimit-Reset`` (epoch seconds): a page that spends the budget is
 returned and the next fetch waits until the reset; a 429 waits for ``Retry-After`` or the reset.
+
+Authors and reach: a post's author is its DID (id) and handle, built as the ``jetstream`` source
+builds it, so a post is one mention and its author one identity whichever path saw it first
+(``collector.sources._bsky_profiles``). The search's author views carry no follower count, so
+the followers of a page's authors come from ``app.bsky.actor.getProfiles`` at ``base_url`` (the
+public AppView, without a login), 25 authors a call, each author kept a day; a lookup that fails
+leaves the page's mentions without followers and never fails the page.
+
+Deletions and edits: the search reports neither; a deleted post is simply no longer returned.
+The ``jetstream`` source reports both (see there).
 """
 
 from __future__ import annotations
@@ -46,9 +56,10 @@ from pydantic import SecretStr, ValidationError
 
 from collector.base import CollectContext, Page, Target
 from collector.http import Response, parse_retry_after, request
+from collector.sources._bsky_profiles import Profiles, author, post_url
 from collector.sources._time import parse_time as _parse_time
 from goodwill.errors import BadPayload, RateLimited, SourceError
-from goodwill.models import Author, Mention
+from goodwill.models import Mention
 
 __all__ = ["BlueskySource"]
 
@@ -88,7 +99,8 @@ class BlueskySource:
     """Searches Bluesky posts for each term of a brand, newest first, resuming where it left off.
 
     Args:
-        base_url: the AppView searched when no login is given (the public AppView by default).
+        base_url: the AppView searched when no login is given (the public AppView by default),
+            and asked for authors' follower counts (``getProfiles``) in any case.
         pds_url: where the account logs in and, once logged in, where searches go (the PDS
             forwards them to the AppView); ``https://bsky.social`` serves every bsky.social account.
         handle: the account's handle (or DID, or e-mail), with ``app_password``.
@@ -130,6 +142,7 @@ class BlueskySource:
         self.overlap = timedelta(seconds=overlap_seconds)
         self._session: _Session | None = None
         self._lock = asyncio.Lock()
+        self._profiles = Profiles(self.base_url, NAME)
 
     @property
     def logged_in_search(self) -> bool:
@@ -186,6 +199,7 @@ class BlueskySource:
             mentions.append(mention)
             top = stamp if top is None or stamp > top else top
         progress["top"] = _iso(top) if top else None
+        mentions = await self._with_reach(ctx, mentions)
 
         next_page = body.get("cursor")
         finished = (
@@ -211,6 +225,18 @@ class BlueskySource:
             state["not_before"] = reset
             more = False
         return Page(mentions, state, more=more, unparsed=unparsed)
+
+    async def _with_reach(self, ctx: CollectContext, mentions: list[Mention]) -> list[Mention]:
+        """The mentions with their authors' follower counts, where ``getProfiles`` gives them."""
+        profiles = await self._profiles.lookup(ctx, (m.author.id for m in mentions if m.author.id))
+        reached = []
+        for mention in mentions:
+            profile = profiles.get(mention.author.id or "")
+            if profile is not None and profile.followers is not None:
+                counted = mention.author.model_copy(update={"followers": profile.followers})
+                mention = mention.model_copy(update={"author": counted})
+            reached.append(mention)
+        return reached
 
     async def _search(
         self, ctx: CollectContext, params: dict[str, str | int], brand: str
@@ -349,8 +375,8 @@ def _mention(post: Any, brand: str) -> tuple[Mention, datetime] | str:
     uri = post.get("uri")
     if not isinstance(uri, str) or not uri.startswith("at://") or uri.count("/") < 4:
         return "post has no at:// uri"
-    author = post.get("author")
-    if not isinstance(author, dict) or not isinstance(author.get("did"), str):
+    author_view = post.get("author")
+    if not isinstance(author_view, dict) or not isinstance(author_view.get("did"), str):
         return "post has no author did"
     record = post.get("record")
     if not isinstance(record, dict) or not isinstance(record.get("text"), str):
@@ -359,11 +385,9 @@ def _mention(post: Any, brand: str) -> tuple[Mention, datetime] | str:
     if created is None:
         return "post record has no valid createdAt"
     indexed = _parse_time(post.get("indexedAt"))
-    did = author["did"]
-    handle = author.get("handle") if isinstance(author.get("handle"), str) else None
-    # "handle.invalid" marks a handle that no longer resolves; the did always does.
-    profile = handle if handle and handle != "handle.invalid" else did
-    display_name = author.get("displayName")
+    did = author_view["did"]
+    handle = author_view.get("handle") if isinstance(author_view.get("handle"), str) else None
+    display_name = author_view.get("displayName")
     langs = record.get("langs")
     lang = langs[0] if isinstance(langs, list) and langs and isinstance(langs[0], str) else None
     engagement = {
@@ -377,13 +401,8 @@ def _mention(post: Any, brand: str) -> tuple[Mention, datetime] | str:
             external_id=uri,
             brand=brand,
             text=record["text"],
-            url=f"https://bsky.app/profile/{profile}/post/{uri.rsplit('/', 1)[1]}",
-            author=Author(
-                id=did,
-                handle=handle,
-                display_name=display_name if isinstance(display_name, str) else None,
-                url=f"https://bsky.app/profile/{profile}",
-            ),
+            url=post_url(did, handle, uri.rsplit("/", 1)[1]),
+            author=author(did, handle, display_name if isinstance(display_name, str) else None),
             lang=lang,
             created_at=created,
             engagement=engagement,

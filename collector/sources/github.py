@@ -20,6 +20,22 @@ asks for ``rateLimit { remaining resetAt }``: when ``remaining`` reaches 0 the p
 the next fetch waits until ``resetAt``
 (https://docs.github.com/en/graphql/overview/rate-limits-and-query-limits-for-the-graphql-api).
 
+Authors: an issue names its author by REST user id (``user.id``), a discussion by GraphQL
+``author { login ... on User { databaseId } }``, which is the same number: a person is one
+identity on both (``Author.id``), the login is the handle. Bots (``dependabot[bot]`` in REST,
+``dependabot`` in GraphQL) carry their id too. A deleted account is GitHub's shared
+``ghost`` user in REST and a null author in GraphQL: either way it is no identity (every
+deleted account would otherwise be one person).
+
+Followers (``Author.followers``): a discussion's author brings ``followers { totalCount }``
+in the discussions query itself. Issues' authors are looked up with the token, one GraphQL
+query per page for the authors not looked up in the last day (``nodes(ids: [user node_id,
+...]) { ... on User { databaseId followers { totalCount } } }``, up to 100 ids, 1 point of
+the GraphQL rate limit; https://docs.github.com/en/graphql/reference/queries#nodes). Without
+a token they carry none: ``GET /users/{login}`` would cost one of 60 requests an hour per IP
+for each author. A failed lookup never fails the page: those issues are kept without
+followers (see ``collector.sources._reach``).
+
 Credentials: optional. Without a token the search API allows 10 requests a minute per IP;
 with one, 30 a minute. Create a fine-grained personal access token with no extra
 permissions (public data needs none) at https://github.com/settings/personal-access-tokens
@@ -46,6 +62,7 @@ from pydantic import SecretStr
 
 from collector.base import CollectContext, Page, Target
 from collector.http import Response, parse_retry_after, request
+from collector.sources._reach import ReachCache
 from collector.sources._time import parse_time as _parse_time
 from collector.sources._window import TermWalks, wait_left
 from goodwill.errors import BadPayload, RateLimited, SourceError, UnparsableItem
@@ -70,7 +87,12 @@ query($q: String!, $first: Int!, $after: String) {
     nodes {
       ... on Discussion {
         id number title body url createdAt updatedAt
-        author { login url ... on User { databaseId } ... on Bot { databaseId } }
+        author {
+          login url
+          ... on User { databaseId followers { totalCount } }
+          ... on Bot { databaseId }
+          ... on Mannequin { databaseId }
+        }
         upvoteCount
         comments { totalCount }
         repository { nameWithOwner }
@@ -80,6 +102,17 @@ query($q: String!, $first: Int!, $after: String) {
 }
 """.strip()
 _USER_AGENT = "goodwill/0.1 (open-source social listening)"
+#: Issue authors' followers, by their REST node ids (up to 100 a query).
+_FOLLOWERS_QUERY = """
+query($ids: [ID!]!) {
+  rateLimit { remaining resetAt }
+  nodes(ids: $ids) { ... on User { databaseId followers { totalCount } } }
+}
+""".strip()
+#: Ids one ``nodes(ids:)`` query takes at most.
+_NODES_PER_QUERY = 100
+#: The login GitHub puts in place of every deleted account.
+_GHOST = "ghost"
 
 
 class GitHubSource:
@@ -131,6 +164,8 @@ class GitHubSource:
         self.qualifiers = " ".join(words)
         self.per_page = per_page
         self.user_agent = user_agent
+        #: Authors' followers by user id, looked up at most once a day each.
+        self.reach = ReachCache()
 
     async def fetch(self, ctx: CollectContext, target: Target, cursor: Any) -> Page:
         """One page of one term's search; ``more`` while any term's walk has pages left.
@@ -187,6 +222,7 @@ class GitHubSource:
             if "pull_request" in item:
                 continue  # is:issue excludes pull requests; one that slips through is not an issue
             mentions.append(mention)
+        mentions = await self._with_followers(ctx, mentions, items)
         served = walk["page"] * self.per_page
         next_page = served < min(total, _MAX_RESULTS) and served + self.per_page <= _MAX_RESULTS
         # Past the 1,000-result cap the window slides down rather than asking for more pages.
@@ -205,7 +241,12 @@ class GitHubSource:
         page_number = walk["page"]
         after = walk.get("after") if page_number > 1 else None
         query = self._query(walks.term, walk, discussions=True)
-        data = await self._graphql(ctx, query, after if isinstance(after, str) else None)
+        variables = {
+            "q": query,
+            "first": _DISCUSSION_PAGE,
+            "after": after if isinstance(after, str) else None,
+        }
+        data = await self._graphql(ctx, _DISCUSSION_QUERY, variables)
         nodes, total, has_next, end_cursor = _connection(data, self._graphql_url)
         mentions: list[Mention] = []
         unparsed: list[tuple[str, Any]] = []
@@ -217,6 +258,8 @@ class GitHubSource:
                 unparsed.append((str(error), node))
                 continue
             times.append(int(mention.created_at.timestamp()))
+            if mention.author.id is not None and mention.author.followers is not None:
+                self.reach.put(mention.author.id, mention.author.followers)
             if not walks.below_window(mention.created_at.timestamp()):
                 mentions.append(mention)
         served = page_number * _DISCUSSION_PAGE
@@ -235,13 +278,52 @@ class GitHubSource:
         }
         return Page(mentions, new_cursor, more=walks.more, unparsed=unparsed)
 
-    async def _graphql(self, ctx: CollectContext, query: str, after: str | None) -> Any:
-        """The ``data`` of one discussions search, or the error its answer stands for."""
+    async def _with_followers(
+        self, ctx: CollectContext, mentions: list[Mention], items: list[Any]
+    ) -> list[Mention]:
+        """Issues' ``mentions`` with their authors' followers, looked up where not cached."""
+        nodes: dict[str, str] = {}  # REST user id -> GraphQL node id, people only
+        for item in items:
+            user = item.get("user") if isinstance(item, dict) else None
+            if (
+                isinstance(user, dict)
+                and user.get("type") == "User"
+                and user.get("login") != _GHOST
+                and _is_int(user.get("id"))
+                and isinstance(user.get("node_id"), str)
+            ):
+                nodes[str(user["id"])] = user["node_id"]
+
+        async def followers(users: list[str]) -> dict[str, int | None]:
+            variables = {"ids": [nodes[user] for user in users]}
+            data = await self._graphql(ctx, _FOLLOWERS_QUERY, variables)
+            found = data.get("nodes") if isinstance(data, dict) else None
+            if not isinstance(found, list):
+                raise BadPayload(
+                    f"{_NAME}: {self._graphql_url} answered without data.nodes",
+                    source=_NAME,
+                    url=self._graphql_url,
+                )
+            counts: dict[str, int | None] = {}
+            for node in found:  # null for an id that no longer resolves
+                user_id = node.get("databaseId") if isinstance(node, dict) else None
+                total = node.get("followers") if isinstance(node, dict) else None
+                count = total.get("totalCount") if isinstance(total, dict) else None
+                if _is_int(user_id):
+                    valid = isinstance(count, int) and _is_int(count) and count >= 0
+                    counts[str(user_id)] = count if valid else None
+            return counts
+
+        if self.token is not None:  # GraphQL needs it; REST would cost a request per author
+            wanted = self.reach.missing(m.author.id for m in mentions if m.author.id in nodes)
+            if wanted:
+                await self.reach.look_up(wanted, _NODES_PER_QUERY, followers, source=_NAME)
+        return self.reach.fill(mentions, lambda mention: mention.author.id)
+
+    async def _graphql(self, ctx: CollectContext, document: str, variables: dict[str, Any]) -> Any:
+        """The ``data`` of one GraphQL query, or the error its answer stands for."""
         url = self._graphql_url
-        payload = {
-            "query": _DISCUSSION_QUERY,
-            "variables": {"q": query, "first": _DISCUSSION_PAGE, "after": after},
-        }
+        payload = {"query": document, "variables": variables}
         response = await request(
             ctx,
             _NAME,
@@ -436,6 +518,8 @@ def _discussion_mention(node: Any, brand: str) -> Mention:
     profile = author.get("url") if isinstance(author, dict) else None
     # The REST user id, as issues carry it, so that one person is one identity on both.
     user_id = author.get("databaseId") if isinstance(author, dict) else None
+    followers = author.get("followers") if isinstance(author, dict) else None
+    count = followers.get("totalCount") if isinstance(followers, dict) else None
     comments = node.get("comments")
     values: dict[str, Any] = {
         "score": node.get("upvoteCount"),
@@ -452,7 +536,10 @@ def _discussion_mention(node: Any, brand: str) -> Mention:
             id=str(user_id) if _is_int(user_id) and isinstance(user_id, int) else None,
             handle=login if isinstance(login, str) else None,
             url=profile if isinstance(profile, str) else None,
-        ),
+            followers=count if isinstance(count, int) and _is_int(count) and count >= 0 else None,
+        )
+        if isinstance(author, dict) and login != _GHOST
+        else _DELETED,
         created_at=created,
         engagement={
             key: value for key, value in values.items() if _is_int(value) and isinstance(value, int)
@@ -530,10 +617,17 @@ def _graphql_spent_until(data: Any) -> float | None:
     return reset.timestamp() if reset is not None else None
 
 
+#: The author of an issue or discussion whose account was deleted: no identity, since
+#: GitHub gives every deleted account the one "ghost" user (REST) or no author (GraphQL).
+_DELETED = Author(display_name=_GHOST)
+
+
 def _author(user: Any) -> Author:
     # A deleted account shows as the "ghost" user; its issues stay, and so do they here.
     if not isinstance(user, dict):
         return Author()
+    if user.get("login") == _GHOST:
+        return _DELETED
     user_id = user.get("id")
     login = user.get("login")
     link = user.get("html_url")

@@ -18,9 +18,13 @@ runner applies the brand's full query; a target without terms keeps every post).
 the same ``at://`` id, so the store deduplicates them).
 A connection dropped mid-window (an error close such as 1011, a reset) returns what was read
 with the cursor of the last event read and ``more`` set, so the runner reconnects at once from
-that cursor; a reconnection that fails is retried with back-off and then recorded as a window
-not read. ``more`` is also True when ``max_events`` cut the window short (a backlog is
-waiting). A first run replays from ``target.since`` when given.
+that cursor. A connection dropped before it gave an event newer than the stored cursor (at once,
+or while replaying the overlap) raises ``SourceUnavailable``: the runner retries it with
+back-off, and a reconnection that keeps failing is recorded as the job's failure, with the
+window from the last page saved as not read. So a drop never passes for the end of a run: the
+run goes on from the cursor, or fails; it ends as a success only when a window's time is up
+with the stream read that far. ``more`` is also True when ``max_events`` cut the window short
+(a backlog is waiting). A first run replays from ``target.since`` when given.
 
 One post, one mention: a post is stored as source ``bluesky`` with its ``at://`` URI and its
 author's DID, exactly as the ``bluesky`` search source stores it, so whichever path sees it
@@ -30,8 +34,12 @@ Deletions and edits: a ``delete`` of a post goes in ``Page.deleted`` (the store 
 post wherever it was stored, and keeps it from coming back); an ``update`` that carries a post
 record goes in ``Page.edited`` (new text, scored again).
 
-Authors: an event names only the author's DID, so mentions carry ``Author(id=did)`` and a
-``https://bsky.app/profile/{did}/post/{rkey}`` link; engagement is unknown (the post is new).
+Authors: an event names only the author's DID, so after each window the matching posts'
+authors are looked up with ``app.bsky.actor.getProfiles`` at ``profiles_url`` (handle, display
+name, follower count; 25 a call, each author kept a day: ``collector.sources._bsky_profiles``)
+and built exactly as the search builds them. A lookup that fails leaves the authors as their
+DID only, linked by DID, and never fails the page. Engagement is unknown (the post is new), and
+an empty engagement never blanks the one the search stored.
 
 Rate limits: Jetstream publishes none for subscribers; a 429 on the handshake is honoured.
 """
@@ -51,9 +59,10 @@ from pydantic import ValidationError
 
 from collector.base import CollectContext, Page, Target
 from collector.http import parse_retry_after
+from collector.sources._bsky_profiles import Profiles, author, post_url
 from collector.sources._time import parse_time as _parse_time
 from goodwill.errors import RateLimited, SourceError, SourceUnavailable
-from goodwill.models import Author, Mention, normalise_text
+from goodwill.models import Mention, normalise_text
 
 __all__ = ["JetstreamSource"]
 
@@ -77,6 +86,7 @@ class JetstreamSource:
 
     Args:
         base_url: the Jetstream instance (``wss://jetstream{1,2}.us-{east,west}.bsky.network``).
+        profiles_url: the AppView asked for authors' profiles (``getProfiles``, no login).
         window_seconds: how long one fetch reads the stream.
         max_events: the most events one fetch reads (of every kind); reaching it sets ``more``.
         overlap_seconds: how far before the stored cursor a fetch replays, for gapless playback.
@@ -89,6 +99,7 @@ class JetstreamSource:
         self,
         *,
         base_url: str = "wss://jetstream2.us-east.bsky.network",
+        profiles_url: str = "https://public.api.bsky.app",
         window_seconds: float = 20.0,
         max_events: int = 5000,
         overlap_seconds: float = 3.0,
@@ -97,6 +108,10 @@ class JetstreamSource:
         if not base_url.startswith(("ws://", "wss://")):
             raise ValueError(
                 "base_url must be a websocket URL, e.g. wss://jetstream2.us-east.bsky.network"
+            )
+        if not profiles_url.startswith(("http://", "https://")):
+            raise ValueError(
+                "profiles_url must be an http(s) URL, e.g. https://public.api.bsky.app"
             )
         if not 0 < window_seconds <= 600:
             raise ValueError("window_seconds is how long one fetch reads, between 0 and 600")
@@ -111,6 +126,7 @@ class JetstreamSource:
         self.max_events = max_events
         self.overlap_us = int(overlap_seconds * 1_000_000)
         self.connect_timeout = connect_timeout
+        self._profiles = Profiles(profiles_url, NAME)
 
     async def fetch(self, ctx: CollectContext, target: Target, cursor: Any) -> Page:
         """Posts naming a term, read for one window from where the last fetch stopped."""
@@ -120,12 +136,16 @@ class JetstreamSource:
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
         resume = _stored_time(cursor)
+        # Dropped before an event later than ``floor``, a fetch read nothing new (None: the
+        # live tail, where any event is new).
+        floor = resume
         params: dict[str, str | int] = {"wantedCollections": _POST}
         if resume is not None:
             params["cursor"] = max(resume - self.overlap_us, 0)
         elif since is not None:
             resume = int(since.timestamp() * 1_000_000)
             params["cursor"] = resume
+            floor = resume - 1
         else:
             # The live tail; should this window see no event, the next fetch replays from here.
             resume = time.time_ns() // 1000
@@ -193,9 +213,13 @@ class JetstreamSource:
                 if time_us is not None:
                     last = time_us if last is None else max(last, time_us)
         if dropped is not None:
-            if events == 0:
+            if last is None or (floor is not None and last <= floor):
+                # Nothing newer than the stored cursor was read (a drop at once, or while
+                # replaying the overlap): a failure to retry with back-off, not a page.
+                read = "before any event" if events == 0 else "before any new event"
                 raise SourceUnavailable(
-                    f"{NAME}: {url} dropped the connection before any event ({dropped})",
+                    f"{NAME}: {url} dropped the connection {read} ({dropped}); "
+                    "the stream is read again from the stored cursor",
                     source=NAME,
                     brand=target.brand,
                     url=url,
@@ -206,6 +230,7 @@ class JetstreamSource:
                 events,
                 dropped,
             )
+        mentions = await self._with_authors(ctx, mentions)
         # Never move the cursor backwards: the overlap replays events before the stored time.
         newest = max(resume, last) if last is not None else resume
         more = events >= self.max_events or dropped is not None
@@ -217,6 +242,25 @@ class JetstreamSource:
             deleted=deleted,
             edited=edited,
         )
+
+    async def _with_authors(self, ctx: CollectContext, mentions: list[Mention]) -> list[Mention]:
+        """The mentions with their authors' handle, name and followers, where known."""
+        profiles = await self._profiles.lookup(ctx, (m.author.id for m in mentions if m.author.id))
+        known = []
+        for mention in mentions:
+            profile = profiles.get(mention.author.id or "")
+            if profile is not None:
+                rkey = mention.external_id.rsplit("/", 1)[1]
+                mention = mention.model_copy(
+                    update={
+                        "author": author(
+                            profile.did, profile.handle, profile.display_name, profile.followers
+                        ),
+                        "url": post_url(profile.did, profile.handle, rkey),
+                    }
+                )
+            known.append(mention)
+        return known
 
 
 def _stored_time(cursor: Any) -> int | None:
@@ -316,8 +360,8 @@ def _read_event(
             external_id=f"at://{did}/{_POST}/{rkey}",
             brand=brand,
             text=text,
-            url=f"https://bsky.app/profile/{did}/post/{rkey}",
-            author=Author(id=did, url=f"https://bsky.app/profile/{did}"),
+            url=post_url(did, None, rkey),
+            author=author(did),
             lang=lang,
             created_at=created,
             raw=event,

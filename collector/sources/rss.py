@@ -24,10 +24,15 @@ and is dead-lettered). The text is the entry's content (``content:encoded``
 or Atom ``content``), else its summary, with HTML stripped; an entry with neither uses
 its title. ``created_at`` is the entry's published date, else its updated date; an entry
 with no date at all is given the time it was fetched (so a feed without dates shows its
-entries as new when first seen, not when written).
+entries as new when first seen, not when written). ``lang`` is the entry's own tag (RSS
+``dc:language``, Atom ``xml:lang`` on the entry or its content, summary or title, but not
+the one it inherits from ``<feed>``), else what its text confidently is (CLD2, through
+``goodwill.language``), else the feed's ``<language>`` / ``xml:lang``.
 
-Failures: a body that is not a feed at all (an HTML error page, JSON, garbage, XML cut
-off before its first entry) is a ``BadPayload``; a feed that parses with errors
+Failures: an HTML page where the feed should be (a captive portal's, a proxy's) is a
+``SourceUnavailable``, retried later (a feed served as ``text/html`` is still read: its
+root element decides); a body that is not a feed at all (JSON, garbage, XML cut off
+before its first entry) is a ``BadPayload``; a feed that parses with errors
 (feedparser's ``bozo``) but still yields entries keeps them. When one of several feeds
 fails, its error is kept in the cursor (``error``) and logged, a bad payload is
 dead-lettered once per distinct error, and the other feeds go on: one broken feed never
@@ -42,6 +47,7 @@ import calendar
 import hashlib
 import io
 import logging
+import re
 import time
 import urllib.parse
 import xml.sax
@@ -69,6 +75,8 @@ _ACCEPT = (
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.1"
 )
 _HTML_TYPES = {"text/html", "application/xhtml+xml"}
+#: The first element of a document (after its XML declaration, doctype and comments).
+_ROOT = re.compile(rb"<([a-z][\w:.-]*)")
 
 
 class RssSource:
@@ -152,7 +160,7 @@ class RssSource:
         if response.status == 304:
             feed["error"] = None
             return [], []
-        if response.looks_like_html():
+        if _web_page(response):
             raise SourceUnavailable(
                 f"{_NAME}: {url} answered an HTML page, not a feed (a captive portal or a "
                 "proxy's page?); retried later. If it persists, check that the URL is the "
@@ -210,6 +218,20 @@ class RssSource:
         return mentions, unparsed
 
 
+def _web_page(response: Response) -> bool:
+    """Whether the answer is a web page where the feed should be (a portal's, a proxy's).
+
+    A feed's root element (``rss``, ``feed``, ``rdf:RDF``) makes it a feed whatever type it
+    was served as (some servers send feeds as ``text/html``); an ``html`` root, or a body
+    served as HTML without a feed's root, is a page.
+    """
+    root = _ROOT.search(response.body[:2048].lower())
+    name = root.group(1) if root else b""
+    if name in (b"rss", b"feed", b"rdf:rdf"):
+        return False
+    return name == b"html" or response.looks_like_html()
+
+
 def _parse(response: Response) -> Any:
     # A BytesIO, never the bytes themselves: feedparser would try a bytes value as a
     # file name first, and a str as a URL to fetch.
@@ -265,13 +287,24 @@ def _mention(entry: Any, brand: str, fetched_at: datetime, feed_language: Any) -
             url=href if isinstance(href, str) and href else None,
         )
     # The item's own tag (dc:language, or xml:lang of its content, summary or title),
-    # else what its text confidently is, else the feed's <language>.
+    # else what its text confidently is, else the feed's <language>. feedparser gives an
+    # Atom entry's parts the xml:lang they inherit from <feed>: that one is the feed's.
+    declared = feed_language.strip() if isinstance(feed_language, str) else ""
     contents = entry.get("content") or []
     details = [*contents[:1], entry.get("summary_detail"), entry.get("title_detail")]
-    tags = [entry.get("language"), *(d.get("language") for d in details if isinstance(d, dict))]
+    inherited = {declared.lower()} if declared else set()
+    tags = [
+        entry.get("language"),
+        *(
+            lang
+            for d in details
+            if isinstance(d, dict)
+            and isinstance(lang := d.get("language"), str)
+            and lang.strip().lower() not in inherited
+        ),
+    ]
     own = next((lang for lang in tags if isinstance(lang, str) and lang.strip()), None)
     language = own or detect_confidently(f"{title or ''} {text}")
-    declared = feed_language.strip() if isinstance(feed_language, str) else ""
     if declared and (language is None or declared.lower().split("-")[0] == language):
         language = declared  # the feed's tag, which may be more precise ("en-gb")
     engagement: dict[str, int] = {}

@@ -12,6 +12,18 @@ API: YouTube Data API v3 (https://developers.google.com/youtube/v3/docs).
   brand's terms (OR'ed with ``|``), whose comments are then followed for
   ``search_days`` days. 100 quota units, so it runs at most every
   ``search_interval_hours``.
+* ``GET /youtube/v3/channels?part=statistics&id=ID1,ID2,..&maxResults=50&key=KEY``
+  (https://developers.google.com/youtube/v3/docs/channels/list): the subscriber counts
+  (``statistics.subscriberCount``; none where ``hiddenSubscriberCount``) of the comments'
+  authors, up to 50 channels a request, 1 quota unit. Each author is looked up at most
+  once a day (a cache in the source); a failed lookup never fails the page: its comments
+  are kept without the count.
+
+Owned channels: ``owned_channel_ids`` names the brand's own channels. Their threads
+(``allThreadsRelatedToChannelId``: comments on the channel and on its videos) are read like
+``channel_ids``, and every comment on the brand's own channel or videos, however it was
+found (``snippet.channelId``), is marked ``owned``: it is about the brand whatever its
+words, so the brand's query does not filter it.
 
 Credentials: an API key, required (``GOODWILL_YOUTUBE_API_KEY``): in the Google Cloud
 console create a project, enable "YouTube Data API v3", then Credentials > Create
@@ -29,8 +41,9 @@ note in the cursor, without failing the job.
 
 Mapping: a comment thread's id is the ``external_id``; its top-level comment gives the
 text (``textOriginal``, else ``textDisplay``), author (channel id, display name, which
-is the ``@handle`` on today's YouTube, channel URL), ``publishedAt``, and ``likeCount``;
-``totalReplyCount`` gives ``replies``. Replies themselves are not collected.
+is the ``@handle`` on today's YouTube, channel URL, and its subscribers as followers),
+``publishedAt``, and ``likeCount``; ``totalReplyCount`` gives ``replies``. Replies
+themselves are not collected.
 """
 
 from __future__ import annotations
@@ -47,6 +60,7 @@ from pydantic import SecretStr
 
 from collector.base import CollectContext, Page, Target
 from collector.http import request
+from collector.sources._reach import ReachCache
 from collector.sources._time import parse_time as _parse_time
 from goodwill.errors import BadPayload, RateLimited, SourceError, UnparsableItem
 from goodwill.models import Author, Mention, utcnow
@@ -65,6 +79,8 @@ _RATE_REASONS = {"rateLimitExceeded", "userRateLimitExceeded", "RATE_LIMIT_EXCEE
 _KEY_REASONS = {"keyInvalid", "keyExpired", "API_KEY_INVALID", "API_KEY_EXPIRED"}
 _DISABLED_REASONS = {"accessNotConfigured", "SERVICE_DISABLED", "API_KEY_SERVICE_BLOCKED"}
 _SKIP_REASONS = {"commentsDisabled", "videoNotFound", "channelNotFound"}
+#: Channels per channels.list request (the API's most).
+_CHANNELS_PER_REQUEST = 50
 
 
 class YouTubeSource:
@@ -79,6 +95,7 @@ class YouTubeSource:
         api_key: SecretStr | None = None,
         video_ids: list[str] | None = None,
         channel_ids: list[str] | None = None,
+        owned_channel_ids: list[str] | None = None,
         search: bool = False,
         search_days: int = 7,
         search_interval_hours: float = 6.0,
@@ -91,6 +108,9 @@ class YouTubeSource:
             api_key: the YouTube Data API key (from ``GOODWILL_YOUTUBE_API_KEY``).
             video_ids: videos whose comments to follow (the ``v=`` of a watch URL).
             channel_ids: channels (``UC...``) whose videos' and own comments to follow.
+            owned_channel_ids: the brand's own channels (``UC...``): their comments are
+                followed like ``channel_ids``, and every comment on them or their videos
+                is marked owned (kept whatever the brand's query says).
             search: find recent videos for the brand's terms and follow their comments.
             search_days: how far back a search looks, and how long a found video is
                 followed.
@@ -105,11 +125,16 @@ class YouTubeSource:
                 "(Google Cloud console > YouTube Data API v3 > Credentials > API key)"
             )
         self.video_ids = _ids(video_ids, "video_ids")
-        self.channel_ids = _ids(channel_ids, "channel_ids")
+        self.owned_channel_ids = _ids(owned_channel_ids, "owned_channel_ids")
+        owned = set(self.owned_channel_ids)
+        # A channel both listed and owned is read once, as owned.
+        self.channel_ids = [c for c in _ids(channel_ids, "channel_ids") if c not in owned]
         if not isinstance(search, bool):
             raise ValueError(f"search must be true or false, got {search!r}")
-        if not (self.video_ids or self.channel_ids or search):
-            raise ValueError("give video_ids or channel_ids, or set search = true")
+        if not (self.video_ids or self.channel_ids or self.owned_channel_ids or search):
+            raise ValueError(
+                "give video_ids, channel_ids or owned_channel_ids, or set search = true"
+            )
         if isinstance(search_days, bool) or not isinstance(search_days, int) or search_days < 1:
             raise ValueError(
                 f"search_days must be a whole number of days >= 1, got {search_days!r}"
@@ -133,6 +158,8 @@ class YouTubeSource:
         # When the daily quota is spent, no request is sent before it resets. Kept on the
         # instance: a raised error saves no cursor, and the runner keeps one instance.
         self._quota_reset: datetime | None = None
+        #: Subscriber counts of comment authors' channels, looked up at most once a day each.
+        self.reach = ReachCache()
 
     async def fetch(self, ctx: CollectContext, target: Target, cursor: Any) -> Page:
         """One page of one video's or channel's comment threads; ``more`` while any has pages.
@@ -177,7 +204,7 @@ class YouTubeSource:
                 "kind": "video",
                 "id": video,
             }
-        for channel in self.channel_ids:
+        for channel in [*self.owned_channel_ids, *self.channel_ids]:
             key = ("channel", channel)
             streams[key] = saved.get(key) or {"kind": "channel", "id": channel}
         horizon = now - timedelta(days=self.search_days)
@@ -192,6 +219,7 @@ class YouTubeSource:
             mentions, unparsed, ended = await self._page(ctx, target, streams[pending[0]])
             if ended:
                 pending.pop(0)
+            mentions = await self._with_subscribers(ctx, target, mentions)
         new_cursor = {
             "streams": list(streams.values()),
             "pending": [list(key) for key in pending],
@@ -280,9 +308,11 @@ class YouTubeSource:
         unparsed: list[tuple[str, Any]] = []
         fresh = 0
         reached_since = False
+        owned = frozenset(self.owned_channel_ids)
+        stream_owned = stream["kind"] == "channel" and stream["id"] in owned
         for item in items:
             try:
-                mention = _mention(item, target.brand)
+                mention = _mention(item, target.brand, owned, owned=stream_owned)
             except UnparsableItem as error:
                 unparsed.append((str(error), item))
                 continue
@@ -321,6 +351,46 @@ class YouTubeSource:
                 "top_ids": top_ids,
             }
         return mentions, unparsed, ended
+
+    async def _with_subscribers(
+        self, ctx: CollectContext, target: Target, mentions: list[Mention]
+    ) -> list[Mention]:
+        """``mentions`` with their authors' subscriber counts, looked up where not cached.
+
+        Up to 50 channels a request (1 quota unit each). A failed lookup never fails the
+        page: those comments are kept without a count (see ``collector.sources._reach``).
+        """
+
+        async def counts(channels: list[str]) -> dict[str, int | None]:
+            params: dict[str, str | int] = {
+                "part": "statistics",
+                "id": ",".join(channels),
+                "maxResults": _CHANNELS_PER_REQUEST,
+            }
+            try:
+                body = await self._get(ctx, target, "channels", params)
+            except (_Skip, _PageTokenExpired) as error:
+                raise SourceError(
+                    f"{_NAME}: channels.list refused ({error})", source=_NAME, url=self.base_url
+                ) from None
+            found = _subscribers(body)
+            if found is None:
+                raise BadPayload(
+                    f"{_NAME}: {self.base_url}/channels did not answer a list of `items`",
+                    source=_NAME,
+                    brand=target.brand,
+                    url=f"{self.base_url}/channels",
+                )
+            return found
+
+        wanted = self.reach.missing(
+            channel
+            for mention in mentions
+            if (channel := mention.author.id) is not None and _ID.match(channel)
+        )
+        if wanted:
+            await self.reach.look_up(wanted, _CHANNELS_PER_REQUEST, counts, source=_NAME)
+        return self.reach.fill(mentions, lambda mention: mention.author.id)
 
     async def _get(
         self, ctx: CollectContext, target: Target, resource: str, params: dict[str, str | int]
@@ -470,7 +540,32 @@ def _next_pacific_midnight(now: datetime) -> datetime:
     return midnight.astimezone(UTC)
 
 
-def _mention(item: Any, brand: str) -> Mention:
+def _subscribers(body: Any) -> dict[str, int | None] | None:
+    """Subscriber counts by channel id from a channels.list answer (None: not such an answer).
+
+    A channel that hides its count maps to None; a channel the answer leaves out (closed,
+    suspended) is not in the result.
+    """
+    items = body.get("items", []) if isinstance(body, dict) else None
+    if not isinstance(items, list):
+        return None
+    counts: dict[str, int | None] = {}
+    for item in items:
+        channel = item.get("id") if isinstance(item, dict) else None
+        statistics = item.get("statistics") if isinstance(item, dict) else None
+        if not isinstance(channel, str) or not isinstance(statistics, dict):
+            continue
+        count = statistics.get("subscriberCount")  # an unsigned long, sent as a string
+        hidden = statistics.get("hiddenSubscriberCount") is True
+        text = str(count) if isinstance(count, str | int) and not isinstance(count, bool) else ""
+        counts[channel] = int(text) if text.isdigit() and not hidden else None
+    return counts
+
+
+def _mention(
+    item: Any, brand: str, owned_channels: frozenset[str] = frozenset(), *, owned: bool = False
+) -> Mention:
+    """One comment thread's mention; ``owned`` when it is on one of ``owned_channels``."""
     if not isinstance(item, dict):
         raise UnparsableItem("comment thread is not an object")
     thread = item.get("id")
@@ -491,13 +586,13 @@ def _mention(item: Any, brand: str) -> Mention:
         raise UnparsableItem("comment has no valid publishedAt")
     video = comment.get("videoId") or snippet.get("videoId")
     comment_id = top.get("id") if isinstance(top.get("id"), str) else thread
+    # The channel the thread is on: the video's channel, or the channel itself.
+    channel = snippet.get("channelId") or comment.get("channelId")
     url: str | None = None
     if isinstance(video, str) and video:
         url = f"https://www.youtube.com/watch?v={video}&lc={comment_id}"
-    else:
-        channel = comment.get("channelId") or snippet.get("channelId")
-        if isinstance(channel, str) and channel:
-            url = f"https://www.youtube.com/channel/{channel}"
+    elif isinstance(channel, str) and channel:
+        url = f"https://www.youtube.com/channel/{channel}"
     author_channel = comment.get("authorChannelId")
     author_id = author_channel.get("value") if isinstance(author_channel, dict) else None
     display = comment.get("authorDisplayName")
@@ -525,6 +620,7 @@ def _mention(item: Any, brand: str) -> Mention:
             url=author_url if isinstance(author_url, str) and author_url else None,
         ),
         created_at=created_at,
+        owned=owned or (isinstance(channel, str) and channel in owned_channels),
         engagement=engagement,
         raw=item,
     )

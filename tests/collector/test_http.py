@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -109,3 +110,81 @@ async def test_error_messages_never_show_the_query_string(server: str, ctx: Coll
     with pytest.raises(SourceError) as refused:
         await get_json(ctx, "test", f"{server}/401?key=SECRET123")
     assert "SECRET123" not in str(refused.value)
+
+
+@pytest.fixture
+async def odd_server() -> AsyncIterator[str]:
+    """Answers with status 200 that are not the JSON asked for, in the ways proxies and drops give."""
+
+    async def answer(request: web.Request) -> web.Response:
+        bodies = {
+            # a proxy's XML fault, sent with the JSON type asked for
+            "markup": ('<?xml version="1.0"?><fault>Proxy authentication required</fault>', "application/json"),
+            "page": ("<head><title>Sign in to the Wi-Fi</title></head>", "text/plain"),
+            "literal": ('{"hits": [{"ok": tru', "application/json"),
+            "escape": ('{"hits": [{"text": "caf\\u00', "application/json"),
+            "trailing": ('{"hits": []} x', "application/json"),
+        }  # fmt: skip
+        text, kind = bodies[request.match_info["kind"]]
+        return web.Response(text=text, content_type=kind)
+
+    app = web.Application()
+    app.router.add_get("/{kind}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("markup", "markup instead of JSON"),
+        ("page", "markup instead of JSON"),
+        ("literal", "JSON cut short"),
+        ("escape", "JSON cut short"),
+    ],
+)
+async def test_markup_or_json_cut_anywhere_is_retried_later(
+    odd_server: str, ctx: CollectContext, kind: str, words: str
+) -> None:
+    """A body starting with `<`, or JSON ending inside a literal or an escape, is transient."""
+    with pytest.raises(SourceUnavailable, match=words) as caught:
+        await get_json(ctx, "test", f"{odd_server}/{kind}")
+    assert "retried later" in str(caught.value)
+
+
+async def test_whole_json_with_text_after_it_is_a_bad_payload(
+    odd_server: str, ctx: CollectContext
+) -> None:
+    """A complete value followed by more text was not cut short: it is not what was asked for."""
+    with pytest.raises(BadPayload, match="not JSON"):
+        await get_json(ctx, "test", f"{odd_server}/trailing")
+
+
+async def test_a_body_shorter_than_its_content_length_is_retried_later(
+    ctx: CollectContext,
+) -> None:
+    """The connection closes 16 bytes into a declared 100: a body cut short, not an unreachable host."""
+
+    async def short_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+            b'{"hits": [1, 2]}'
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(short_answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(SourceUnavailable, match="cut short") as caught:
+            await get_json(ctx, "test", f"http://127.0.0.1:{port}/search?key=SECRET")
+        assert "16 of 100 bytes" in str(caught.value) and "SECRET" not in str(caught.value)
+    finally:
+        server.close()
+        await server.wait_closed()

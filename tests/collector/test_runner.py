@@ -297,3 +297,147 @@ async def test_a_source_type_is_held_to_its_fetch_budget(store: Database) -> Non
     await runner.run_all()
     assert len(times) == 3
     assert all(later - earlier >= 0.09 for earlier, later in itertools.pairwise(times))
+
+
+# -- honest coverage: windows not read, filled, and cut by a source's cap ------------------
+
+
+async def test_a_window_not_read_is_marked_filled_once_a_later_run_reads_it(
+    store: Database,
+) -> None:
+    """A failed run leaves a window not read; the next run resumes from the kept cursor and fills it."""
+    source = PagedSource(1)
+    runner = Runner(store, [Job(BRAND, source, 60)])
+    await runner.run_job(f"pages:{BRAND}")
+    source.failures = {2: BadPayload("not JSON", source="pages")}
+    assert (await runner.run_job(f"pages:{BRAND}")).error is not None
+    assert len((await store.cursors.get(BRAND, "pages")).open_gaps) == 1
+
+    resumed = await runner.run_job(f"pages:{BRAND}")
+    assert resumed.error is None and source.cursors[-1] == 1  # from the cursor kept at the gap
+    state = await store.cursors.get(BRAND, "pages")
+    assert state.open_gaps == () and len(state.gaps) == 1 and state.gaps[0]["filled_at"]
+
+
+class CappedSource(PagedSource):
+    """Pages whose first run ends at the source's own cap, leaving a window it could not reach."""
+
+    WINDOW = (datetime(2026, 10, 20, tzinfo=UTC), datetime(2026, 10, 25, tzinfo=UTC))
+
+    def __init__(self, *, window: bool = True) -> None:
+        super().__init__(9)
+        self.window = window
+
+    async def fetch(self, ctx: CollectContext, target: Target, cursor: Any) -> Page:
+        page = await super().fetch(ctx, target, cursor)
+        if cursor is not None:
+            return Page(page.mentions, page.cursor)  # later runs: caught up, nothing cut
+        return Page(
+            page.mentions,
+            page.cursor,
+            truncated="pages: the listing ends at its cap of 2 items",
+            truncated_window=self.WINDOW if self.window else None,
+        )
+
+
+async def test_a_window_cut_by_the_source_s_cap_is_recorded_and_stays_not_read(
+    store: Database,
+) -> None:
+    """A page the source's cap cut short is stored, and its window is never marked filled."""
+    runner = Runner(store, [Job(BRAND, CappedSource(), 60)])
+    first = await runner.run_job(f"pages:{BRAND}")
+    assert first.error is None and first.inserted == 2
+    for _ in range(2):  # caught up twice: a failure's window would be filled by now
+        assert (await runner.run_job(f"pages:{BRAND}")).error is None
+    [gap] = (await store.cursors.get(BRAND, "pages")).open_gaps
+    assert gap["reason"] == "pages: the listing ends at its cap of 2 items"
+    window = (gap["from"].replace(tzinfo=UTC), gap["to"].replace(tzinfo=UTC))
+    assert window == CappedSource.WINDOW
+
+
+async def test_a_cut_window_the_source_does_not_bound_runs_from_since_to_the_oldest_reached(
+    store: Database,
+) -> None:
+    """Without the source's window, a back-fill's cut window is since .. the oldest item stored."""
+    since = datetime(2026, 10, 1, tzinfo=UTC)
+    runner = Runner(store, [Job(BRAND, CappedSource(window=False), 60)])
+    assert (await runner.run_job(f"pages:{BRAND}", since=since)).error is None
+    [gap] = (await store.cursors.get(BRAND, "pages/backfill")).open_gaps
+    assert gap["from"].replace(tzinfo=UTC) == since
+    assert gap["to"].replace(tzinfo=UTC) == _mention(0).created_at
+
+
+# -- the lease: renewed with each page, and a run that lost it stops ----------------------
+
+
+class LeaseWatcher(PagedSource):
+    """Two pages; notes the job's lease expiry as each fetch starts."""
+
+    def __init__(self, store: Database) -> None:
+        super().__init__(2)
+        self.store = store
+        self.expiries: list[datetime] = []
+
+    async def fetch(self, ctx: CollectContext, target: Target, cursor: Any) -> Page:
+        doc = await self.store.collection("cursors").find_one({"brand": BRAND, "source": "pages"})
+        assert doc is not None
+        self.expiries.append(doc["lease"]["expires"])
+        await asyncio.sleep(0.05)
+        return await super().fetch(ctx, target, cursor)
+
+
+async def test_each_page_saved_renews_the_lease(store: Database) -> None:
+    """The lease runs from the last page saved, not from the start of the run."""
+    source = LeaseWatcher(store)
+    result = await Runner(store, [Job(BRAND, source, 60)], lease=timedelta(minutes=10)).run_job(
+        f"pages:{BRAND}"
+    )
+    assert result.error is None and result.pages == 2
+    first, second = source.expiries
+    assert second - first >= timedelta(seconds=0.04)
+
+
+def _take_the_job(store: Database) -> Any:
+    """Another collector takes the job over (as when this run outlived its lease)."""
+    return store.collection("cursors").update_one(
+        {"brand": BRAND, "source": "pages"},
+        {"$set": {"lease": {"owner": "the-other-collector", "expires": datetime.now(UTC) + timedelta(minutes=5)}}},
+    )  # fmt: skip
+
+
+async def test_a_run_whose_lease_is_taken_during_a_long_fetch_stops_at_once(
+    store: Database,
+) -> None:
+    """The lease's renewal finds it taken while a fetch hangs: the run stops without waiting."""
+    never = asyncio.Event()
+
+    class Hanging(PagedSource):
+        async def fetch(self, ctx: CollectContext, target: Target, cursor: Any) -> Page:
+            if cursor is None:
+                return await super().fetch(ctx, target, cursor)
+            await _take_the_job(store)
+            await never.wait()  # a fetch that would outlive any lease
+            raise AssertionError("unreachable")
+
+    job = Job(BRAND, Hanging(3), 60)
+    runner = Runner(store, [job], lease=timedelta(seconds=0.3))
+    result = await asyncio.wait_for(runner.run_job(job.id), timeout=10)
+    assert result.error is not None and "lost the lease" in result.error
+    assert result.pages == 1 and result.inserted == 2
+    state = await store.cursors.get(BRAND, "pages")
+    assert state.cursor == 1 and state.last_error is None
+
+
+async def test_a_run_that_lost_its_lease_records_no_failure_on_the_job(store: Database) -> None:
+    """Its fetch fails after another collector took the job: no error, pause or gap is written."""
+
+    class FailingAfterTakeover(PagedSource):
+        async def fetch(self, ctx: CollectContext, target: Target, cursor: Any) -> Page:
+            await _take_the_job(store)
+            raise BadPayload("not JSON", source="pages")
+
+    job = Job(BRAND, FailingAfterTakeover(1), 60)
+    result = await Runner(store, [job]).run_job(job.id)
+    assert result.error is not None and "lost the lease" in result.error
+    state = await store.cursors.get(BRAND, "pages")
+    assert (state.last_error, state.failures, state.gaps) == (None, 0, ())

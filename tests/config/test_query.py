@@ -317,6 +317,36 @@ def test_a_term_in_an_unspaced_script_is_found_inside_its_text() -> None:
     assert not query.matches_text("今日は雨")
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Acme는 정말 좋아요",  # Korean: a particle follows the brand without a space
+        "요즘 Acme를 써요",
+        "לAcme יש אפליקציה חדשה",  # Hebrew: a prefix precedes it
+        "Доволен Acmeом",  # Russian: a case ending
+        "ཨེཀ་མེAcmeཡག་པོ",  # Tibetan, written without spaces
+    ],
+)
+def test_a_letter_of_another_script_ends_a_latin_term(text: str) -> None:
+    """Beside a Latin term only Latin letters, digits and _ carry the word on; spaced
+    scripts' own terms stay whole-word among their letters."""
+    assert Query.parse("acme").matches_text(text)
+    assert not Query.parse("acme").matches_text(text.replace("Acme", "Acmeville"))
+    assert not Query.parse("acme").matches_text(text.replace("Acme", "Acme2"))
+    assert Query.parse("삼성").matches_text("삼성 갤럭시 좋아요")
+    assert not Query.parse("삼성").matches_text("삼성전자 주가")  # Hangul is spaced: whole word
+    assert Query.parse("삼성").matches_text("我用삼성的手机")  # beside Han it still ends
+    assert not Query.parse("яндекс").matches_text("Яндексовский сервис")
+    assert Query.parse("яндекс").matches_text("我用Яндекс的地图")
+
+
+def test_a_term_in_an_unspaced_script_is_found_beside_latin_letters() -> None:
+    """A Han or kana term has no word boundary to find, whatever is beside it."""
+    query = Query.parse('"任天堂" OR "ソニー"')
+    assert query.matches_text("Switchの任天堂eShopで買った")
+    assert query.matches_text("PlayStation5はソニーplusで")
+
+
 @pytest.mark.parametrize("query", ["(" * 300 + "acme" + ")" * 300, "-" * 300 + "acme"])
 def test_a_query_nested_too_deep_is_one_clear_error(query: str) -> None:
     """Hundreds of nested groups or negations: a message, not a RecursionError."""

@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from config.query import Query
 from config.settings import Settings
@@ -416,6 +417,30 @@ def test_an_unknown_source_parameter_lists_the_parameters(
         "takes no parameter 'per_rum'; did you mean 'per_run'? "
         "it takes: interval, backfill, backfill_days, per_run"
     )
+
+
+@pytest.mark.parametrize(
+    ("source", "parameter"),
+    [("reddit", "owned_subreddits"), ("youtube", "owned_channel_ids")],
+)
+def test_owned_scopes_are_parameters_checked_on_load(
+    tmp_path: Path,
+    sources: dict[str, SourceType],
+    settings: Settings,
+    source: str,
+    parameter: str,
+) -> None:
+    """The brand's own subreddits or channels load as parameters; a misspelt one is named."""
+    settings = Settings(youtube_api_key=SecretStr("AIzaSy-test"))
+    entry = f'type = "{source}"\n  {parameter} = ["AcmeCorp"]'
+    path = write(tmp_path, ONE_BRAND.replace('type = "replay"', entry))
+    watchlist = load_watchlist(path, settings=settings, sources=sources)
+    assert watchlist.brands[0].sources[0].params == {parameter: ["AcmeCorp"]}
+    path = write(
+        tmp_path, ONE_BRAND.replace('type = "replay"', entry.replace(parameter, parameter[:-1]))
+    )
+    error = config_error(path, sources, settings)
+    assert f"takes no parameter '{parameter[:-1]}'; did you mean '{parameter}'?" in str(error)
 
 
 def test_a_missing_source_parameter_is_named(tmp_path: Path, settings: Settings) -> None:

@@ -48,3 +48,30 @@ async def test_without_alerts_the_page_says_when_they_come(
 
 def _open(dashboard: Open) -> AppTest:
     return dashboard()
+
+
+async def test_only_windows_still_not_read_are_counted_and_listed(
+    store: Database, dashboard: Open
+) -> None:
+    """A window a later catch-up read is neither counted nor listed; the open one is both."""
+    now = datetime.now(UTC)
+    await store.cursors.record_success("Acme", "reddit", {"n": 1}, 1, caught_up=True)
+    await store.cursors.record_error(
+        "Acme", "reddit", "SourceUnavailable: read after all", gap_since=now - timedelta(hours=5)
+    )
+    await store.cursors.record_success("Acme", "reddit", {"n": 2}, 1, caught_up=True)  # reads it
+    await store.cursors.record_error(
+        "Acme",
+        "reddit",
+        "RateLimited: https://oauth.reddit.com/search?access_token=abc123 still missing",
+        gap_since=now - timedelta(hours=1),
+    )
+    app = _go(_open(dashboard), "sources")
+    assert not app.exception
+    [row] = app.dataframe[0].value.to_dict("records")
+    assert row["Windows not read"] == 1
+    assert [expander.label for expander in app.expander] == ["1 window not read"]
+    listed = [text.value for text in app.text]
+    assert len(listed) == 1 and listed[0].startswith("Acme · reddit: ")
+    assert "still missing" in listed[0] and "abc123" not in listed[0]
+    assert not any("read after all" in text for text in listed)

@@ -225,6 +225,14 @@ def test_reviews_are_not_matched_against_the_query() -> None:
     assert AppStoreSource(app_ids=[APP]).match_all is True
 
 
+async def test_every_review_of_the_brand_s_app_is_owned(
+    store: Store, api: Api, ctx: CollectContext
+) -> None:
+    """Reviews are said on the brand's own app page: each is marked owned."""
+    page = await source(api).fetch(ctx, target(), None)
+    assert page.mentions and all(mention.owned for mention in page.mentions)
+
+
 async def test_the_app_entry_on_page_one_is_skipped(
     store: Store, api: Api, ctx: CollectContext
 ) -> None:
@@ -265,6 +273,50 @@ async def test_paging_stops_at_page_ten(store: Store, api: Api, ctx: CollectCont
     store.reviews = {(APP, "us"): [review(n, H0 - timedelta(hours=n)) for n in range(700)]}
     result = await run(source(api), ctx, target(H0 - timedelta(days=365)))
     assert len(result.mentions) == 500 and len(result.pages) == 10
+
+
+async def test_a_sweep_cut_at_page_ten_names_the_window_it_left(
+    store: Store, api: Api, ctx: CollectContext
+) -> None:
+    """Page 10 full and still newer than since: the reviews between were not read (not so when it is not full)."""
+    store.reviews = {(APP, "us"): [review(n, H0 - timedelta(hours=n)) for n in range(700)]}
+    since = H0 - timedelta(days=365)
+    result = await run(source(api), ctx, target(since))
+    assert [page.truncated for page in result.pages[:-1]] == [None] * 9
+    last = result.pages[-1]
+    assert last.truncated is not None and "limit of 10 pages" in last.truncated
+    assert "before reaching since" in last.truncated and APP in last.truncated
+    assert last.truncated_window == (since, H0 - timedelta(hours=499))
+    # A page 10 that is not full holds the app's oldest reviews: nothing was left unread.
+    store.reviews = {(APP, "us"): [review(n, H0 - timedelta(hours=n)) for n in range(480)]}
+    ran_out = await run(source(api), ctx, target(since))
+    assert len(ran_out.pages) == 10 and ran_out.pages[-1].truncated is None
+
+
+async def test_a_later_sweep_cut_at_page_ten_starts_its_window_at_the_last_review(
+    store: Store, api: Api, ctx: CollectContext
+) -> None:
+    """600 reviews since the last run: 500 are read, the window back to the last review is not."""
+    first = await run(source(api), ctx, target())
+    store.reviews[(APP, "us")] += [
+        review(1000 + n, H0 + timedelta(minutes=n + 1)) for n in range(600)
+    ]
+    second = await run(source(api), ctx, target(), first.cursor)
+    assert len(second.mentions) == 500
+    last = second.pages[-1]
+    assert last.truncated is not None and "the newest review collected before" in last.truncated
+    assert last.truncated_window == (H0, H0 + timedelta(minutes=101))
+
+
+async def test_a_sweep_cut_by_max_pages_says_to_raise_it(api: Api, ctx: CollectContext) -> None:
+    """A configured page limit cuts a sweep the same way, and the reason names the setting."""
+    result = await run(source(api, max_pages=2), ctx, target(H0 - timedelta(days=30)))
+    assert len(result.pages) == 2
+    assert "Raise max_pages" in (result.pages[-1].truncated or "")
+    assert result.pages[-1].truncated_window == (
+        H0 - timedelta(days=30),
+        H0 - timedelta(hours=99),
+    )
 
 
 async def test_a_second_run_reads_only_newer_reviews(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from pydantic import SecretStr
 from collector.base import CollectContext, Page, Target
 from collector.sources.bluesky import BlueskySource
 from goodwill.errors import BadPayload, RateLimited, SourceError, SourceUnavailable
+from tests.conftest import free_port
 
 BRAND = "Acme"
 HANDLE = "goodwill-bot.bsky.social"
@@ -96,6 +98,29 @@ def _post(number: int, when: datetime, text: str | None = None) -> dict[str, Any
     }
 
 
+def _profile_view(did: str) -> dict[str, Any]:
+    """A profileViewDetailed as getProfiles gives it (app.bsky.actor.defs), for an author here."""
+    if did == DOCUMENTED_POST["author"]["did"]:
+        handle, name, followers = "atproto.com", "AT Protocol Developers 🦋", 31_337
+    else:
+        number = int(did.removeprefix("did:plc:user"))
+        handle, name, followers = f"user{number}.bsky.social", f"User {number}", 3 * number + 1
+    return {
+        "did": did,
+        "handle": handle,
+        "displayName": name,
+        "avatar": f"https://cdn.bsky.app/img/avatar/plain/{did}/bafkreiabc@jpeg",
+        "associated": {"lists": 0, "feedgens": 0, "starterPacks": 0, "labeler": False},
+        "indexedAt": "2026-11-01T10:00:00.000Z",
+        "createdAt": "2024-02-01T10:00:00.000Z",
+        "description": "",
+        "followersCount": followers,
+        "followsCount": 12,
+        "postsCount": 340,
+        "labels": [],
+    }
+
+
 def _sort_at(post: dict[str, Any]) -> datetime:
     created = datetime.fromisoformat(post["record"]["createdAt"])
     indexed = datetime.fromisoformat(post["indexedAt"])
@@ -119,6 +144,10 @@ class FakeBluesky:
     refresh: set[str] = field(default_factory=set)
     expired: set[str] = field(default_factory=set)
     refuse_refresh: bool = False
+    # getProfiles: every DID named has a profile unless listed in ``gone``.
+    gone: set[str] = field(default_factory=set)
+    profiles_canned: list[web.Response] = field(default_factory=list)
+    profile_calls: list[dict[str, Any]] = field(default_factory=list)
     _issued: int = 0
 
     def _headers(self) -> dict[str, str]:
@@ -170,6 +199,23 @@ class FakeBluesky:
             body["cursor"] = str(offset + limit)
         return web.json_response(body, headers=self._headers())
 
+    async def get_profiles(self, request: web.Request) -> web.Response:
+        """app.bsky.actor.getProfiles: a profileViewDetailed per actor, gone accounts left out."""
+        actors = request.query.getall("actors", [])
+        self.profile_calls.append({"actors": actors, "auth": request.headers.get("Authorization")})
+        if self.profiles_canned:
+            return self.profiles_canned.pop(0)
+        if len(actors) > 25:
+            return web.json_response(
+                {
+                    "error": "InvalidRequest",
+                    "message": "actors must not have more than 25 elements",
+                },
+                status=400,
+            )
+        profiles = [_profile_view(did) for did in actors if did not in self.gone]
+        return web.json_response({"profiles": profiles}, headers=self._headers())
+
     async def create_session(self, request: web.Request) -> web.Response:
         body = await request.json()
         self.logins.append(body)
@@ -199,6 +245,7 @@ async def fake() -> AsyncIterator[tuple[FakeBluesky, str]]:
     state = FakeBluesky()
     app = web.Application()
     app.router.add_get("/xrpc/app.bsky.feed.searchPosts", state.search)
+    app.router.add_get("/xrpc/app.bsky.actor.getProfiles", state.get_profiles)
     app.router.add_post("/xrpc/com.atproto.server.createSession", state.create_session)
     app.router.add_post("/xrpc/com.atproto.server.refreshSession", state.refresh_session)
     runner = web.AppRunner(app)
@@ -253,6 +300,7 @@ async def test_documented_post_maps_to_every_mention_field(fake: Any, ctx: Colle
     assert mention.author.handle == "atproto.com"
     assert mention.author.display_name == "AT Protocol Developers 🦋"
     assert mention.author.url == "https://bsky.app/profile/atproto.com"
+    assert mention.author.followers == 31_337  # from getProfiles: the search's view has none
     assert mention.lang == "fr"
     assert mention.created_at == datetime(2026, 11, 24, 11, 58, 31, 112000, tzinfo=UTC)
     assert mention.engagement == {
@@ -271,7 +319,8 @@ async def test_documented_post_maps_to_every_mention_field(fake: Any, ctx: Colle
 async def test_a_long_unicode_post_and_an_invalid_handle_are_kept(
     fake: Any, ctx: CollectContext
 ) -> None:
-    """A 3000-character text survives whole; a handle.invalid author links by DID instead."""
+    """A 3000-character text survives whole; a handle.invalid author has no handle and links by
+    DID instead."""
     state, url = fake
     long = _post(1, START, "acme " + "ünïcödé 👩‍👩‍👧 " * 250)
     long["author"]["handle"] = "handle.invalid"
@@ -280,6 +329,8 @@ async def test_a_long_unicode_post_and_an_invalid_handle_are_kept(
     assert mention.text == long["record"]["text"] and len(mention.text) > 3000
     did = long["author"]["did"]
     assert mention.url == f"https://bsky.app/profile/{did}/post/3lpost0000001"
+    assert mention.author.handle is None and mention.author.id == did
+    assert mention.author.url == f"https://bsky.app/profile/{did}"
 
 
 async def test_first_run_pages_back_to_since_and_no_further(fake: Any, ctx: CollectContext) -> None:
@@ -609,3 +660,77 @@ async def test_a_server_ignoring_since_does_not_walk_back_through_history(
     assert len(pages) == 1 and len(state.searches) == 1
     assert [m.external_id for m in pages[0].mentions] == [p["uri"] for p in posts[:3]]
     assert cursor["terms"]["acme"] == {"newest": _iso(START)}
+
+
+async def test_followers_come_from_get_profiles_25_authors_a_call_once_a_day(
+    fake: Any, ctx: CollectContext
+) -> None:
+    """A page's authors are asked of getProfiles (no login) 25 a call; an author is asked once a
+    day; an account the AppView leaves out (gone) is stored without followers."""
+    state, url = fake
+    state.posts = [_post(n, START - timedelta(minutes=n)) for n in range(1, 31)]
+    state.posts.append(_post(1, START - timedelta(minutes=40), "acme again from user 1"))
+    gone = state.posts[29]["author"]["did"]
+    state.gone = {gone}
+    source = _logged_in(url)
+    now = [1_000.0]
+    source._profiles.clock = lambda: now[0]
+    target = Target(BRAND, ("acme",))
+    page = await source.fetch(ctx, target, None)
+    assert [len(call["actors"]) for call in state.profile_calls] == [25, 5]
+    assert all(call["auth"] is None for call in state.profile_calls)  # the public AppView
+    followers = {m.external_id: m.author.followers for m in page.mentions}
+    assert followers[state.posts[0]["uri"]] == 4 and followers[state.posts[30]["uri"]] == 4
+    assert followers[state.posts[6]["uri"]] == 22
+    assert followers[state.posts[29]["uri"]] is None  # gone
+
+    await source.fetch(ctx, target, None)  # the same authors, within the day
+    assert len(state.profile_calls) == 2
+    now[0] += 86_400 + 1
+    await source.fetch(ctx, target, None)
+    assert [len(call["actors"]) for call in state.profile_calls[2:]] == [25, 5]
+
+
+@pytest.mark.parametrize("failure", ["unreachable", "http-502", "no-profiles-list"])
+async def test_a_failed_profile_lookup_never_fails_the_page(
+    fake: Any, ctx: CollectContext, caplog: pytest.LogCaptureFixture, failure: str
+) -> None:
+    """The page is stored without followers, the failure logged at debug level; no lookup for a
+    minute, then the lookup is tried again (and the followers arrive once it answers)."""
+    state, url = fake
+    state.require_auth = True
+    state.posts = [_post(1, START), _post(2, START - timedelta(minutes=1))]
+    # Logged in, searches go through the PDS; profiles are asked of the AppView at base_url.
+    appview = f"http://127.0.0.1:{free_port()}" if failure == "unreachable" else url
+    source = BlueskySource(
+        base_url=appview, pds_url=url, handle=HANDLE, app_password=SecretStr(PASSWORD)
+    )
+    state.profiles_canned = {
+        "unreachable": [],
+        "http-502": [web.Response(status=502, text="<html>Bad Gateway</html>")],
+        "no-profiles-list": [web.json_response({"actors": []})],
+    }[failure]
+    now = [1_000.0]
+    source._profiles.clock = lambda: now[0]
+    target = Target(BRAND, ("acme",))
+    caplog.set_level(logging.DEBUG, logger="collector.sources._bsky_profiles")
+
+    page = await source.fetch(ctx, target, None)
+    assert [m.author.followers for m in page.mentions] == [None, None]
+    assert [m.author.handle for m in page.mentions] == ["user1.bsky.social", "user2.bsky.social"]
+    assert page.unparsed == [] and len(state.searches) == 1
+    [record] = [r for r in caplog.records if r.name == "collector.sources._bsky_profiles"]
+    assert record.levelno == logging.DEBUG and "stored without followers" in record.getMessage()
+    asked = len(state.profile_calls)
+    assert asked == (0 if failure == "unreachable" else 1)
+
+    await source.fetch(ctx, target, None)  # within the pause: not asked again
+    assert len(state.profile_calls) == asked
+    now[0] += 61
+    later = await source.fetch(ctx, target, None)
+    if failure == "unreachable":  # asked again, and still failing quietly
+        assert [m.author.followers for m in later.mentions] == [None, None]
+        assert len([r for r in caplog.records if r.name == record.name]) == 2
+    else:
+        assert len(state.profile_calls) == asked + 1
+        assert [m.author.followers for m in later.mentions] == [4, 7]

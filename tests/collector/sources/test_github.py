@@ -15,6 +15,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from collector.base import CollectContext
+from collector.sources._reach import ReachCache
 from collector.sources.github import GitHubSource
 from goodwill.errors import BadPayload, RateLimited, SourceError, SourceUnavailable
 from goodwill.identity import identity_key
@@ -525,16 +526,23 @@ def discussion(
 
 @dataclass
 class GraphQL:
-    """POST /graphql answering search(type: DISCUSSION) over a list of nodes, newest first."""
+    """POST /graphql answering search(type: DISCUSSION) over a list of nodes, newest first,
+    and nodes(ids:) over users by node id (``lookups`` records those; ``requests`` the
+    searches)."""
 
     nodes: list[dict[str, Any]] = field(default_factory=list)
     requests: list[tuple[dict[str, Any], dict[str, str]]] = field(default_factory=list)
     replies: list[web.Response] = field(default_factory=list)  # answered before searching
     remaining: int = 5000
     reset_at: int = 0
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)  # node id -> User node
+    lookups: list[tuple[dict[str, Any], dict[str, str]]] = field(default_factory=list)
+    lookup_replies: list[web.Response] = field(default_factory=list)
 
     async def graphql(self, request: web.Request) -> web.Response:
         body = await request.json()
+        if "nodes(ids:" in body["query"]:
+            return self.lookup(body, dict(request.headers))
         self.requests.append((body, dict(request.headers)))
         if self.replies:
             return self.replies.pop(0)
@@ -572,6 +580,40 @@ class GraphQL:
                 }
             }
         )
+
+    def lookup(self, body: dict[str, Any], headers: dict[str, str]) -> web.Response:
+        """nodes(ids:): each id's User node, or null and a NOT_FOUND error, in order."""
+        self.lookups.append((body, headers))
+        if self.lookup_replies:
+            return self.lookup_replies.pop(0)
+        ids = body["variables"]["ids"]
+        if len(ids) > 100:
+            return web.json_response(
+                {"errors": [{"message": "You may not provide more than 100 node ids"}]}
+            )
+        found = [self.users.get(node_id) for node_id in ids]
+        answer: dict[str, Any] = {
+            "data": {
+                "rateLimit": {"remaining": self.remaining, "resetAt": _iso(int(time.time()))},
+                "nodes": found,
+            }
+        }
+        missing = [node_id for node_id, node in zip(ids, found, strict=True) if node is None]
+        if missing:
+            answer["errors"] = [
+                {
+                    "type": "NOT_FOUND",
+                    "path": ["nodes", ids.index(node_id)],
+                    "message": f"Could not resolve to a node with the global id of '{node_id}'",
+                }
+                for node_id in missing
+            ]
+        return web.json_response(answer)
+
+
+def user_node(user_id: int, followers: int) -> dict[str, Any]:
+    """A User node as nodes(ids:) gives it for the source's query."""
+    return {"databaseId": user_id, "followers": {"totalCount": followers}}
 
 
 def _node_stamp(node: dict[str, Any]) -> int:
@@ -778,3 +820,127 @@ async def test_an_issue_and_a_discussion_by_one_person_are_one_identity(
     keys = {identity_key("github", m.author.model_dump()) for m in result.mentions}
     assert keys == {"github:id:583231"}
     assert "databaseId" in graph.requests[0][0]["query"]
+
+
+def rest_user(login: str, user_id: int, kind: str = "User") -> dict[str, Any]:
+    """A REST simple-user object, as an issue's ``user``."""
+    return {
+        "login": login,
+        "id": user_id,
+        "node_id": f"MDQ6VXNlcj{user_id}",
+        "avatar_url": f"https://avatars.githubusercontent.com/u/{user_id}?v=4",
+        "url": f"https://api.github.com/users/{login}",
+        "html_url": f"https://github.com/{login}",
+        "type": kind,
+        "site_admin": False,
+    }
+
+
+async def test_a_deleted_account_is_no_identity_and_a_bot_is_one(
+    both: tuple[GitHub, GraphQL, str], ctx: CollectContext
+) -> None:
+    """REST's shared "ghost" user and GraphQL's null author name nobody; a bot's REST id and
+    GraphQL databaseId are one identity."""
+    rest, graph, url = both
+    rest.issues = [
+        issue(1, T0 + 1, user=rest_user("ghost", 10137)),
+        issue(2, T0 + 2, user=rest_user("dependabot[bot]", 49699333, "Bot")),
+    ]
+    bot = {
+        "login": "dependabot",
+        "url": "https://github.com/apps/dependabot",
+        "databaseId": 49699333,
+    }
+    graph.nodes = [discussion(3, T0 + 3, author=None), discussion(4, T0 + 4, author=bot)]
+    result = await run(_with_discussions(url), ctx, target(since=T0))
+    keys = {m.external_id: identity_key("github", m.author.model_dump()) for m in result.mentions}
+    assert keys == {
+        str(2_600_000_001): None,
+        str(2_600_000_002): "github:id:49699333",
+        discussion(3, T0)["id"]: None,
+        discussion(4, T0)["id"]: "github:id:49699333",
+    }
+    assert {m.author.display_name for m in result.mentions if m.author.id is None} == {"ghost"}
+    assert "... on Mannequin { databaseId }" in graph.requests[0][0]["query"]
+    assert graph.lookups == []  # neither the ghost nor a bot has followers to look up
+
+
+async def test_authors_followers_come_with_discussions_and_are_looked_up_once_for_issues(
+    both: tuple[GitHub, GraphQL, str], ctx: CollectContext
+) -> None:
+    """Discussions bring followers { totalCount }; with the token, issue authors are looked
+    up in one nodes(ids:) query per page, and an author known from either is not asked for
+    again."""
+    rest, graph, url = both
+    coyote, runner = rest_user("wile-e", 583231), rest_user("road-runner", 1001)
+    rest.issues = [issue(1, T0 + 1, user=coyote), issue(2, T0 + 2, user=coyote)]
+    graph.users = {coyote["node_id"]: user_node(583231, 12)}
+    author = {
+        "login": "road-runner",
+        "url": "https://github.com/road-runner",
+        "databaseId": 1001,
+        "followers": {"totalCount": 40_000},
+    }
+    graph.nodes = [discussion(3, T0 + 3, author=author)]
+    source = _with_discussions(url)
+    first = await run(source, ctx, target(since=T0))
+    assert {m.author.handle: m.author.followers for m in first.mentions} == {
+        "wile-e": 12,
+        "road-runner": 40_000,
+    }
+    [(body, headers)] = graph.lookups
+    assert body["variables"] == {"ids": [coyote["node_id"]]}
+    assert "followers { totalCount }" in body["query"]
+    assert headers["Authorization"] == f"Bearer {TOKEN}"
+    assert "followers { totalCount }" in graph.requests[0][0]["query"]
+
+    rest.issues += [issue(5, T0 + 5, user=coyote), issue(6, T0 + 6, user=runner)]
+    second = await run(source, ctx, target(since=T0), first.cursor)
+    new = {m.external_id: m.author.followers for m in second.mentions}
+    assert new[str(2_600_000_005)] == 12 and new[str(2_600_000_006)] == 40_000
+    assert len(graph.lookups) == 1  # both from the cache
+
+    # Without a token there is no GraphQL, and REST would cost a request per author.
+    tokenless = await run(GitHubSource(base_url=url), ctx, target(since=T0))
+    assert {m.author.followers for m in tokenless.mentions} == {None}
+    assert len(graph.lookups) == 1
+
+
+@pytest.mark.parametrize(
+    ("reply", "paused_for"),
+    [
+        (lambda: web.Response(status=502, text="Bad gateway"), 60),
+        (
+            lambda: web.json_response(
+                {"data": None, "errors": [{"type": "RATE_LIMITED", "message": "API rate limit exceeded"}]},
+                headers={"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(int(time.time()) + 900)},
+            ),
+            900,
+        ),
+        (lambda: web.json_response({"data": {"rateLimit": None}}), 60),
+    ],
+)  # fmt: skip
+async def test_a_failed_followers_lookup_keeps_the_issues_and_pauses_lookups(
+    both: tuple[GitHub, GraphQL, str], ctx: CollectContext, reply: Any, paused_for: int
+) -> None:
+    """A lookup that fails (down, rate limited, odd body) keeps the page without followers;
+    no lookup is tried again until the pause (a rate limit's reset, if later) is over."""
+    rest, graph, url = both
+    rest.issues = [issue(1, T0 + 1)]
+    graph.users = {"MDQ6VXNlcjU4MzIzMQ==": user_node(583231, 12)}
+    graph.lookup_replies.append(reply())
+    now = [1_000.0]
+    source = GitHubSource(base_url=url, token=SecretStr(TOKEN))
+    source.reach = ReachCache(clock=lambda: now[0])
+    first = await run(source, ctx, target(since=T0))
+    assert [m.author.followers for m in first.mentions] == [None]
+    rest.issues.append(issue(2, T0 + 2))
+    now[0] += paused_for - 5
+    second = await run(source, ctx, target(since=T0), first.cursor)
+    assert [m.author.followers for m in second.mentions][-1] is None
+    assert len(graph.lookups) == 1
+    rest.issues.append(issue(3, T0 + 3))
+    now[0] += 10
+    third = await run(source, ctx, target(since=T0), second.cursor)
+    assert [m.author.followers for m in third.mentions][-1] == 12
+    assert len(graph.lookups) == 2

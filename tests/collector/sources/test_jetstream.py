@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from collector.base import CollectContext, Target
 from collector.runner import Job, Runner
 from collector.sources.jetstream import JetstreamSource
 from goodwill.errors import RateLimited, SourceError, SourceUnavailable
+from goodwill.models import Author
 from store import Database
 from tests.conftest import free_port
 
@@ -121,6 +123,30 @@ class FakeJetstream:
     refuse_from: int | None = None  # connections from this number on get HTTP 503
     delay: float = 0.0  # between events
     connections: list[dict[str, str]] = field(default_factory=list)
+    # getProfiles: every DID named has a profile unless listed in ``gone``.
+    gone: set[str] = field(default_factory=set)
+    profiles_canned: list[web.Response] = field(default_factory=list)
+    profiles_delay: float = 0.0
+    profile_calls: list[list[str]] = field(default_factory=list)
+
+    async def get_profiles(self, request: web.Request) -> web.Response:
+        """app.bsky.actor.getProfiles: profileViewDetailed of each actor, gone accounts left out."""
+        actors = request.query.getall("actors", [])
+        self.profile_calls.append(actors)
+        await asyncio.sleep(self.profiles_delay)
+        if self.profiles_canned:
+            return self.profiles_canned.pop(0)
+        if len(actors) > 25:
+            return web.json_response(
+                {
+                    "error": "InvalidRequest",
+                    "message": "actors must not have more than 25 elements",
+                },
+                status=400,
+            )
+        return web.json_response(
+            {"profiles": [_profile_view(did) for did in actors if did not in self.gone]}
+        )
 
     async def subscribe(self, request: web.Request) -> web.StreamResponse:
         if self.refuse_from is not None and len(self.connections) >= self.refuse_from:
@@ -157,12 +183,38 @@ class FakeJetstream:
         return ws
 
 
+def _profile_view(did: str) -> dict[str, Any]:
+    """A profileViewDetailed as the AppView gives it (app.bsky.actor.defs), for an author here."""
+    number = int(did.rsplit("author", 1)[1]) if "author" in did else 0
+    return {
+        "did": did,
+        "handle": f"someone{number}.bsky.social",
+        "displayName": f"Someone {number} 🦋",
+        "avatar": f"https://cdn.bsky.app/img/avatar/plain/{did}/bafkrei{number:06d}@jpeg",
+        "associated": {"lists": 0, "feedgens": 0, "starterPacks": 0, "labeler": False},
+        "indexedAt": "2026-11-01T10:00:00.000Z",
+        "createdAt": "2024-02-01T10:00:00.000Z",
+        "description": "",
+        "followersCount": 100 * number + 7,
+        "followsCount": 12,
+        "postsCount": 340,
+        "labels": [],
+    }
+
+
+def _source(url: str, **params: Any) -> JetstreamSource:
+    """A source on the fake, asking the same server for profiles."""
+    params.setdefault("window_seconds", WINDOW)
+    return JetstreamSource(base_url=url, profiles_url=url.replace("ws://", "http://"), **params)
+
+
 @pytest.fixture
 async def fake() -> AsyncIterator[tuple[FakeJetstream, str]]:
-    """A fake Jetstream on a free port, and its ws:// base URL."""
+    """A fake Jetstream (and AppView for getProfiles) on a free port, and its ws:// base URL."""
     state = FakeJetstream()
     app = web.Application()
     app.router.add_get("/subscribe", state.subscribe)
+    app.router.add_get("/xrpc/app.bsky.actor.getProfiles", state.get_profiles)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -192,7 +244,7 @@ def _matching(events: list[dict[str, Any] | str]) -> set[str]:
 async def test_post_creates_naming_a_term_become_mentions(fake: Any, ctx: CollectContext) -> None:
     """Matching creates are mapped; other posts, deletes, identity and account events are skipped."""
     state, url = fake
-    source = JetstreamSource(base_url=url, window_seconds=WINDOW)
+    source = _source(url)
     page = await source.fetch(ctx, Target(BRAND, TERMS), {"time_us": T0})
     assert {m.external_id for m in page.mentions} == _matching(state.events)
     assert len(page.mentions) == 8 and page.unparsed == [] and page.more is False
@@ -211,9 +263,15 @@ async def test_post_creates_naming_a_term_become_mentions(fake: Any, ctx: Collec
     assert first.source == "bluesky" and first.brand == BRAND  # one post, one mention (#15)
     assert first.external_id == f"at://{did}/app.bsky.feed.post/{rkey}"
     assert first.text == "Loving my new ACME rocket #0 🚀 — ça marche"
-    assert first.url == f"https://bsky.app/profile/{did}/post/{rkey}"
-    assert first.author.id == did and first.author.handle is None
-    assert first.author.url == f"https://bsky.app/profile/{did}"
+    # The author as the search gives it: DID, handle, name, and followers from getProfiles.
+    assert first.url == f"https://bsky.app/profile/someone0.bsky.social/post/{rkey}"
+    assert first.author.model_dump() == {
+        "id": did,
+        "handle": "someone0.bsky.social",
+        "display_name": "Someone 0 🦋",
+        "followers": 7,
+        "url": "https://bsky.app/profile/someone0.bsky.social",
+    }
     assert first.lang == "en"
     assert first.created_at == datetime.fromtimestamp((T0 - 250_000) / 1_000_000, UTC)
     assert first.raw == event and first.engagement == {}
@@ -231,9 +289,7 @@ async def test_a_long_text_and_a_phrase_term_match_case_insensitively(
     state, url = fake
     long = "ｱ " + "Ünïcödé 👩‍👩‍👧 " * 250 + " ACME   CORP rules"
     state.events = [_create(1, T0, long), _create(2, T0 + 1, "acme-free zone? no: ａｃｍｅ")]
-    page = await JetstreamSource(base_url=url, window_seconds=WINDOW).fetch(
-        ctx, Target(BRAND, ("acme corp", "ａｃｍｅ")), None
-    )
+    page = await _source(url).fetch(ctx, Target(BRAND, ("acme corp", "ａｃｍｅ")), None)
     assert [m.text for m in page.mentions] == [long, "acme-free zone? no: ａｃｍｅ"]
     assert len(page.mentions[0].text) > 3000
 
@@ -245,7 +301,7 @@ async def test_a_dropped_connection_resumes_without_loss(
     """The server drops mid-stream: the page keeps what was read, the next fetch resumes from it."""
     state, url = fake
     state.drop_after, state.abrupt = [17], abrupt
-    source = JetstreamSource(base_url=url, window_seconds=WINDOW, overlap_seconds=2)
+    source = _source(url, overlap_seconds=2)
     target = Target(BRAND, TERMS)
     first = await source.fetch(ctx, target, {"time_us": T0})
     assert first.cursor == {"time_us": T0 + 16_000_000}  # the 17th event
@@ -263,7 +319,7 @@ async def test_a_dropped_connection_resumes_without_loss(
 async def test_max_events_ends_the_fetch_and_says_more(fake: Any, ctx: CollectContext) -> None:
     """After max_events the fetch returns with more=True and the next one carries on."""
     state, url = fake
-    source = JetstreamSource(base_url=url, window_seconds=5, max_events=12, overlap_seconds=0)
+    source = _source(url, window_seconds=5, max_events=12, overlap_seconds=0)
     target = Target(BRAND, TERMS)
     page = await source.fetch(ctx, target, {"time_us": T0})
     assert page.more is True and page.cursor == {"time_us": T0 + 11_000_000}
@@ -279,7 +335,7 @@ async def test_the_window_ends_a_fetch_on_a_slow_stream(fake: Any, ctx: CollectC
     """A stream that trickles events is read for window_seconds, then the fetch returns."""
     state, url = fake
     state.delay = 0.05
-    source = JetstreamSource(base_url=url, window_seconds=WINDOW, overlap_seconds=0)
+    source = _source(url, overlap_seconds=0)
     page = await source.fetch(ctx, Target(BRAND, TERMS), {"time_us": T0})
     read = (page.cursor["time_us"] - T0) // 1_000_000 + 1
     assert 1 <= read < 40 and page.more is False
@@ -294,9 +350,7 @@ async def test_since_is_the_first_runs_replay_point(fake: Any, ctx: CollectConte
         _create(2, T0 + 21_000_000, "acme today"),
     ]
     since = datetime.fromtimestamp(T0 / 1_000_000, UTC) + timedelta(seconds=10)
-    page = await JetstreamSource(base_url=url, window_seconds=WINDOW).fetch(
-        ctx, Target(BRAND, TERMS, since), None
-    )
+    page = await _source(url).fetch(ctx, Target(BRAND, TERMS, since), None)
     assert state.connections[0]["cursor"] == str(T0 + 10_000_000)
     assert [m.text for m in page.mentions] == ["acme today"]
 
@@ -307,9 +361,7 @@ async def test_a_first_run_without_since_tails_live_and_keeps_a_cursor(
     """With neither cursor nor since there is no cursor parameter, and the page still has one."""
     state, url = fake
     state.events = []
-    page = await JetstreamSource(base_url=url, window_seconds=WINDOW).fetch(
-        ctx, Target(BRAND, TERMS), None
-    )
+    page = await _source(url).fetch(ctx, Target(BRAND, TERMS), None)
     assert state.connections == [{"wantedCollections": "app.bsky.feed.post"}]
     assert page.mentions == [] and page.cursor["time_us"] > T0
 
@@ -329,9 +381,7 @@ async def test_malformed_events_are_unparsed_and_the_rest_kept(
         _create(4, T0 + 4, "acme bad date", createdAt="last tuesday"),
         _create(5, T0 + 5, "acme five"),
     ]
-    page = await JetstreamSource(base_url=url, window_seconds=WINDOW, overlap_seconds=0).fetch(
-        ctx, Target(BRAND, TERMS), {"time_us": T0}
-    )
+    page = await _source(url, overlap_seconds=0).fetch(ctx, Target(BRAND, TERMS), {"time_us": T0})
     assert [m.text for m in page.mentions] == ["acme one", "acme five"]
     assert [reason for reason, _ in page.unparsed] == [
         "event is not JSON",
@@ -343,12 +393,26 @@ async def test_malformed_events_are_unparsed_and_the_rest_kept(
 
 
 async def test_the_cursor_never_moves_back_into_the_overlap(fake: Any, ctx: CollectContext) -> None:
-    """A drop while replaying the overlap keeps the stored cursor, not the older replayed time."""
+    """A window that reads only the overlap's replay keeps the stored cursor, not an older time."""
     state, url = fake
-    state.drop_after = [1]
-    source = JetstreamSource(base_url=url, window_seconds=WINDOW, overlap_seconds=3)
+    state.events = [_create(1, T0 + 8_000_000, "acme"), _create(2, T0 + 9_000_000, "acme")]
+    source = _source(url, overlap_seconds=3)
     page = await source.fetch(ctx, Target(BRAND, TERMS), {"time_us": T0 + 10_000_000})
+    assert state.connections[0]["cursor"] == str(T0 + 7_000_000)
+    assert len(page.mentions) == 2 and page.more is False
     assert page.cursor == {"time_us": T0 + 10_000_000}
+
+
+async def test_a_drop_while_replaying_the_overlap_is_unavailable(
+    fake: Any, ctx: CollectContext
+) -> None:
+    """Dropped before any event newer than the cursor: SourceUnavailable (retried with back-off),
+    not a page whose ``more`` has the runner reconnect at once and forever."""
+    state, url = fake
+    state.drop_after, state.close_code = [1], aiohttp.WSCloseCode.INTERNAL_ERROR
+    source = _source(url, overlap_seconds=3)
+    with pytest.raises(SourceUnavailable, match=r"before any new event \(closed \(1011"):
+        await source.fetch(ctx, Target(BRAND, TERMS), {"time_us": T0 + 10_000_000})
 
 
 async def test_a_drop_before_any_event_is_unavailable(fake: Any, ctx: CollectContext) -> None:
@@ -356,9 +420,7 @@ async def test_a_drop_before_any_event_is_unavailable(fake: Any, ctx: CollectCon
     state, url = fake
     state.drop_after = [0]
     with pytest.raises(SourceUnavailable, match="dropped"):
-        await JetstreamSource(base_url=url, window_seconds=WINDOW).fetch(
-            ctx, Target(BRAND, TERMS), {"time_us": T0}
-        )
+        await _source(url).fetch(ctx, Target(BRAND, TERMS), {"time_us": T0})
 
 
 async def test_no_server_is_unavailable(ctx: CollectContext) -> None:
@@ -406,10 +468,12 @@ async def test_a_refused_handshake_maps_to_the_right_error(
         {"max_events": 0},
         {"overlap_seconds": -1},
         {"connect_timeout": 0},
+        {"profiles_url": "wss://public.api.bsky.app"},
     ],
 )
 def test_bad_parameters_are_refused(params: dict[str, Any]) -> None:
-    """A non-websocket URL or a non-positive window, event cap or timeout is a ValueError."""
+    """A non-websocket URL, a profiles URL not http(s), a non-positive window, event cap or
+    timeout is a ValueError."""
     with pytest.raises(ValueError):  # noqa: PT011 (each case has its own message)
         JetstreamSource(**params)
 
@@ -433,7 +497,7 @@ async def test_a_backfill_dropped_with_1011_reconnects_and_reads_the_whole_windo
     state, url = fake
     state.events = [*state.events, _deletion(0, T0 + 45_000_000)]
     state.drop_after, state.close_code = [17], aiohttp.WSCloseCode.INTERNAL_ERROR
-    job = Job(BRAND, JetstreamSource(base_url=url, window_seconds=WINDOW), 60, terms=TERMS)
+    job = Job(BRAND, _source(url), 60, terms=TERMS)
     result = await Runner(store, [job], ctx.session).run_job(
         job.id, since=datetime.fromtimestamp(T0 / 1_000_000, UTC)
     )
@@ -451,7 +515,7 @@ async def test_a_reconnection_that_fails_is_a_window_not_read(
     state, url = fake
     state.drop_after, state.close_code = [17], aiohttp.WSCloseCode.INTERNAL_ERROR
     state.refuse_from = 1
-    job = Job(BRAND, JetstreamSource(base_url=url, window_seconds=WINDOW), 60, terms=TERMS)
+    job = Job(BRAND, _source(url), 60, terms=TERMS)
     stamina.set_testing(True, attempts=2)
     try:
         result = await Runner(store, [job], ctx.session).run_job(job.id)
@@ -461,3 +525,106 @@ async def test_a_reconnection_that_fails_is_a_window_not_read(
     assert result.inserted == 4  # what was read before the drop is kept
     cursor = await store.cursors.get(BRAND, "jetstream")
     assert len(cursor.gaps) == 1 and "503" in cursor.gaps[0]["reason"]
+
+
+async def test_authors_are_looked_up_25_at_a_time_and_kept_a_day(
+    fake: Any, ctx: CollectContext
+) -> None:
+    """A window's authors are asked of getProfiles at most 25 a call, then not again for a day;
+    an account the AppView leaves out (gone) stays its DID, linked by DID."""
+    state, url = fake
+    state.events = [_create(n, T0 + n, f"acme {n}") for n in range(1, 31)]
+    gone = f"did:plc:author{30:018d}"
+    state.gone = {gone}
+    source = _source(url, overlap_seconds=0)
+    now = [1_000.0]
+    source._profiles.clock = lambda: now[0]
+    target = Target(BRAND, TERMS)
+    page = await source.fetch(ctx, target, {"time_us": T0})
+    assert [len(call) for call in state.profile_calls] == [25, 5]
+    authors = {m.author.id: m.author for m in page.mentions}
+    assert len(authors) == 30
+    first = f"did:plc:author{1:018d}"
+    assert authors[first].followers == 107 and authors[first].handle == "someone1.bsky.social"
+    assert authors[gone] == Author(id=gone, url=f"https://bsky.app/profile/{gone}")
+    gone_post = next(m for m in page.mentions if m.author.id == gone)
+    assert gone_post.url == f"https://bsky.app/profile/{gone}/post/3l3qo2vuowo30"
+
+    await source.fetch(ctx, target, {"time_us": T0})  # the same authors, within the day
+    assert len(state.profile_calls) == 2
+    now[0] += 86_400 + 1
+    again = await source.fetch(ctx, target, {"time_us": T0})
+    assert [len(call) for call in state.profile_calls[2:]] == [25, 5]
+    assert {m.author.id: m.author for m in again.mentions}[first].followers == 107
+
+
+@pytest.mark.parametrize(
+    "failure",
+    ["http-500", "rate-limited", "html-page", "no-profiles-list", "too-slow"],
+)
+async def test_a_failed_profile_lookup_never_fails_the_page(
+    fake: Any, ctx: CollectContext, caplog: pytest.LogCaptureFixture, failure: str
+) -> None:
+    """The page is stored without followers, the failure logged at debug level; lookups pause,
+    then resume and fill the followers in."""
+    state, url = fake
+    state.events = [_create(1, T0 + 1, "acme one"), _create(2, T0 + 2, "acme two")]
+    state.profiles_canned = {
+        "http-500": [web.Response(status=500, text="upstream failed")],
+        "rate-limited": [web.Response(status=429, headers={"Retry-After": "120"})],
+        "html-page": [web.Response(text="<html>sign in to the proxy</html>")],
+        "no-profiles-list": [web.json_response({"error": "nope"})],
+        "too-slow": [],
+    }[failure]
+    if failure == "too-slow":
+        state.profiles_delay = 1.0
+    source = _source(url, overlap_seconds=0)
+    source._profiles.timeout = 0.3
+    now = [1_000.0]
+    source._profiles.clock = lambda: now[0]
+    target = Target(BRAND, TERMS)
+    caplog.set_level(logging.DEBUG, logger="collector.sources._bsky_profiles")
+
+    page = await source.fetch(ctx, target, {"time_us": T0})
+    assert len(state.profile_calls) == 1
+    assert [m.text for m in page.mentions] == ["acme one", "acme two"]
+    assert all(m.author.followers is None and m.author.handle is None for m in page.mentions)
+    assert page.unparsed == []
+    [record] = [r for r in caplog.records if r.name == "collector.sources._bsky_profiles"]
+    assert record.levelno == logging.DEBUG and "stored without followers" in record.getMessage()
+
+    await source.fetch(ctx, target, {"time_us": T0})  # within the pause: not asked again
+    assert len(state.profile_calls) == 1
+    state.profiles_delay = 0.0
+    now[0] += 121
+    later = await source.fetch(ctx, target, {"time_us": T0})
+    assert len(state.profile_calls) == 2
+    assert [m.author.followers for m in later.mentions] == [107, 207]
+
+
+async def test_a_stream_that_keeps_dropping_before_new_events_fails_the_run(
+    fake: Any, ctx: CollectContext, store: Database
+) -> None:
+    """After a drop, reconnections that drop again while replaying the overlap are retried with
+    back-off and then fail the run, with the window from the last page saved not read; the run
+    does not spin through reconnections and end as a success."""
+    state, url = fake
+    state.drop_after = [17, *[1] * 60]
+    state.close_code = aiohttp.WSCloseCode.INTERNAL_ERROR
+    job = Job(BRAND, _source(url, overlap_seconds=3), 60, terms=TERMS)
+    stamina.set_testing(True, attempts=3)
+    try:
+        result = await Runner(store, [job], ctx.session, budgets={}).run_job(
+            job.id, since=datetime.fromtimestamp(T0 / 1_000_000, UTC)
+        )
+    finally:
+        stamina.set_testing(False)
+    assert result.error is not None
+    assert "dropped the connection before any new event" in result.error and "1011" in result.error
+    # What was read before the drop is kept: events 5, 10, 15 (event 0 was written before since).
+    assert result.pages == 1 and result.inserted == 3
+    assert len(state.connections) == 1 + 3
+    assert all(c["cursor"] == str(T0 + 13_000_000) for c in state.connections[1:])
+    cursor = await store.cursors.get(BRAND, "jetstream/backfill")
+    assert cursor.cursor == {"time_us": T0 + 16_000_000}
+    assert len(cursor.gaps) == 1

@@ -16,8 +16,11 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from collector.base import CollectContext
+from collector.runner import Job, Runner
 from collector.sources.reddit import RedditSource
+from config.query import Query
 from goodwill.errors import BadPayload, RateLimited, SourceError, SourceUnavailable
+from store import Database
 from tests.collector.sources._server_devforums import (
     BRAND,
     T0,
@@ -110,6 +113,7 @@ class Reddit:
     tokens_issued: int = 0
     revoked: set[str] = field(default_factory=set)
     stuck_after: str | None = None  # answer this `after` whatever is asked
+    depth: int = 1000  # a listing holds at most about 1,000 posts; its `after` is null at the end
 
     async def access_token(self, request: web.Request) -> web.Response:
         form = dict(await request.post())
@@ -153,6 +157,7 @@ class Reddit:
             )
         ]
         found.sort(key=_stamp, reverse=True)
+        found = found[: self.depth]
         after = query.get("after")
         if after:
             names = [child["data"].get("name") for child in found]
@@ -353,6 +358,49 @@ async def test_the_end_of_the_listing_ends_the_run(
     assert len(result.ids) == 7 and len(fake.requests) == 3
 
 
+async def test_a_listing_cut_at_its_cap_before_what_was_collected_names_the_window(
+    reddit: tuple[Reddit, str], ctx: CollectContext
+) -> None:
+    """1,200 new posts since the last run: the listing ends at 1,000, short of the newest collected."""
+    fake, url = reddit
+    fake.posts = [post(i, T0 + i) for i in range(5)]
+    source = _source(url)
+    first = await run(source, ctx, target(since=T0))
+    assert first.pages[-1].truncated is None
+    fake.posts += [post(1000 + i, T0 + 3600 + 60 * i) for i in range(1200)]
+    second = await run(source, ctx, target(since=T0), first.cursor)
+    assert len(second.ids) == 1000 and len(second.pages) == 10
+    assert [page.truncated for page in second.pages[:-1]] == [None] * 9
+    last = second.pages[-1]
+    assert last.truncated is not None and "cap of about 1,000 posts" in last.truncated
+    assert "the newest post collected before" in last.truncated
+    oldest_reached = T0 + 3600 + 60 * 200  # posts 1000..1199 of the 1,200 were not served
+    assert last.truncated_window == (
+        datetime.fromtimestamp(T0 + 4, UTC),
+        datetime.fromtimestamp(oldest_reached, UTC),
+    )
+
+
+async def test_a_backfill_cut_at_the_cap_says_so_and_a_short_listing_does_not(
+    reddit: tuple[Reddit, str], ctx: CollectContext
+) -> None:
+    """Short of since after ~1,000 posts is the cap; short of since after 7 is the listing's start."""
+    fake, url = reddit
+    fake.posts = [post(i, T0 + 60 * i) for i in range(1100)]
+    since = T0 - 86_400
+    cut = await run(_source(url), ctx, target(since=since))
+    assert (
+        cut.pages[-1].truncated is not None and "before reaching since" in cut.pages[-1].truncated
+    )
+    assert cut.pages[-1].truncated_window == (
+        datetime.fromtimestamp(since, UTC),
+        datetime.fromtimestamp(T0 + 60 * 100, UTC),
+    )
+    fake.posts, fake.requests = [post(i, T0 + i) for i in range(7)], []
+    short = await run(_source(url, limit=3), ctx, target(since=since))
+    assert len(short.ids) == 7 and all(page.truncated is None for page in short.pages)
+
+
 async def test_duplicates_and_a_repeating_after_do_not_make_the_run_loop(
     reddit: tuple[Reddit, str], ctx: CollectContext
 ) -> None:
@@ -520,8 +568,9 @@ async def test_refusals_say_what_to_change(
     [
         (lambda: web.Response(status=500, text="Internal Server Error"), SourceUnavailable, "HTTP 500"),
         (lambda: web.Response(status=503, text="<html>Our CDN was unable to reach our servers</html>", content_type="text/html"), SourceUnavailable, "HTTP 503"),
-        (lambda: web.Response(text='{"kind": "Listing", "data": {"children": [', content_type="application/json"), BadPayload, "not JSON"),
-        (lambda: web.Response(text="<!doctype html><html><title>Blocked</title></html>", content_type="text/html"), BadPayload, "not JSON"),
+        (lambda: web.Response(text='{"kind": "Listing", "data": {"children": [', content_type="application/json"), SourceUnavailable, "JSON cut short"),
+        (lambda: web.Response(text="<!doctype html><html><title>Blocked</title></html>", content_type="text/html"), SourceUnavailable, "HTML page instead of JSON"),
+        (lambda: web.Response(text="not json at all", content_type="application/json"), BadPayload, "not JSON"),
         (lambda: web.json_response({"kind": "t3", "data": {}}), BadPayload, "not a Listing"),
     ],
 )  # fmt: skip
@@ -532,7 +581,7 @@ async def test_failures_become_the_errors_the_runner_acts_on(
     error: type[Exception],
     words: str,
 ) -> None:
-    """5xx is retried; truncated JSON, an HTML page or a non-listing is a bad payload."""
+    """5xx, truncated JSON or an HTML page is retried; other text or a non-listing is a bad payload."""
     fake, url = reddit
     fake.replies.append(reply())
     with pytest.raises(error, match=words) as caught:
@@ -565,9 +614,86 @@ async def test_a_changed_query_starts_again_from_since(
         {"subreddits": "python"},
         {"user_agent": ""},
         {"base_url": "www.reddit.com"},
+        {"owned_subreddits": ["r/not a subreddit"]},
+        {"owned_subreddits": "acme"},
     ],
 )
 def test_bad_parameters_are_refused_with_a_clear_message(kwargs: dict[str, Any]) -> None:
     """The constructor refuses values Reddit cannot take."""
     with pytest.raises(ValueError, match=r"must"):
         RedditSource(**kwargs)
+
+
+# --- owned subreddits ------------------------------------------------------------------
+
+
+async def test_the_owned_subreddits_new_posts_are_walked_after_the_search_and_are_owned(
+    reddit: tuple[Reddit, str], ctx: CollectContext
+) -> None:
+    """The search first, then /r/OWN/new with its own place; every post there is owned,
+    however it was found, and the next run reads only newer ones."""
+    fake, url = reddit
+    fake.posts = [
+        post(1, T0 + 1),  # names Acme, in r/rocketskates
+        post(2, T0 + 2, subreddit="AcmeCorp"),  # names Acme, in the brand's own subreddit
+        post(3, T0 + 3, subreddit="AcmeCorp", title="Love the new colours!", selftext=""),
+    ]
+    source = _source(url, owned_subreddits=["r/acmecorp"])
+    first = await run(source, ctx, target(since=T0))
+    paths = [path for path, _, _ in fake.requests]
+    assert paths == ["/search.json", "/r/acmecorp/new.json"]
+    owned = sorted((m.external_id, m.owned) for m in first.mentions)
+    assert owned == [("1g00001", False), ("1g00002", True), ("1g00002", True), ("1g00003", True)]
+    assert first.cursor["owned"]["newest"] == T0 + 3 and first.cursor["owned"]["due"] is False
+
+    fake.posts.append(post(4, T0 + 10, subreddit="AcmeCorp", title="Colours?", selftext=""))
+    fake.requests.clear()
+    second = await run(source, ctx, target(since=T0), first.cursor)
+    assert [path for path, _, _ in fake.requests] == ["/search.json", "/r/acmecorp/new.json"]
+    assert second.ids - {"1g00002", "1g00003"} == {"1g00004"}
+
+    # An owned subreddit added later is walked from the start (since), not from the others' place.
+    fake.posts.append(post(5, T0 + 5, subreddit="AcmeHelp", title="Login?", selftext=""))
+    added = _source(url, owned_subreddits=["acmecorp", "AcmeHelp"])
+    third = await run(added, ctx, target(since=T0), second.cursor)
+    assert {"1g00005", "1g00003"} <= third.ids
+
+
+async def test_owned_subreddits_already_read_by_the_new_listing_are_not_read_twice(
+    reddit: tuple[Reddit, str], ctx: CollectContext
+) -> None:
+    """listing='new' over the owned subreddit: one listing, its posts owned, the rest not."""
+    fake, url = reddit
+    fake.posts = [post(1, T0 + 1), post(2, T0 + 2, subreddit="AcmeCorp")]
+    source = _source(
+        url, subreddits=["rocketskates", "AcmeCorp"], listing="new", owned_subreddits=["AcmeCorp"]
+    )
+    result = await run(source, ctx, target())
+    assert [path for path, _, _ in fake.requests] == ["/r/rocketskates+AcmeCorp/new.json"]
+    assert sorted((m.external_id, m.owned) for m in result.mentions) == [
+        ("1g00001", False),
+        ("1g00002", True),
+    ]
+
+
+async def test_an_owned_subreddit_s_post_is_stored_without_naming_the_brand(
+    reddit: tuple[Reddit, str], ctx: CollectContext, store: Database
+) -> None:
+    """Through the runner: the brand's own subreddit's post is kept, the same words in a
+    subreddit read for the brand's query are dropped."""
+    fake, url = reddit
+    words = "Love the new colours! When do they ship to Canada?"
+    fake.posts = [
+        post(1, T0 + 1, subreddit="AcmeCorp", title=words, selftext=""),
+        post(2, T0 + 2, title=words, selftext=""),
+        post(3, T0 + 3),  # names Acme
+    ]
+    source = _source(url, subreddits=["rocketskates"], listing="new", owned_subreddits=["AcmeCorp"])
+    job = Job(BRAND, source, 60, terms=("acme",), query=Query.parse("acme"))
+    result = await Runner(store, [job], ctx.session, budgets={}).run_job(job.id)
+    assert result.error is None
+    docs = [doc async for doc in store.collection("mentions").find({})]
+    assert sorted((doc["external_id"], doc["owned"]) for doc in docs) == [
+        ("1g00001", True),
+        ("1g00003", False),
+    ]

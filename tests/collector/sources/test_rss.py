@@ -293,6 +293,34 @@ async def test_an_html_page_instead_of_the_feed_is_retried_later(
 
 
 @pytest.mark.parametrize(
+    "page",
+    [
+        b'<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><body>Log in</body></html>',
+        b"<!-- proxy --><HTML><HEAD><TITLE>Gateway</TITLE></HEAD></HTML>",
+    ],
+)
+async def test_an_html_page_served_as_a_feed_is_retried_later(
+    site: Site, api: Api, ctx: CollectContext, page: bytes
+) -> None:
+    """A page whose root is <html> is a web page even when it claims a feed's type."""
+    site.feeds["/news.xml"] = Feed(page, "application/rss+xml")
+    with pytest.raises(SourceUnavailable, match="HTML page, not a feed"):
+        await RssSource(urls=[f"{api.url}/news.xml"]).fetch(ctx, target(), None)
+
+
+async def test_a_feed_served_as_html_is_still_read(
+    site: Site, api: Api, ctx: CollectContext
+) -> None:
+    """Some servers send real feeds as text/html: the feed's root element makes it a feed."""
+    site.feeds["/news.xml"] = Feed(rss([item(1), item(2)]), "text/html; charset=utf-8")
+    page = await RssSource(urls=[f"{api.url}/news.xml"]).fetch(ctx, target(), None)
+    assert sorted(m.external_id for m in page.mentions) == [
+        "https://news.example.com/?p=1",
+        "https://news.example.com/?p=2",
+    ]
+
+
+@pytest.mark.parametrize(
     ("body", "content_type"),
     [
         (b'<?xml version="1.0"?><rss version="2.0"><chann', "application/rss+xml"),
@@ -420,9 +448,43 @@ async def test_an_item_s_own_language_beats_the_feed_s(
         description="Die neue Acme App stürzt seit dem Update ständig ab, "
         "und der Kundendienst antwortet nicht auf meine E-Mails.",
     )
-    tagged = item(2, description="Acme is great", **{"dc:language": "fr"})
+    tagged = item(2, None, description="Acme is great", **{"dc:language": "fr"})
     english = item(3, description="The new Acme app keeps crashing since the last update.")
     site.feeds["/news.xml"] = Feed(rss([german, tagged, english], language="en-gb"))
     page = await RssSource(urls=[f"{api.url}/news.xml"]).fetch(ctx, target(), None)
     languages = {m.external_id.rsplit("=", 1)[1]: m.lang for m in page.mentions}
     assert languages == {"1": "de", "2": "fr", "3": "en-gb"}
+
+
+ATOM_LANGUAGES = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom" xml:lang="en">
+<id>urn:example:acme-news</id><title>Acme news</title><updated>2026-11-02T09:00:00Z</updated>
+<entry><id>urn:e:1</id><title>Acme</title><updated>2026-11-02T09:00:00Z</updated>
+<content type="text">Die neue Acme App stürzt seit dem Update ständig ab, und der Kundendienst
+antwortet nicht auf meine E-Mails.</content></entry>
+<entry xml:lang="fr"><id>urn:e:2</id><title>Acme</title><updated>2026-11-02T09:00:00Z</updated>
+<content type="text">Acme!</content></entry>
+<entry><id>urn:e:3</id><title>Acme</title><updated>2026-11-02T09:00:00Z</updated>
+<content type="text" xml:lang="es">Acme!</content></entry>
+<entry><id>urn:e:4</id><title>Acme</title><updated>2026-11-02T09:00:00Z</updated>
+<content type="text">The new Acme app keeps crashing since the last update.</content></entry>
+<entry><id>urn:e:5</id><title>Acme</title><updated>2026-11-02T09:00:00Z</updated>
+<content type="text">Acme!</content></entry>
+</feed>
+""".encode()
+
+
+async def test_an_atom_entry_s_inherited_xml_lang_is_the_feed_s_not_its_own(
+    site: Site, api: Api, ctx: CollectContext
+) -> None:
+    """xml:lang on <feed> does not hide a German entry; xml:lang on an entry or its content wins."""
+    site.feeds["/news.atom"] = Feed(ATOM_LANGUAGES, "application/atom+xml")
+    page = await RssSource(urls=[f"{api.url}/news.atom"]).fetch(ctx, target(), None)
+    languages = {m.external_id: m.lang for m in page.mentions}
+    assert languages == {
+        "urn:e:1": "de",
+        "urn:e:2": "fr",
+        "urn:e:3": "es",
+        "urn:e:4": "en",
+        "urn:e:5": "en",  # too short to tell: the feed's
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -14,28 +15,48 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from collector.base import CollectContext, Target
+from collector.runner import Job, Runner
+from collector.sources._reach import DAY, ReachCache
 from collector.sources.youtube import YouTubeSource
+from config.query import Query
 from goodwill.errors import BadPayload, RateLimited, SourceError, SourceUnavailable
 from goodwill.models import utcnow
-from tests.collector.sources._server_mray import Api, context, json_response, run, serve, stored
+from store import Database
+from tests.collector.sources._server_mray import (
+    Api,
+    Seen,
+    context,
+    json_response,
+    run,
+    serve,
+    stored,
+)
 
 BRAND = "Acme"
 KEY = "AIzaSyD-test-key-0123456789abcdefghijk"
 VIDEO = "dQw4w9WgXcQ"
 OTHER = "9bZkp7q19f0"
 CHANNEL = "UCuAXFkgsw1L7xaCfnd5JJOw"
+OWN = "UCacmeOfficial0000000000"  # the brand's own channel
+OWN_VIDEO = "acmeLaunch1"
 H0 = datetime(2026, 10, 30, 16, 0, tzinfo=UTC)
 LONG = "Acme skates changed my life!! 🛼🔥 Ünïcödé — " * 300
 
 
 def thread(
-    video: str, number: int, at: datetime, text: str | None = None, **extra: Any
+    video: str,
+    number: int,
+    at: datetime,
+    text: str | None = None,
+    *,
+    channel: str = CHANNEL,
+    **extra: Any,
 ) -> dict[str, Any]:
-    """A commentThread resource with part=snippet, as the API returns it."""
+    """A commentThread resource with part=snippet, as the API returns it (on ``channel``)."""
     ident = f"Ugz{number:06d}kLmNoPqRsTuV4AaABAg"
     words = text if text is not None else f"Acme comment {number} 👍"
     comment = {
-        "channelId": CHANNEL,
+        "channelId": channel,
         "videoId": video,
         "textDisplay": words,
         "textOriginal": words,
@@ -55,7 +76,7 @@ def thread(
         "etag": f"etag-{number}",
         "id": ident,
         "snippet": {
-            "channelId": CHANNEL,
+            "channelId": channel,
             "videoId": video,
             "topLevelComment": {
                 "kind": "youtube#comment",
@@ -85,11 +106,15 @@ def error_body(
 
 @dataclass
 class YouTube:
-    """The fake API's data: threads per video, which videos refuse comments, search hits."""
+    """The fake API's data: threads per video, which videos refuse comments, search hits,
+    channels' subscriber counts (None: hidden; a channel left out is closed)."""
 
     threads: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     disabled: set[str] = field(default_factory=set)
     found: list[str] = field(default_factory=list)
+    subscribers: dict[str, int | None] = field(default_factory=dict)
+    channels_failure: web.Response | None = None  # how channels.list answers, when set
+    channels_delay: float = 0.0  # seconds channels.list takes to answer
 
 
 def _published(item: dict[str, Any]) -> str:
@@ -126,8 +151,13 @@ def routes(youtube: YouTube) -> Any:
             if video is not None and video not in youtube.threads:
                 message = 'The video identified by the <code><a href="/youtube/v3/docs/commentThreads/list#videoId">videoId</a></code> parameter could not be found.'
                 return json_response(error_body(404, "videoNotFound", message), status=404)
-            if channel is not None:
-                items = [t for threads in youtube.threads.values() for t in threads]
+            if channel is not None:  # threads on the channel and on its videos
+                items = [
+                    t
+                    for threads in youtube.threads.values()
+                    for t in threads
+                    if t["snippet"]["channelId"] == channel
+                ]
             else:
                 items = list(youtube.threads[video or ""])
             items.sort(key=_published, reverse=True)
@@ -187,8 +217,48 @@ def routes(youtube: YouTube) -> Any:
                 }
             )
 
+        async def channels(request: web.Request) -> web.Response:
+            if (answer := refused(request)) is not None:
+                return answer
+            await asyncio.sleep(youtube.channels_delay)
+            if youtube.channels_failure is not None:
+                return youtube.channels_failure
+            ids = request.query.get("id", "").split(",")
+            if len(ids) > 50:
+                message = "The request specifies too many channel ids."
+                return json_response(error_body(400, "badRequest", message, "global"), status=400)
+            items = []
+            for ident in ids:
+                if ident not in youtube.subscribers:
+                    continue  # closed or suspended: not in the answer
+                count = youtube.subscribers[ident]
+                statistics: dict[str, Any] = {
+                    "viewCount": "1234567",
+                    "hiddenSubscriberCount": count is None,
+                    "videoCount": "42",
+                }
+                if count is not None:
+                    statistics["subscriberCount"] = str(count)
+                items.append(
+                    {
+                        "kind": "youtube#channel",
+                        "etag": f"etag-ch-{ident}",
+                        "id": ident,
+                        "statistics": statistics,
+                    }
+                )
+            return json_response(
+                {
+                    "kind": "youtube#channelListResponse",
+                    "etag": "etag-channels",
+                    "pageInfo": {"totalResults": len(items), "resultsPerPage": 50},
+                    "items": items,
+                }
+            )
+
         app.router.add_get("/youtube/v3/commentThreads", comment_threads)
         app.router.add_get("/youtube/v3/search", search)
+        app.router.add_get("/youtube/v3/channels", channels)
 
     return add
 
@@ -215,6 +285,11 @@ async def ctx() -> AsyncIterator[CollectContext]:
 
 def target(since: datetime | None = None, terms: tuple[str, ...] = ("acme", "acme corp")) -> Target:
     return Target(BRAND, terms, since)
+
+
+def threads_asked(api: Api) -> list[Seen]:
+    """The commentThreads requests the server received (subscriber lookups left out)."""
+    return [seen for seen in api.seen if seen.path == "/youtube/v3/commentThreads"]
 
 
 def source(api: Api, **kwargs: Any) -> YouTubeSource:
@@ -277,7 +352,7 @@ async def test_a_first_run_without_since_reads_the_newest_page(
 ) -> None:
     """No since: the 100 newest threads, one request."""
     result = await run(source(api), ctx, target())
-    assert len(result.mentions) == 100 and len(api.seen) == 1
+    assert len(result.mentions) == 100 and len(threads_asked(api)) == 1
 
 
 async def test_a_first_run_pages_back_to_since(api: Api, ctx: CollectContext) -> None:
@@ -286,7 +361,7 @@ async def test_a_first_run_pages_back_to_since(api: Api, ctx: CollectContext) ->
     result = await run(source(api), ctx, target(since))
     assert len(result.mentions) == 150 and len(set(result.ids)) == 150
     assert [page.more for page in result.pages] == [True, False]
-    assert api.seen[1].param("pageToken") == base64.b64encode(b"100").decode()
+    assert threads_asked(api)[1].param("pageToken") == base64.b64encode(b"100").decode()
 
 
 async def test_paging_runs_to_the_last_page(api: Api, ctx: CollectContext) -> None:
@@ -315,8 +390,9 @@ async def test_a_channel_reads_all_threads_related_to_it(
     """channel_ids use allThreadsRelatedToChannelId; each stream is read once per run."""
     youtube.threads[OTHER] = [thread(OTHER, 5000, H0 + timedelta(minutes=1))]
     result = await run(source(api, channel_ids=[CHANNEL]), ctx, target())
-    assert [r.param("videoId") for r in api.seen] == [VIDEO, None]
-    assert api.seen[1].param("allThreadsRelatedToChannelId") == CHANNEL
+    asked = threads_asked(api)
+    assert [r.param("videoId") for r in asked] == [VIDEO, None]
+    assert asked[1].param("allThreadsRelatedToChannelId") == CHANNEL
     assert [page.more for page in result.pages] == [True, False]
     assert len(result.mentions) == 200
 
@@ -532,7 +608,11 @@ async def test_found_videos_are_followed_for_search_days(
     [
         ({"video_ids": [VIDEO]}, "GOODWILL_YOUTUBE_API_KEY"),
         ({"api_key": SecretStr(" "), "video_ids": [VIDEO]}, "GOODWILL_YOUTUBE_API_KEY"),
-        ({"api_key": SecretStr(KEY)}, "video_ids or channel_ids"),
+        ({"api_key": SecretStr(KEY)}, "video_ids, channel_ids or owned_channel_ids"),
+        (
+            {"api_key": SecretStr(KEY), "owned_channel_ids": ["UC not a channel"]},
+            "not a YouTube id",
+        ),
         ({"api_key": SecretStr(KEY), "video_ids": ["not a video"]}, "not a YouTube id"),
         ({"api_key": SecretStr(KEY), "video_ids": [VIDEO], "max_results": 101}, "max_results"),
         ({"api_key": SecretStr(KEY), "search": True, "search_days": 0}, "search_days"),
@@ -547,3 +627,170 @@ def test_bad_parameters_are_refused(kwargs: dict[str, Any], words: str) -> None:
     with pytest.raises(ValueError, match=words) as caught:
         YouTubeSource(**kwargs)
     assert KEY not in str(caught.value)
+
+
+# --- owned channels ------------------------------------------------------------------
+
+
+async def test_every_comment_on_the_brand_s_own_channel_or_videos_is_owned(
+    youtube: YouTube, api: Api, ctx: CollectContext
+) -> None:
+    """owned_channel_ids reads the channel's threads; a comment on its videos is owned
+    however it was found, a comment elsewhere is not."""
+    youtube.threads = {
+        OWN_VIDEO: [thread(OWN_VIDEO, 1, H0, "Love the new colours!", channel=OWN)],
+        OTHER: [thread(OTHER, 2, H0, "Love the new colours!")],
+    }
+    src = source(api, video_ids=[OTHER, OWN_VIDEO], owned_channel_ids=[OWN], channel_ids=[OWN])
+    result = await run(src, ctx, target())
+    assert src.channel_ids == []  # listed and owned: read once, as owned
+    asked = threads_asked(api)
+    assert [r.param("allThreadsRelatedToChannelId") for r in asked] == [None, None, OWN]
+    owned = {(m.raw["snippet"]["videoId"], m.owned) for m in result.mentions}
+    assert owned == {(OWN_VIDEO, True), (OTHER, False)}
+    assert len(result.mentions) == 3  # the own video's thread came twice, owned both times
+
+
+async def test_an_owned_channel_s_comment_is_stored_without_naming_the_brand(
+    youtube: YouTube, api: Api, ctx: CollectContext, store: Database
+) -> None:
+    """Through the runner: the brand's own channel's comment is kept, the same words on a
+    video found by search are dropped by the brand's query."""
+    words = "Love the new colours! When does it ship to Canada?"
+    youtube.threads = {
+        OWN_VIDEO: [thread(OWN_VIDEO, 1, H0, words, channel=OWN)],
+        OTHER: [thread(OTHER, 2, H0, words), thread(OTHER, 3, H0, "Acme skates rock")],
+    }
+    youtube.found = [OTHER]
+    src = source(api, video_ids=None, owned_channel_ids=[OWN], search=True)
+    job = Job(BRAND, src, 60, terms=("acme",), query=Query.parse("acme"))
+    result = await Runner(store, [job], ctx.session, budgets={}).run_job(job.id)
+    assert result.error is None
+    docs = [doc async for doc in store.collection("mentions").find({})]
+    kept = {(doc["text"], doc["owned"]) for doc in docs}
+    assert kept == {(words, True), ("Acme skates rock", False)}
+
+
+# --- subscribers as followers ------------------------------------------------------
+
+
+def _channels_asked(api: Api) -> list[Seen]:
+    return [seen for seen in api.seen if seen.path == "/youtube/v3/channels"]
+
+
+async def test_comment_authors_get_their_subscribers_looked_up_once_a_day(
+    youtube: YouTube, api: Api, ctx: CollectContext
+) -> None:
+    """channels.list statistics gives followers; a cached author is not asked for again
+    until a day has passed; a hidden count or a closed channel is no count."""
+    youtube.threads = {VIDEO: [thread(VIDEO, n, H0 - timedelta(minutes=n)) for n in range(3)]}
+    fans = [f"UCfan{n:019d}" for n in range(3)]
+    youtube.subscribers = {fans[0]: 12_345, fans[1]: None}  # fans[2]'s channel is closed
+    now = [1_000.0]
+    src = source(api)
+    src.reach = ReachCache(clock=lambda: now[0])
+    first = await run(src, ctx, target())
+    followers = {m.author.id: m.author.followers for m in first.mentions}
+    assert followers == {fans[0]: 12_345, fans[1]: None, fans[2]: None}
+    [asked] = _channels_asked(api)
+    assert asked.query == {
+        "part": ["statistics"],
+        "id": [",".join(fans)],
+        "maxResults": ["50"],
+        "key": [KEY],
+    }
+
+    youtube.threads[VIDEO].append(thread(VIDEO, 0, H0 + timedelta(minutes=1)))  # fans[0] again
+    youtube.threads[VIDEO][-1]["id"] = "UgzAgain"
+    second = await run(src, ctx, target(), first.cursor)
+    assert [m.author.followers for m in second.mentions] == [12_345]
+    assert len(_channels_asked(api)) == 1  # from the cache
+
+    now[0] += DAY + 1
+    youtube.subscribers[fans[0]] = 12_400
+    youtube.threads[VIDEO].append(thread(VIDEO, 0, H0 + timedelta(minutes=2)))
+    youtube.threads[VIDEO][-1]["id"] = "UgzNextDay"
+    third = await run(src, ctx, target(), second.cursor)
+    assert [m.author.followers for m in third.mentions] == [12_400]
+    assert len(_channels_asked(api)) == 2
+
+
+async def test_subscribers_are_asked_for_fifty_channels_at_a_time(
+    api: Api, ctx: CollectContext
+) -> None:
+    """A page of 100 comments by 100 people costs two channels.list calls of 50 ids."""
+    await run(source(api), ctx, target())
+    sizes = [len((r.param("id") or "").split(",")) for r in _channels_asked(api)]
+    assert sizes == [50, 50]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        lambda: web.Response(status=503, text="backend error"),
+        lambda: json_response(
+            error_body(403, "quotaExceeded", "You have exceeded your quota.", "youtube.quota"),
+            status=403,
+        ),
+        lambda: web.Response(body=b'{"items": [', content_type="application/json"),
+    ],
+)
+async def test_a_failed_subscriber_lookup_keeps_the_page(
+    youtube: YouTube, api: Api, ctx: CollectContext, failure: Any
+) -> None:
+    """A lookup that fails (down, quota, garbage) leaves the comments without followers,
+    and nothing is cached."""
+    youtube.threads = {VIDEO: [thread(VIDEO, 1, H0)]}
+    youtube.subscribers = {"UCfan0000000000000000001": 77}
+    youtube.channels_failure = failure()
+    src = source(api)
+    page = await src.fetch(ctx, target(), None)
+    assert [(m.external_id, m.author.followers) for m in page.mentions] == [
+        (youtube.threads[VIDEO][0]["id"], None)
+    ]
+    assert len(src.reach) == 0
+
+
+async def test_after_a_failed_lookup_none_is_tried_for_a_while(
+    youtube: YouTube, api: Api, ctx: CollectContext
+) -> None:
+    """A failed lookup pauses lookups for a minute; then the author is asked for again."""
+    youtube.threads = {VIDEO: [thread(VIDEO, 1, H0)]}
+    youtube.subscribers = {"UCfan0000000000000000001": 77}
+    youtube.channels_failure = web.Response(status=503, text="backend error")
+    now = [1_000.0]
+    src = source(api)
+    src.reach = ReachCache(clock=lambda: now[0])
+    first = await run(src, ctx, target())
+    youtube.channels_failure = None
+    youtube.threads[VIDEO].append(thread(VIDEO, 1, H0 + timedelta(minutes=1)))
+    youtube.threads[VIDEO][-1]["id"] = "UgzPaused"
+    paused = await run(src, ctx, target(), first.cursor)
+    assert [m.author.followers for m in paused.mentions] == [None]
+    assert len(_channels_asked(api)) == 1
+    now[0] += 61
+    youtube.threads[VIDEO].append(thread(VIDEO, 1, H0 + timedelta(minutes=2)))
+    youtube.threads[VIDEO][-1]["id"] = "UgzResumed"
+    resumed = await run(src, ctx, target(), paused.cursor)
+    assert [m.author.followers for m in resumed.mentions] == [77]
+
+
+async def test_a_slow_lookup_is_given_up_and_the_page_kept(
+    youtube: YouTube, api: Api, ctx: CollectContext
+) -> None:
+    """Lookups that outlast their timeout leave the page's comments without followers;
+    once the pause is over a quick answer gives the count."""
+    youtube.threads = {VIDEO: [thread(VIDEO, 1, H0)]}
+    youtube.subscribers = {"UCfan0000000000000000001": 77}
+    youtube.channels_delay = 1.0
+    now = [1_000.0]
+    src = source(api)
+    src.reach = ReachCache(timeout=0.1, clock=lambda: now[0])
+    first = await run(src, ctx, target())
+    assert [m.author.followers for m in first.mentions] == [None]
+    youtube.channels_delay = 0.0
+    now[0] += 61
+    youtube.threads[VIDEO].append(thread(VIDEO, 1, H0 + timedelta(minutes=1)))
+    youtube.threads[VIDEO][-1]["id"] = "UgzQuick"
+    second = await run(src, ctx, target(), first.cursor)
+    assert [m.author.followers for m in second.mentions] == [77]
