@@ -2,16 +2,20 @@
 
 Data moves one way: the engine reads mentions, profiles, advocacy and roll-ups, and writes
 alerts to the outbox (``store.outbox``); it never calls the scorer or Slack. Its cursors
-(on ``mentions.scored_at`` and ``advocacy.tier_changed_at``) live in MongoDB, and each pass
-re-reads a short overlap behind them (a batch scored a moment earlier may be written a moment
-later): an alert's dedupe key makes reading a mention twice harmless, so a restart neither
-raises an alert again nor misses one.
+(on ``mentions.scored_at``, ``mentions.correction.at`` and ``advocacy.tier_changed_at``)
+live in MongoDB, and each pass re-reads a short overlap behind them (a batch scored a moment
+earlier may be written a moment later): an alert's dedupe key makes reading a mention twice
+harmless, so a restart neither raises an alert again nor misses one.
 
 Rules (``config.alerting.AlertRuleConfig``):
 
 * ``complaint``: a complaint from a profile of customer value >= ``min_value``, or of a
   customer tier in ``tiers``, or with reach (followers) >= ``min_reach``; no threshold set
-  means every complaint. Key ``complaint:<mention id>:<rule>``.
+  means every complaint. Key ``complaint:<mention id>:<rule>``. What counts as a complaint
+  is the mention's ``counted`` verdict: a post a person corrected to "not a complaint"
+  before the engine read it raises nothing (one already raised stays raised), and a post
+  a person marked a complaint after it was scored is read by the next pass (a second
+  cursor, on ``correction.at``), under the same key, so it is raised once.
 * ``negative_spike``: negative mentions of a brand per hour against a seasonal baseline (the
   same hour on past days, or of the week on past weeks once three weeks are known), tested
   with the Poisson tail (negative binomial when the past varies more than Poisson) over
@@ -27,7 +31,7 @@ Rules (``config.alerting.AlertRuleConfig``):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -46,6 +50,7 @@ log = logging.getLogger(__name__)
 Document = dict[str, Any]
 _HOUR = timedelta(hours=1)
 _COMPLAINTS_CURSOR = "cursor:complaints"
+_CORRECTIONS_CURSOR = "cursor:corrected-complaints"
 _TIERS_CURSOR = "cursor:tiers"
 _MAX_EPISODE_HOURS = 48
 
@@ -56,6 +61,16 @@ def _hour(moment: datetime) -> datetime:
 
 def _iso(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""
+
+
+def _scored_at(doc: Mapping[str, Any]) -> datetime:
+    moment: datetime = doc["scored_at"]
+    return moment
+
+
+def _corrected_at(doc: Mapping[str, Any]) -> datetime:
+    moment: datetime = doc["correction"]["at"]
+    return moment
 
 
 def _engagement(doc: Mapping[str, Any]) -> int:
@@ -195,11 +210,27 @@ class AlertEngine:
         return start
 
     async def _complaints(self, now: datetime) -> int:
+        """Complaints as scored, then posts a person marked a complaint after their scoring."""
+        raised = await self._complaint_pass(
+            _COMPLAINTS_CURSOR, self.alerts.complaints_scored_since, _scored_at, now
+        )
+        return raised + await self._complaint_pass(
+            _CORRECTIONS_CURSOR, self.alerts.complaints_corrected_since, _corrected_at, now
+        )
+
+    async def _complaint_pass(
+        self,
+        name: str,
+        read: Callable[..., Awaitable[list[Document]]],
+        moment: Callable[[Document], datetime],
+        now: datetime,
+    ) -> int:
+        """Raise the complaint rules over what ``read`` finds after the cursor ``name``."""
         rules = self._of("complaint")
-        cursor = await self._cursor(_COMPLAINTS_CURSOR, now)
+        cursor = await self._cursor(name, now)
         raised = 0
         while True:
-            docs = await self.alerts.complaints_scored_since(cursor - self.overlap, limit=1000)
+            docs = await read(cursor - self.overlap, limit=1000)
             profiles = await self.alerts.profiles(d.get("profile_id") for d in docs)
             advocacy = await self.alerts.advocacy(
                 f"{d['profile_id']}|{d['brand']}" for d in docs if d.get("profile_id")
@@ -217,10 +248,10 @@ class AlertEngine:
                     standing = advocacy.get(f"{doc.get('profile_id')}|{doc.get('brand')}")
                     payload = self._complaint_payload(doc, profile, standing)
                     raised += await self._raise(key, rule, doc.get("brand"), payload, now)
-            latest = max((d["scored_at"] for d in docs), default=cursor)
+            latest = max((moment(d) for d in docs), default=cursor)
             if latest > cursor:
                 cursor = latest
-                await self.alerts.set_state(_COMPLAINTS_CURSOR, cursor)
+                await self.alerts.set_state(name, cursor)
             if len(docs) < 1000:
                 return raised
 

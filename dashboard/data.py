@@ -13,6 +13,7 @@ Their results are plain values (dataclasses, data frames), never driver document
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 from collections.abc import Coroutine
 from dataclasses import dataclass, replace
@@ -23,9 +24,10 @@ import pandas as pd
 import streamlit as st
 
 from config.settings import Settings, get_settings
+from customers.advocacy import AdvocacyParams
 from customers.profiles import ProfileStore
-from goodwill.errors import ConfigError, StoreError
-from goodwill.models import StoredMention
+from goodwill.errors import ConfigError, InvalidRequest, StoreError
+from goodwill.models import StoredMention, utcnow
 from store import Complaints, Database, insights
 
 __all__ = [
@@ -76,6 +78,8 @@ UNSCORED = "unscored"
 # How long the dashboard waits: for the server when connecting, and for any one query.
 _CONNECT_TIMEOUT_MS = 3000
 _QUERY_TIMEOUT_S = 20.0
+# How long a correction's advocacy refresh may take before the scorer's repair does it.
+_REFRESH_LEASE = timedelta(minutes=5)
 # The feed counts at most this many matches (a count is a scan; the pages need none).
 FEED_COUNT_CAP = 1_000
 _ROLLUP_COLUMNS = ["day", "source", "total", *SENTIMENTS]
@@ -384,18 +388,45 @@ def save_correction(
     by: str,
     note: str | None = None,
 ) -> None:
-    """Record a person's correction of one mention, then forget the cached feed pages.
+    """Record a person's correction of one mention, then forget what it changed.
 
     ``kind`` is one of ``store.CORRECTION_KINDS``; whether the post is a
-    complaint follows from it. Raises ``ValueError`` with a message for the person
-    when a value is refused (see ``store.complaints.correct``).
+    complaint follows from it. The correction moves every count at once: the roll-ups
+    (``store.complaints.correct``) and its author's counts and advocacy for the brand,
+    recomputed here. Raises ``ValueError`` with a message for the person when a value
+    is refused (see ``store.complaints.correct``).
     """
-    run(
-        backend().store.complaints.correct(
+    run(_correct(mention_id, sentiment=sentiment, kind=kind, by=by, note=note))
+    for cached in (feed_page, feed_count, complaints_page, rollups, brand_rollups, negative_posts):
+        cached.clear()
+
+
+async def _correct(
+    mention_id: str, *, sentiment: str | None, kind: str | None, by: str, note: str | None
+) -> None:
+    """The correction, then its author's advocacy recomputed from the corrected mentions.
+
+    The refresh is noted first, as a scorer notes a batch's (``journal_refresh``), so
+    that a dashboard stopped between the two leaves it to the scorer's repair.
+    """
+    store = backend().store
+    found = await store.mentions.get(mention_id) or {}
+    profile_id = found.get("profile_id")
+    pairs = [] if profile_id is None else [(str(profile_id), str(found["brand"]))]
+    token = f"correction:{mention_id}:{secrets.token_hex(4)}"
+    if pairs:
+        await store.profiles.journal_refresh(token, pairs, utcnow() + _REFRESH_LEASE)
+    try:
+        await store.complaints.correct(
             mention_id, sentiment=sentiment, complaint=None, kind=kind, by=by, note=note
         )
-    )
-    feed_page.clear()
+    except InvalidRequest:
+        if pairs:  # refused: nothing changed, nothing to refresh
+            await store.profiles.end_refresh(token)
+        raise
+    if pairs:
+        await ProfileStore(store, AdvocacyParams.from_settings(settings())).refresh(pairs)
+        await store.profiles.end_refresh(token)
 
 
 @st.cache_data(ttl=15, show_spinner=False, max_entries=200)
@@ -419,7 +450,8 @@ class SourceState:
     matched: int = 0
     dropped: int = 0
     dead_lettered: int = 0
-    gaps: int = 0  # windows that could not be read
+    gaps: int = 0  # windows still not read (not those a later catch-up read after all)
+    windows: tuple[str, ...] = ()  # those windows, oldest first: "FROM to TO UTC (why)"
 
 
 @st.cache_data(ttl=15, show_spinner=False)
@@ -438,7 +470,11 @@ def cursor_states() -> list[SourceState]:
             state.coverage.matched,
             state.coverage.dropped,
             state.coverage.dead_lettered,
-            len(state.gaps),
+            len(state.open_gaps),
+            tuple(
+                f"{gap['from']:%Y-%m-%d %H:%M} to {gap['to']:%Y-%m-%d %H:%M} UTC ({gap['reason']})"
+                for gap in state.open_gaps
+            ),
         )
         for state in run(backend().store.cursors.all())
     ]

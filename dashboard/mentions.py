@@ -136,7 +136,9 @@ def _show_mention(item: data.FeedItem, *, show_brand: bool) -> None:
             confidence = f" {item.confidence:.0%}" if item.confidence is not None else ""
             badge = f":{colour}-badge[{icon} {ui.LABELS[item.sentiment]}{confidence}]"
         elif item.language is not None:
-            badge = f":gray-badge[:material/translate: Not English ({ui.md(item.language)}): not scored]"
+            # Counted in volume, never in a sentiment (the model does not read the language).
+            language = ui.md(item.language)
+            badge = f":gray-badge[:material/translate: Not scored (language) · Not English ({language})]"
         else:
             badge = ":gray-badge[:material/hourglass_empty: Not scored yet]"
         meta = [ui.utc(item.created_at)]

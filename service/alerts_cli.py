@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from service.cli_common import fail, run_async, settings
+from service.cli_common import echo, fail, printable, run_async, settings
 
 __all__ = ["alerts_app"]
 
@@ -104,30 +104,30 @@ def recent(
 
     rows, sizes = run_async(fetch)
     if not rows:
-        typer.echo(
-            "No alerts yet. Rules go in the watch list ([[alerts]]); `goodwill up` runs them."
-        )
+        echo("No alerts yet. Rules go in the watch list ([[alerts]]); `goodwill up` runs them.")
         return
-    typer.echo(
+    echo(
         f"{'raised (UTC)':16}  {'rule':18} {'brand':14} {'destination':14} {'state':8} "
         f"{'tries':>5}  summary"
     )
     for row in rows:
-        summary = str((row.get("payload") or {}).get("summary", ""))[:70]
-        typer.echo(
-            f"{_when(row.get('created_at')):16}  {row['rule'][:18]:18} "
-            f"{str(row.get('brand') or '-')[:14]:14} {row['destination'][:14]:14} "
+        summary = printable(str((row.get("payload") or {}).get("summary", ""))[:70])
+        echo(
+            f"{_when(row.get('created_at')):16}  {printable(row['rule'][:18]):18} "
+            f"{printable(str(row.get('brand') or '-')[:14]):14} "
+            f"{printable(row['destination'][:14]):14} "
             f"{row['state']:8} {row.get('attempts', 0):>5}  {summary}"
         )
-        if row["state"] == "failed" and row.get("last_error"):
-            typer.echo(f"    error: {row['last_error']}")
-        elif row["state"] == "pending" and row.get("last_error"):
-            typer.echo(f"    retrying at {_when(row.get('next_attempt_at'))}: {row['last_error']}")
+        error = printable(row.get("last_error") or "")
+        if row["state"] == "failed" and error:
+            echo(f"    error: {error}")
+        elif row["state"] == "pending" and error:
+            echo(f"    retrying at {_when(row.get('next_attempt_at'))}: {error}")
         elif row["state"] == "sent" and sizes.get(str(row.get("message_id")), 1) > 1:
             others = sizes[str(row["message_id"])] - 1
-            typer.echo(f"    sent in one message with {others} other{'s' if others > 1 else ''}")
+            echo(f"    sent in one message with {others} other{'s' if others > 1 else ''}")
         elif row["state"] == "grouped":
-            typer.echo(f"    delivered in group {row.get('group_id')} (by an older Goodwill)")
+            echo(f"    delivered in group {row.get('group_id')} (by an older Goodwill)")
 
 
 @alerts_app.command("test")
@@ -181,4 +181,4 @@ def test_rule(
     outcome = run_async(send)
     if not outcome.ok:
         raise fail(f"Slack did not take the sample for {destination.name}: {outcome.error}")
-    typer.echo(f"Sent a sample {chosen.rule} alert to {destination.name} ({destination.kind}).")
+    echo(f"Sent a sample {chosen.rule} alert to {destination.name} ({destination.kind}).")

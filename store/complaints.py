@@ -15,7 +15,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
-from goodwill.errors import InvalidRequest, NotFound
+from goodwill.errors import InvalidRequest, NotFound, StoreError
 from goodwill.models import SentimentLabel, utcnow
 from store._common import Document, object_id, translating_errors
 from store.feed import newest_first
@@ -34,6 +34,20 @@ CORRECTION_KINDS: tuple[str, ...] = ("complaint", "negative_opinion", "question"
 _SENTIMENT_VALUES: tuple[str, ...] = tuple(label.value for label in SentimentLabel)
 _MAX_NAME = 100
 _MAX_NOTE = 2000
+# What a correction reads of its mention to move the mention's counts.
+_COUNTING_FIELDS: Document = {
+    "brand": 1,
+    "source": 1,
+    "created_at": 1,
+    "sentiment": 1,
+    "complaint": 1,
+    "counted": 1,
+    "score_state": 1,
+    "scored_at": 1,
+    "skipped": 1,
+}
+# How many times a correction is written again when the mention moved under it.
+_ATTEMPTS = 5
 
 
 @translating_errors
@@ -86,20 +100,7 @@ class Complaints:
         note = (note or "").strip() or None
         if note is not None and len(note) > _MAX_NOTE:
             raise InvalidRequest(f"A note is at most {_MAX_NOTE} characters.")
-        mention = await self._db.mentions.find_one(
-            {"_id": oid},
-            {
-                "text": 1,
-                "brand": 1,
-                "source": 1,
-                "created_at": 1,
-                "sentiment": 1,
-                "complaint": 1,
-                "counted": 1,
-                "score_state": 1,
-                "skipped": 1,
-            },
-        )
+        mention = await self._db.mentions.find_one({"_id": oid}, {"text": 1, **_COUNTING_FIELDS})
         if mention is None:
             raise NotFound(f"No mention has the id {oid}; it may have been erased.")
         model = mention.get("sentiment") or {}
@@ -130,19 +131,43 @@ class Complaints:
             "by": who,
             "at": at,
         }
-        await self._db.mentions.update_one({"_id": oid}, {"$set": {"correction": correction}})
-        await self._recount(mention, correction)
+        for _ in range(_ATTEMPTS):
+            if await self._write(mention, correction):
+                return
+            # A scorer or another correction changed the mention since it was read.
+            mention = await self._db.mentions.find_one({"_id": oid}, _COUNTING_FIELDS)
+            if mention is None:
+                raise NotFound(f"No mention has the id {oid}; it may have been erased.")
+        raise StoreError(
+            f"The mention {oid} kept changing while the correction was saved; save it again."
+        )
 
-    async def _recount(self, mention: Document, correction: Document) -> None:
-        """Move a corrected mention's counts to what the person said (crash-safe, as a batch).
+    async def _write(self, mention: Document, correction: Document) -> bool:
+        """Put ``correction`` on the mention and move its counts to it; False if the mention moved.
 
-        A mention being scored right now is left to its scorer, which reads the
-        correction before writing (``ScoringQueue.save``); one waiting is counted when scored.
+        Crash-safe as a scorer's batch is: the roll-up document is marked in flight
+        (``Rollups.begin``) before the mention changes, and the correction and the
+        mention's ``counted`` verdict are one write, so a process that dies in between
+        leaves an entry that ``Rollups.repair`` recounts from what the mention says. The
+        write holds only while the mention is as it was read (state, scoring time,
+        verdict), so a scorer or a second correction that got there first is never
+        overwritten with stale counts. A mention waiting for the scorer, or being scored,
+        gets the correction alone: its scorer counts it (``ScoringQueue.save``, which
+        writes nothing over a correction it did not read).
         """
         state = mention.get("score_state")
         old = mention.get("counted")
+        as_read: Document = {
+            "_id": mention["_id"],
+            "score_state": state,
+            "scored_at": mention.get("scored_at"),
+            "counted": old,
+        }
         if state not in ("scored", "skipped") or not old:
-            return
+            found = await self._db.mentions.update_one(
+                as_read, {"$set": {"correction": correction}}
+            )
+            return bool(found.matched_count)
         if state == "skipped":
             language = (mention.get("skipped") or {}).get("language")
             new = counted_of(UNSCORED, False, correction, language=language)
@@ -150,14 +175,14 @@ class Complaints:
             label = (mention.get("sentiment") or {}).get("label")
             flag = bool((mention.get("complaint") or {}).get("is_complaint"))
             new = counted_of(label, flag, correction)
-        change = moved(old, new)
         key = key_of(mention)
         token = f"correction:{mention['_id']}:{secrets.token_hex(4)}"
         await self._rollups.begin(token, [key], utcnow() + INFLIGHT_LEASE)
         written = await self._db.mentions.update_one(
-            {"_id": mention["_id"], "counted": old}, {"$set": {"counted": new}}
+            as_read, {"$set": {"correction": correction, "counted": new}}
         )
-        await self._rollups.commit(token, {key: change if written.modified_count else {}})
+        await self._rollups.commit(token, {key: moved(old, new) if written.matched_count else {}})
+        return bool(written.matched_count)
 
     async def corrections(
         self, *, limit: int = 100, since: datetime | None = None

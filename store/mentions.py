@@ -49,6 +49,13 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("counted.complaint", ASCENDING), ("scored_at", ASCENDING)],
             name="complaint_scored",
         ),
+        # ... and posts a person marked a complaint after they were scored, in the order
+        # they were marked. Sparse: only corrected mentions have an entry.
+        IndexModel(
+            [("correction.complaint", ASCENDING), ("correction.at", ASCENDING)],
+            name="complaint_corrected",
+            sparse=True,
+        ),
     ],
     # Posts their authors deleted (``_id``: "source|external id"): never stored again.
     "deleted_posts": [IndexModel([("at", DESCENDING)], name="at")],

@@ -338,6 +338,26 @@ class Outbox:
         )
         return [doc async for doc in cursor]
 
+    async def complaints_corrected_since(
+        self, since: datetime, *, limit: int = 1000
+    ) -> list[Document]:
+        """Posts a person marked a complaint at or after ``since`` that still count as one,
+        in the order they were marked (``correction.at``)."""
+        cursor = (
+            self._mentions.find(
+                {
+                    # Served by the sparse ``complaint_corrected`` index (corrected posts only).
+                    "correction.complaint": True,
+                    "correction.at": {"$gte": since},
+                    "counted.complaint": True,
+                },
+                _NO_RAW,
+            )
+            .sort([("correction.at", ASCENDING), ("_id", ASCENDING)])
+            .limit(limit)
+        )
+        return [doc async for doc in cursor]
+
     async def profiles(self, ids: Iterable[str | None]) -> dict[str, Document]:
         """Profiles by id."""
         wanted = list({i for i in ids if i})

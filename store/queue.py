@@ -38,6 +38,17 @@ class Claim:
     mentions: list[Document]
 
 
+def _as_corrected(correction: Document | None) -> Document:
+    """A filter that holds while a mention's correction is still ``correction`` (None: none).
+
+    A scorer counts a mention as the correction it read says; a person who corrects the
+    mention after that read makes the scorer's write miss, not count the wrong verdict.
+    """
+    if not correction:
+        return {"correction": None}
+    return {"correction.at": correction.get("at")}
+
+
 @translating_errors
 class ScoringQueue:
     """Claims, lease renewals, score writes (with their roll-ups) and releases."""
@@ -132,7 +143,9 @@ class ScoringQueue:
         by_id = {doc["_id"]: doc for doc in claim.mentions}
         ops = []
         # A correction made while the batch was claimed counts too (Complaints.correct
-        # leaves a claimed mention's counts to its scorer).
+        # leaves a claimed mention's counts to its scorer); one made after this read
+        # stops the write (``_as_corrected``): the mention is scored again once its claim
+        # runs out, rather than counted as the model said over a person's word.
         corrections = {
             doc["_id"]: doc.get("correction")
             async for doc in self._db.mentions.find(
@@ -159,7 +172,12 @@ class ScoringQueue:
                 fields["complaint"] = complaints[mention_id]
             ops.append(
                 UpdateOne(
-                    {"_id": mention_id, "claim.token": claim.token, "claim.expires": {"$gt": now}},
+                    {
+                        "_id": mention_id,
+                        "claim.token": claim.token,
+                        "claim.expires": {"$gt": now},
+                        **_as_corrected(corrections.get(mention_id)),
+                    },
                     {"$set": fields, "$unset": {"claim": ""}},
                 )
             )
@@ -205,7 +223,12 @@ class ScoringQueue:
         }
         ops = [
             UpdateOne(
-                {"_id": mention_id, "claim.token": claim.token, "claim.expires": {"$gt": now}},
+                {
+                    "_id": mention_id,
+                    "claim.token": claim.token,
+                    "claim.expires": {"$gt": now},
+                    **_as_corrected(by_id[mention_id].get("correction")),
+                },
                 {
                     "$set": {
                         "score_state": SKIPPED,

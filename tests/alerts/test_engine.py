@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from alerts.engine import AlertEngine
@@ -10,6 +11,7 @@ from store.outbox import Outbox
 from tests.alerts.conftest import add_profile, negatives, rule, scored
 
 DASH = "http://goodwill.test"
+ZERO = timedelta(0)
 
 
 def engine(alerts: Outbox, *rules, brands=("Acme", "Tiny", "Huge")) -> AlertEngine:
@@ -264,3 +266,30 @@ async def test_a_complaint_corrected_before_the_engine_reads_it_raises_no_alert(
     every = rule(rule="complaint", name="every")
     assert await engine(alert_store, every).run_once() == 1
     assert await keys(alert_store) == [f"complaint:{kept}:every"]
+
+
+async def test_a_post_marked_a_complaint_after_its_scoring_is_raised_by_the_next_pass_once(
+    store: Database, alert_store: Outbox
+) -> None:
+    """The engine's cursor is past the post's scoring: the correction's own cursor finds it."""
+    missed = await scored(store, "Acme wiped my account", complaint=False, followers=200_000)
+    await asyncio.sleep(0.01)
+    later = await scored(store, "Acme lost my order", followers=200_000)
+    every = rule(rule="complaint", name="every")
+    # No overlap: what the complaints cursor passed is not read again by that cursor.
+    first = AlertEngine(alert_store, [every], brands=["Acme"], dashboard_link=DASH, overlap=ZERO)
+    assert await first.run_once() == 1
+    await store.complaints.correct(str(missed), complaint=True, by="ann")
+    assert await first.run_once() == 1
+    assert await keys(alert_store) == sorted(f"complaint:{i}:every" for i in (missed, later))
+    # Read again (a second correction, a restarted engine): never raised twice.
+    await store.complaints.correct(str(missed), sentiment="negative", complaint=True, by="bo")
+    assert await first.run_once() == 0
+    assert await engine(alert_store, every).run_once() == 0
+    # Marked a complaint, then "not a complaint" again before a pass: nothing is raised.
+    undone = await scored(store, "Acme, where is the manual?", complaint=False, followers=200_000)
+    assert await first.run_once() == 0
+    await store.complaints.correct(str(undone), complaint=True, by="ann")
+    await store.complaints.correct(str(undone), complaint=False, kind="question", by="ann")
+    assert await first.run_once() == 0
+    assert len(await keys(alert_store)) == 2

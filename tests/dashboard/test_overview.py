@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from customers.profiles import ProfileStore
 from dashboard import data
 from goodwill.models import Mention
 from store import Database
-from tests.dashboard.conftest import Open, _no_failure
+from tests.dashboard.conftest import Open, _go, _no_failure
 from tests.factories import mention, sentiment
 
 _COMPLAINT = {"is_complaint": True, "kind": "complaint", "category": "baggage", "reasons": []}
@@ -175,3 +176,46 @@ async def test_a_correction_is_what_the_overview_counts(store: Database, dashboa
     await store.complaints.correct(str(doc["_id"]), sentiment="neutral", complaint=False, by="ann")
     metrics = {metric.label: metric.value for metric in dashboard().run().metric}
     assert (metrics["Negative"], metrics["Neutral"], metrics["Complaints"]) == ("0", "1", "0")
+
+
+async def test_a_correction_saved_on_the_mentions_page_moves_the_overview_and_advocacy_at_once(
+    store: Database, dashboard: Open
+) -> None:
+    """No cached count outlives the correction, and the author's advocacy follows it."""
+    await _score(store, [(mention("Acme lost my parcel again", brand="Acme"), "negative", True)])
+    [doc] = [d async for d in store.collection("mentions").find({})]
+    profiles = ProfileStore(store)
+    profile_id = (await profiles.resolve([doc]))[doc["_id"]]
+    await profiles.refresh([(profile_id, "Acme")])
+    before = await store.collection("advocacy").find_one({"_id": f"{profile_id}|Acme"})
+    assert before is not None and before["score"] < 0 and before["complaints"] == 1
+    app = dashboard().run()
+    assert {m.label: m.value for m in app.metric}["Complaints"] == "1"
+
+    _go(app, "mentions")
+    app.text_input(key="goodwill_name").input("Ana").run()
+    mention_id = str(doc["_id"])
+    app.button(key=f"correct_{mention_id}").click().run()
+    app.selectbox(key=f"correct_sentiment_{mention_id}").select("positive")
+    app.selectbox(key=f"correct_kind_{mention_id}").select("other")
+    app.button(key=f"correct_save_{mention_id}").click().run()
+    _no_failure(app)
+
+    metrics = {m.label: m.value for m in _go(app, "").metric}
+    assert (metrics["Complaints"], metrics["Negative"], metrics["Positive"]) == ("0", "0", "1")
+    after = await store.collection("advocacy").find_one({"_id": f"{profile_id}|Acme"})
+    assert after is not None and after["score"] > 0 and after["complaints"] == 0
+    assert await store.collection("refresh_journal").count_documents({}) == 0
+
+
+async def test_a_mention_the_model_cannot_read_says_not_scored_language_where_sentiment_shows(
+    store: Database, dashboard: Open
+) -> None:
+    """The overview's note and the feed's badge name it the same way, with its language."""
+    await store.mentions.upsert([mention("Acme est nul", brand="Acme")])
+    claim = await store.queue.claim("test", limit=10, lease=timedelta(minutes=5))
+    await store.queue.skip(claim, {doc["_id"]: {"language": "fr"} for doc in claim.mentions})
+    app = dashboard().run()
+    assert any("Not scored (language): 1" in c.value for c in app.caption)
+    shown = " ".join(c.value for c in _go(app, "mentions").caption)
+    assert "Not scored (language) · Not English (fr)" in shown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 from customers.advocacy import signal_of
@@ -148,3 +149,40 @@ async def test_an_older_database_gets_its_counted_verdicts_at_open(
     finally:
         await store._client.drop_database(database_name)
         await store.close()
+
+
+async def test_two_people_correcting_one_post_at_once_leave_it_counted_as_the_one_that_stands(
+    store: Database,
+) -> None:
+    """Whichever correction is written last, the mention's counts follow it, not the other."""
+    ids = [await _scored(store, f"Acme, post {n}", "negative") for n in range(4)]
+    for mention_id in ids:
+        await asyncio.gather(
+            store.complaints.correct(mention_id, sentiment="positive", by="ann"),
+            store.complaints.correct(mention_id, complaint=True, by="bo"),
+        )
+    async for doc in store.collection("mentions").find({}):
+        fix = doc["correction"]
+        label = fix["sentiment"] or doc["sentiment"]["label"]
+        flag = doc["complaint"]["is_complaint"] if fix["complaint"] is None else fix["complaint"]
+        assert doc["counted"] == {"label": label, "complaint": flag}
+    assert await stored_rollups(store) == await rollup_truth(store)
+
+
+async def test_a_correction_made_after_the_claim_is_not_overwritten_by_the_skip(
+    store: Database,
+) -> None:
+    """The scorer skips what it claimed as it read it; a person's later word stops that write."""
+    await store.mentions.upsert([mention("Acme est vraiment nul")])
+    claim = await store.queue.claim("w", limit=10, lease=timedelta(seconds=1))
+    [doc] = claim.mentions
+    await store.complaints.correct(str(doc["_id"]), sentiment="negative", complaint=True, by="ann")
+    assert await store.queue.skip(claim, {doc["_id"]: {"language": "fr"}}) == 0
+    assert await stored_rollups(store) == await rollup_truth(store)
+    await asyncio.sleep(1.1)  # the claim runs out; the next scorer reads the correction
+    again = await store.queue.claim("w", limit=10, lease=LEASE)
+    assert await store.queue.skip(again, {doc["_id"]: {"language": "fr"}}) == 1
+    totals = await _totals(store)
+    assert (totals["total"], totals["negative"], totals["complaints"]) == (1, 1, 1)
+    assert totals.get("unscored", 0) == 0
+    assert await stored_rollups(store) == await rollup_truth(store)
