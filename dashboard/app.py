@@ -111,6 +111,16 @@ def _follow_link(current: st.Page, pages: list[st.Page]) -> None:
         ui.select_brand(brand)
 
 
+# What *Your name* is for, by how the session got in (with OIDC it is not asked).
+_NAME_HELP = {
+    "open": "Recorded with each action you take: label corrections, complaint handling, "
+    "merges, splits and erasures. Without a login it is whatever is typed here.",
+    "password": "Recorded with each action you take: label corrections, complaint handling, "
+    "merges, splits and erasures. The password names no one, so it is whatever is typed "
+    "here; an OIDC login records the signed-in account instead.",
+}
+
+
 def main() -> None:
     """Run one pass of the app: settings, login, then the chosen page."""
     st.set_page_config(page_title="Goodwill", page_icon=":material/forum:", layout="wide")
@@ -126,16 +136,23 @@ def main() -> None:
     _follow_link(current, pages)
     with st.sidebar:
         st.caption("Goodwill · data refreshes every 30 s")
-        st.session_state.setdefault(ui.NAME_KEY, access.user or ui.DEFAULT_NAME)
-        st.text_input(
-            "Your name",
-            key=ui.NAME_KEY,
-            max_chars=100,
-            help="Recorded with each label you correct on the Mentions page.",
-        )
+        if not ui.signed_in():  # a signed-in account is the actor: no name to type
+            st.session_state.setdefault(ui.NAME_KEY, ui.DEFAULT_NAME)
+            st.text_input(
+                "Your name",
+                key=ui.NAME_KEY,
+                max_chars=100,
+                help=_NAME_HELP.get(access.mode, _NAME_HELP["open"]),
+            )
         if st.button("Refresh now", icon=":material/refresh:"):
             data.clear_caches()
         login.sidebar(access)
+    exposed = login.open_to_network(access)
+    if exposed is not None:
+        st.warning(
+            f"**Open to the network, without a login.** {ui.md(exposed)}",
+            icon=":material/public:",
+        )
     current.run()
 
 

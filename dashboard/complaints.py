@@ -2,8 +2,9 @@
 
 Open complaints of a brand (or all), valued customers first or newest first, 25 to a
 page, in views (all open, unassigned, mine, overdue). One form for the page assigns,
-acknowledges, resolves, tags or notes a complaint under *Your name* in the sidebar;
-each action is saved at once and shown in the complaint's history.
+acknowledges, resolves, tags or notes a complaint under the signed-in account (or,
+without one, *Your name* in the sidebar: ``ui.who``); each action is saved at once and
+shown in the complaint's history.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ identity key: always a literal value) or by a link ``?profile=<id>``. The page s
 their identities, CRM fields, advocacy per brand with the score over time, every
 mention newest first (paged) with how each complaint was handled; and offers merge,
 split, a data export (JSON) and erasure (confirmed by typing the profile id). Each
-action is recorded under *Your name* in the sidebar.
+action is recorded under the signed-in account, or without one under *Your name* in
+the sidebar (``ui.who``). Names and references in messages are shown literally: they
+come from collected posts and from links.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ def _result(ok: bool, message: str) -> None:
 
 
 def _refused(error: Exception) -> str:
-    return ui.redact(str(error))
+    """A refusal's message, credentials masked, made inert for Markdown (it may quote names)."""
+    return ui.md(ui.redact(str(error)))
 
 
 def _reference() -> str | None:
@@ -72,7 +75,8 @@ def profile() -> None:
     try:
         doc = people.profile(reference)
     except ValueError as error:
-        st.warning(str(error), icon=":material/person_off:")
+        # The reference may come from a link (?profile=), the names from collected posts.
+        st.warning(_refused(error), icon=":material/person_off:")
         return
     pid = str(doc["_id"])
     if st.query_params.get("profile") != pid:
@@ -280,7 +284,10 @@ def _actions(doc: Document) -> None:
     st.subheader("Actions")
     who = ui.who()
     if who:
-        st.caption(f"Recorded as {ui.md(who)} (*Your name* in the sidebar).")
+        where = (
+            "the account you are signed in with" if ui.signed_in() else "*Your name* in the sidebar"
+        )
+        st.caption(f"Recorded as {ui.md(who)} ({where}).")
     else:
         st.warning("Enter your name in the sidebar (*Your name*) to merge, split or erase.")
     merge_tab, split_tab, export_tab, erase_tab = st.tabs(
@@ -336,7 +343,7 @@ def _do_merge(pid: str) -> None:
         _result(False, f"Not merged: {_refused(error)}")
         return
     st.session_state["profile_merge_ref"] = ""
-    _result(True, f"Merged {other['name']} ({other['id']}) into this profile.")
+    _result(True, f"Merged {ui.md(other['name'])} ({ui.md(other['id'])}) into this profile.")
 
 
 def _merge(pid: str, who: str) -> None:

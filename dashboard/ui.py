@@ -19,6 +19,7 @@ __all__ = [
     "DB_ADVICE",
     "DEFAULT_NAME",
     "EMPTY_MESSAGE",
+    "IDENTITY_KEY",
     "LABELS",
     "NAME_KEY",
     "STATE_BADGES",
@@ -32,6 +33,7 @@ __all__ = [
     "safe_url",
     "select_brand",
     "show_outcome",
+    "signed_in",
     "today",
     "turner",
     "utc",
@@ -47,7 +49,9 @@ DB_ADVICE = (
     "`goodwill up`); if it runs elsewhere, check `GOODWILL_MONGODB_URI`. Then reload this page."
 )
 _BRAND = "goodwill_brand"
-NAME_KEY = "goodwill_name"  # who corrects labels: entered once in the sidebar
+NAME_KEY = "goodwill_name"  # who acts, where no login names anyone: typed in the sidebar
+# The signed-in account (OIDC), set by ``login.gate`` on each run; no widget writes it.
+IDENTITY_KEY = "goodwill_identity"
 DEFAULT_NAME = "community manager"
 
 # Windows offered on the Overview and the feed: label -> number of days (None: all time).
@@ -140,8 +144,22 @@ def utc(moment: datetime) -> str:
 
 
 def who() -> str:
-    """The name entered under *Your name* in the sidebar, stripped (empty if none)."""
+    """Who an action is recorded under: the signed-in account, else *Your name* (empty if none).
+
+    With an OIDC login this is the account (its e-mail, else its name), whatever the
+    sidebar once held; the password names no one, so there it is the name typed in
+    the sidebar, stripped.
+    """
+    identity = st.session_state.get(IDENTITY_KEY)
+    if isinstance(identity, str) and identity.strip():
+        return identity.strip()
     return str(st.session_state.get(NAME_KEY) or "").strip()
+
+
+def signed_in() -> bool:
+    """Whether actions are recorded under a signed-in account rather than a typed name."""
+    identity = st.session_state.get(IDENTITY_KEY)
+    return isinstance(identity, str) and bool(identity.strip())
 
 
 def brand_picker(brands: list[str], *, key: str, allow_all: bool = False) -> str | None:

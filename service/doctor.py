@@ -37,9 +37,27 @@ def run_checks() -> Iterator[Check]:
         True,
         f"data in {settings.data_dir}; database '{settings.database}' on the {where}",
     )
+    yield _check_dashboard_access(settings)
     yield _check_database(settings)
     yield _check_corpus()
     yield _check_model(settings)
+
+
+def _check_dashboard_access(settings: Settings) -> Check:
+    """Fails when the dashboard would listen beyond this machine and ask for no login."""
+    from dashboard.login import exposure_warning, oidc_configured
+
+    host = settings.dashboard_host
+    secret = settings.dashboard_password
+    password = bool(secret is not None and secret.get_secret_value())
+    oidc = oidc_configured()
+    warning = exposure_warning(host, password=password, oidc=oidc)
+    if warning is not None:
+        return Check("dashboard access", False, warning)
+    if oidc or password:
+        login = "an OIDC login" if oidc else "a password (GOODWILL_DASHBOARD_PASSWORD)"
+        return Check("dashboard access", True, f"listens on {host}, behind {login}")
+    return Check("dashboard access", True, f"listens on {host}: this machine only, no login")
 
 
 def _check_database(settings: Settings) -> Check:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import logging
 import os
 import signal
 import socket
@@ -46,6 +47,8 @@ _RESTART_WINDOW = 300.0  # seconds: restarts older than this are forgiven
 _LEFTOVER_GRACE = 10.0  # seconds a leftover process gets to exit on SIGTERM before SIGKILL
 _DASHBOARD_APP = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+_log = logging.getLogger(__name__)
 
 
 def running_instance(settings: Settings) -> dict[str, object] | None:
@@ -111,6 +114,7 @@ class Supervisor:
             self._stop_leftovers(previous)
             self._lock.unlink(missing_ok=True)
         self._check_port_free()
+        exposed = self._warn_if_open_to_the_network()
         signal.signal(signal.SIGTERM, self._on_signal)
         try:
             self._lock.parent.mkdir(parents=True, exist_ok=True)
@@ -120,6 +124,8 @@ class Supervisor:
                 self._spawn(child)
             self._wait_for_dashboard()
             self.echo(f"Goodwill is up. Open {self.url}  (Ctrl-C stops everything)")
+            if exposed is not None:
+                self.echo(f"WARNING: {exposed}")
             self._watch()
         except KeyboardInterrupt:
             pass
@@ -148,6 +154,24 @@ class Supervisor:
                 f"Port {port} on {host} is taken, so the dashboard cannot start there. Stop what "
                 "uses it, or set GOODWILL_DASHBOARD_PORT to a free port."
             )
+
+    def _warn_if_open_to_the_network(self) -> str | None:
+        """Log the warning when the dashboard will listen beyond this machine with no login.
+
+        Returns it, to be said again once Goodwill is up (and the dashboard shows it on
+        every page).
+        """
+        from dashboard.login import exposure_warning, oidc_configured
+
+        password = self.settings.dashboard_password
+        warning = exposure_warning(
+            self.settings.dashboard_host,
+            password=bool(password is not None and password.get_secret_value()),
+            oidc=oidc_configured(),
+        )
+        if warning is not None:
+            _log.warning("%s", warning)  # on stderr, and in whatever keeps Goodwill's log
+        return warning
 
     def _start_database(self) -> None:
         if not self.settings.embedded:
