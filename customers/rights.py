@@ -22,9 +22,11 @@ those mentions, the merges and merge proposals that involve it.
 * alerts whose payload names the person or their mentions get their payload replaced
   (and, if not yet sent, are not sent);
 * an ``erasures`` document records *that* an erasure happened — when, by whom, how many
-  mentions — and salted hashes of every identity and handle key, never a name, handle
-  or email. ``store.mentions.upsert`` and the CRM import check those hashes, so a later
-  collection or import does not rebuild the person.
+  mentions — and salted hashes of every identity and handle key, email and CRM record id
+  of the person (also those of profiles merged into theirs), never a name, handle or
+  email. ``store.mentions.upsert`` and the CRM import check those hashes, so a later
+  collection or import does not rebuild the person: an import row matching any of them
+  is rejected.
 
 Erasure is not atomic (MongoDB gives no transactions we can rely on): the ``erasures``
 document is written first, the profile deleted last, and every step is idempotent, so
@@ -45,7 +47,14 @@ from bson import ObjectId
 
 from customers.profiles import ProfileStore
 from goodwill.errors import InvalidRequest, PersonNotFound
-from goodwill.identity import author_handle_key, erasure_hash, handle_key, identity_key
+from goodwill.identity import (
+    author_handle_key,
+    crm_key,
+    email_key,
+    erasure_hash,
+    handle_key,
+    identity_key,
+)
 from goodwill.models import utcnow
 from store import Database
 from store.erasures import Author, Subject
@@ -91,6 +100,10 @@ class Person:
             if identity.get("handle"):
                 found.add(handle_key(source, str(identity["handle"])))
         return found
+
+    def contact_keys(self) -> set[str]:
+        """The keys of the profile's emails and CRM record id (``email_key``, ``crm_key``)."""
+        return _contact_keys(self.profile or {})
 
     def subject(self) -> Subject:
         """The person as the store looks for their data: profile id, keys and authors."""
@@ -225,6 +238,13 @@ async def erase(
         for key in (identity_key(source, author), author_handle_key(source, author)):
             if key is not None:
                 keys.add(key)
+    keys |= person.contact_keys()
+    if pid is not None:
+        # A profile merged into theirs (and not split off) was them too; its record id may
+        # not have survived the merge, and the merge record goes with the erasure.
+        for record in await store.merges.records(pid, snapshots=True):
+            if record.get("into") == pid and not record.get("split_at"):
+                keys |= _contact_keys(record.get("snapshot_absorbed") or {})
     hashes = sorted({erasure_hash(key) for key in keys})
     ids = [doc["_id"] for doc in found]
     # The erasure record is written first and the profile deleted last (see store.erasures),
@@ -248,6 +268,14 @@ async def erase(
         identity_hashes=len(hashes),
         kept_text=keep_text,
     )
+
+
+def _contact_keys(profile: Document) -> set[str]:
+    """The ``email_key`` of each of a profile document's emails and the ``crm_key`` of its CRM id."""
+    keys = {email_key(str(email)) for email in profile.get("emails") or () if email}
+    if profile.get("crm_id"):
+        keys.add(crm_key(str(profile["crm_id"])))
+    return keys
 
 
 def _strings(person: Person, mentions: Iterable[Document]) -> set[str]:

@@ -2,7 +2,9 @@
 
 An *identity* is one account on one source (``reddit:t2_abc``); a *profile* is one
 person, holding one or more identities. These helpers are the one definition of both
-keys, shared by the scorer (which resolves authors), the CRM import and erasure.
+keys, shared by the scorer (which resolves authors), the CRM import and erasure. An
+erasure also hashes the person's email and CRM record keys (``email_key``, ``crm_key``),
+so that a CRM import does not bring them back either.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Any
 __all__ = [
     "ADVOCACY_TIERS",
     "author_handle_key",
+    "crm_key",
+    "email_key",
     "erasure_hash",
     "handle_key",
     "identity_key",
@@ -58,6 +62,22 @@ def author_handle_key(source: str, author: Mapping[str, Any] | None) -> str | No
     if isinstance(handle, str) and handle.strip().lstrip("@"):
         return handle_key(source, handle)
     return None
+
+
+def email_key(email: str) -> str:
+    """The key of an email address, as an erasure hashes it: ``email:`` and the address, lower-cased.
+
+    Lower-cased as the CRM import keeps addresses, so an erased address is known again.
+    """
+    return f"email:{email.strip().lower()}"
+
+
+def crm_key(crm_id: str) -> str:
+    """The key of a CRM record id, as an erasure hashes it: ``crm:`` and the id as the CRM gives it.
+
+    Not tied to one CRM system, because the import matches record ids across systems too.
+    """
+    return f"crm:{crm_id.strip()}"
 
 
 def erasure_hash(key: str) -> str:

@@ -7,7 +7,6 @@ Every command prints what went wrong and what to do, and exits non-zero, when a
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +15,7 @@ import typer
 from goodwill.errors import GoodwillError
 from service import cli_common
 from service.alerts_cli import alerts_app
-from service.cli_common import fail, parse_age, run_async
+from service.cli_common import echo, fail, parse_since, printable, run_async
 from service.db_cli import db_app
 from service.people_cli import export_app, profiles_app
 from service.rollups_cli import rollups_app
@@ -52,7 +51,7 @@ def up() -> None:
 
     settings = cli_common.settings()
     try:
-        Supervisor(settings, echo=typer.echo).run()
+        Supervisor(settings, echo=echo).run()
     except GoodwillError as error:
         raise fail(str(error)) from None
 
@@ -60,10 +59,10 @@ def up() -> None:
 def _print_result(result: Any) -> None:
     cov = result.coverage
     if result.skipped:
-        typer.echo(f"{result.job_id}: skipped ({result.skipped})")
+        echo(f"{result.job_id}: skipped ({printable(result.skipped)})")
         return
-    status = f"error: {result.error}" if result.error else "ok"
-    typer.echo(
+    status = f"error: {printable(result.error)}" if result.error else "ok"
+    echo(
         f"{result.job_id}: {cov.fetched} fetched, {cov.matched} matched, {cov.dropped} dropped, "
         f"{result.inserted} new, {result.updated} updated, {cov.dead_lettered} dead-lettered ({status})"
     )
@@ -88,25 +87,27 @@ def collect(
 
 @app.command()
 def backfill(
-    since: Annotated[str, typer.Option(help="How far back: 12h, 30d, 8w.")] = "7d",
+    since: Annotated[
+        str, typer.Option(help="How far back: an age (12h, 30d, 8w) or a date (2024-01-31).")
+    ] = "7d",
     brand: Annotated[str | None, typer.Option(help="Only this brand.")] = None,
     source: Annotated[str | None, typer.Option(help="Only this source type.")] = None,
 ) -> None:
     """Collect history back to --since; interrupted, it resumes where it stopped."""
     from service.processes import collect as run_collect
 
-    start = datetime.now(UTC) - parse_age(since)
+    start = parse_since(since)
     settings = cli_common.settings()
 
     def progress(result: Any) -> None:
         cov = result.coverage
-        typer.echo(
+        echo(
             f"  {result.job_id}: page {result.pages}, {cov.fetched} fetched, {cov.matched} matched, "
             f"{result.inserted} new",
             err=True,
         )
 
-    typer.echo(f"Back-filling to {start:%Y-%m-%d %H:%M} UTC ...")
+    echo(f"Back-filling to {start:%Y-%m-%d %H:%M} UTC ...")
     results = run_async(
         lambda: run_collect(
             settings,
@@ -135,13 +136,13 @@ def score(
     def report(result: Any) -> None:
         nonlocal done
         done += result.written
-        typer.echo(
+        echo(
             f"scored {done} mentions ({result.reused} reused from identical texts in the last batch)"
         )
 
     written = run_async(lambda: run_score(settings, once=once, report=report))
     if once:
-        typer.echo(f"Done: {written} mentions scored.")
+        echo(f"Done: {written} mentions scored.")
 
 
 @app.command()
@@ -156,7 +157,7 @@ def alert(
     settings = cli_common.settings()
     delivered = run_async(lambda: run_alert(settings, once=once))
     if once:
-        typer.echo(f"Done: {delivered} messages delivered.")
+        echo(f"Done: {delivered} messages delivered.")
 
 
 @app.command()
@@ -165,19 +166,19 @@ def rescore(
         str | None, typer.Option(help="Model to score with: a directory, or the bundled one.")
     ] = None,
     since: Annotated[
-        str | None, typer.Option(help="Only mentions newer than this: 30d, 8w.")
+        str | None, typer.Option(help="Only mentions newer than this: 30d, 8w or 2024-01-31.")
     ] = None,
 ) -> None:
     """Re-score mentions that another model version scored, with a progress bar."""
     from service.processes import rescore as run_rescore
 
+    start = parse_since(since) if since else None
     settings = cli_common.settings()
-    start = datetime.now(UTC) - parse_age(since) if since else None
     bar: Any = None
 
     def started(version: str, queued: int) -> None:
         nonlocal bar
-        typer.echo(f"Re-scoring {queued} mentions with {version} ...")
+        echo(f"Re-scoring {queued} mentions with {version} ...")
         bar = typer.progressbar(length=queued, label="re-scoring", file=sys.stderr)
         bar.__enter__()
 
@@ -194,7 +195,7 @@ def rescore(
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
-    typer.echo(f"Done: {written} mentions re-scored.")
+    echo(f"Done: {written} mentions re-scored.")
 
 
 @app.command()
@@ -220,11 +221,11 @@ def classify(
             file,
             output,
             batch_size=settings.score_batch_size,
-            progress=lambda n: typer.echo(f"classified {n}", err=True),
+            progress=lambda n: echo(f"classified {n}", err=True),
         )
     except GoodwillError as error:
         raise fail(str(error)) from None
-    typer.echo(f"Done: {count} lines classified.", err=True)
+    echo(f"Done: {count} lines classified.", err=True)
 
 
 @app.command()
@@ -240,28 +241,37 @@ def sources() -> None:
 
     rows = run_async(states)
     if not rows:
-        typer.echo("No source has run yet. `goodwill up` or `goodwill collect --once` runs them.")
+        echo("No source has run yet. `goodwill up` or `goodwill collect --once` runs them.")
         return
-    typer.echo(
+    echo(
         f"{'source':18} {'brand':22} {'state':8} {'fetched':>8} {'matched':>8} {'dropped':>8} "
         f"{'dead':>5} {'stored':>7}  last success"
     )
     for row in rows:
         cov = row.coverage
         success = row.last_success.strftime("%Y-%m-%d %H:%M") if row.last_success else "never"
-        typer.echo(
-            f"{row.source:18} {row.brand:22} {row.state:8} {cov.fetched:>8} {cov.matched:>8} "
-            f"{cov.dropped:>8} {cov.dead_lettered:>5} {row.collected:>7}  {success}"
+        echo(
+            f"{printable(row.source):18} {printable(row.brand):22} {row.state:8} "
+            f"{cov.fetched:>8} {cov.matched:>8} {cov.dropped:>8} {cov.dead_lettered:>5} "
+            f"{row.collected:>7}  {success}"
         )
         if row.state == "paused" and row.paused_until is not None:
-            typer.echo(
+            echo(
                 f"    paused until {row.paused_until:%Y-%m-%d %H:%M} UTC after {row.failures} failures"
             )
         if row.last_error:
-            typer.echo(f"    last error: {row.last_error}")
-        for gap in row.gaps[-3:]:
-            typer.echo(
-                f"    not read: {gap['from']:%Y-%m-%d %H:%M} to {gap['to']:%Y-%m-%d %H:%M} ({gap['reason']})"
+            echo(f"    last error: {printable(row.last_error)}")
+        unread = row.open_gaps  # windows a later catch-up read are not shown
+        if unread:
+            many = len(unread) > 3
+            echo(
+                f"    {len(unread)} window{'s' if len(unread) > 1 else ''} not read"
+                f"{' (the latest 3)' if many else ''}:"
+            )
+        for gap in unread[-3:]:
+            echo(
+                f"    not read: {gap['from']:%Y-%m-%d %H:%M} to {gap['to']:%Y-%m-%d %H:%M} "
+                f"({printable(gap['reason'])})"
             )
 
 
@@ -277,7 +287,7 @@ def doctor() -> None:
             if check.ok
             else typer.style("FAIL", fg=typer.colors.RED)
         )
-        typer.echo(f"[{mark}] {check.name}: {check.detail}")
+        typer.echo(f"[{mark}] {check.name}: {printable(check.detail)}")
         ok &= check.ok
     if not ok:
         raise typer.Exit(1)
@@ -334,7 +344,7 @@ def corrections_export(
                 store, path, include_corpus=with_corpus, exclude_held_out=not keep_held_out
             )
 
-    typer.echo(f"Wrote {run_async(export)} examples to {path}.")
+    echo(f"Wrote {run_async(export)} examples to {path}.")
 
 
 @corrections_app.command("evaluate")
@@ -355,7 +365,7 @@ def corrections_evaluate(
         async with open_store(settings) as store:
             return await evaluate_on_corrections(loaded, store)
 
-    typer.echo(format_evaluation(run_async(evaluate)))
+    echo(format_evaluation(run_async(evaluate)))
 
 
 def main() -> None:

@@ -7,22 +7,42 @@ The commands are registered on the ``profiles`` and ``export`` sub-apps defined 
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from customers.crm import PRESETS, import_csv
-from customers.exports import advocate_rows, write_csv, write_xlsx
+from customers.crm import PRESETS, ImportReport, RowProblem, import_csv
+from customers.exports import AdvocateRow, advocate_rows, write_csv, write_xlsx
 from customers.rights import erase, export_data, find_person
-from service.cli_common import fail, login_name, parse_age, run_async, settings
+from goodwill.errors import InvalidRequest
+from service.cli_common import echo, fail, login_name, parse_since, printable, run_async, settings
 from service.processes import open_store
 from service.profiles_cli import export_app, profiles_app
 
 __all__ = ["export_app", "profiles_app"]
+
+# What JSON leaves unescaped but a terminal acts on (DEL, C1 controls, bidirectional
+# overrides) or cannot be written at all (lone surrogates, from undecodable bytes).
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _printable_report(report: ImportReport) -> ImportReport:
+    """The report with the file's values in its problems made printable (``printable``)."""
+
+    def clean(problems: list[RowProblem]) -> list[RowProblem]:
+        return [RowProblem(problem.row, printable(problem.reason)) for problem in problems]
+
+    return dataclasses.replace(
+        report,
+        file=printable(report.file),
+        rejected=clean(report.rejected),
+        duplicates=clean(report.duplicates),
+    )
 
 
 @profiles_app.command("import")
@@ -58,9 +78,9 @@ def import_(
                 dry_run=dry_run,
                 progress=True,
             )
-        return report.summary()
+        return _printable_report(report).summary()
 
-    typer.echo(run_async(work))
+    echo(run_async(work))
 
 
 @profiles_app.command("export-data")
@@ -80,11 +100,13 @@ def export_data_(
             return await export_data(store, person)
 
     text = json.dumps(run_async(work), ensure_ascii=False, indent=2)
+    # The same JSON, with what a terminal would obey written as \u escapes.
+    text = _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
     if output is None:
         sys.stdout.write(text + "\n")
     else:
         output.write_text(text + "\n", encoding="utf-8")
-        typer.echo(f"Wrote everything held about {person} to {output}.", err=True)
+        echo(f"Wrote everything held about {person} to {output}.", err=True)
 
 
 @profiles_app.command("erase")
@@ -106,13 +128,14 @@ def erase_(
             found = await find_person(store, person)
         if found.profile is None:
             return f"the author {person} (no profile)"
-        name = found.profile.get("display_name") or "no name"
+        name = printable(found.profile.get("display_name") or "no name")
         return f"profile {found.profile_id} ({name}, {len(found.identities)} identities)"
 
     if not yes:
         target = run_async(describe)
         typer.confirm(
-            f"Erase {target}? Their profile and author data cannot be recovered.", abort=True
+            printable(f"Erase {target}? Their profile and author data cannot be recovered."),
+            abort=True,
         )
 
     async def work() -> str:
@@ -125,7 +148,7 @@ def erase_(
             f"{report.merges} merges, {report.alerts} alerts, {report.corrections} corrections."
         )
 
-    typer.echo(run_async(work))
+    echo(run_async(work))
 
 
 @export_app.command("advocates")
@@ -137,7 +160,8 @@ def advocates(
         typer.Option(help="Everyone scoring at least this (-100..100), not only advocates."),
     ] = None,
     since: Annotated[
-        str | None, typer.Option(help="Last mention within this age: 12h, 90d, 8w.")
+        str | None,
+        typer.Option(help="Last mention within this age (12h, 90d, 8w) or since a date."),
     ] = None,
     source: Annotated[
         str | None, typer.Option(help="Only people with a mention from this source.")
@@ -150,18 +174,26 @@ def advocates(
     chosen = (format_ or output.suffix.lstrip(".") or "csv").lower()
     if chosen not in ("csv", "xlsx"):
         raise fail(f"--format must be csv or xlsx; got {chosen!r}.")
-    start = datetime.now(UTC) - parse_age(since) if since else None
+    start = parse_since(since) if since else None
     loaded = settings()
 
-    async def work() -> int:
+    async def work() -> list[AdvocateRow]:
         async with open_store(loaded) as store:
             rows = await advocate_rows(
                 store, brand, min_score=min_score, since=start, source=source, settings=loaded
             )
-        return write_xlsx(rows, output) if chosen == "xlsx" else write_csv(rows, output)
+            # No row may mean no advocates yet, or a brand Goodwill never heard of (a typo).
+            if not rows and brand not in (known := await store.mentions.brands()):
+                listed = ", ".join(known) or "none yet (`goodwill collect --once` collects some)"
+                raise InvalidRequest(
+                    f"No brand is named {brand!r}; the brands with mentions are: {listed}. "
+                    "Nothing was written."
+                )
+        return rows
 
+    rows = run_async(work)
     try:
-        count = run_async(work)
+        count = write_xlsx(rows, output) if chosen == "xlsx" else write_csv(rows, output)
     except OSError as error:
         raise fail(f"Cannot write {output}: {error.strerror}.") from None
-    typer.echo(f"Wrote {count} {brand} advocates to {output} ({chosen}).")
+    echo(f"Wrote {count} {brand} advocates to {output} ({chosen}).")

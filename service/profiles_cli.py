@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from service.cli_common import ProgressBar, fail, login_name, run_async, settings
+from service.cli_common import ProgressBar, echo, fail, login_name, printable, run_async, settings
 
 if TYPE_CHECKING:
     from customers.profiles import ProfileStore
@@ -55,11 +55,16 @@ def _when(moment: Any) -> str:
 
 def _line(text: str | None, width: int = 70) -> str:
     flat = " ".join((text or "").split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
+    return printable(flat if len(flat) <= width else flat[: width - 1] + "…")
 
 
 def _person(doc: dict[str, Any]) -> str:
-    return f"{doc.get('display_name') or '(no name)'} ({doc['_id']})"
+    return f"{printable(doc.get('display_name') or '(no name)')} ({printable(doc['_id'])})"
+
+
+def _values(values: Any) -> str:
+    """A list of stored values (emails, tags, reasons) as one printable line."""
+    return ", ".join(printable(value) for value in values or ())
 
 
 def _print_profile(
@@ -68,54 +73,56 @@ def _print_profile(
     mentions: list[dict[str, Any]],
     merges: list[dict[str, Any]],
 ) -> None:
-    typer.echo(f"{_person(doc)}  origin {doc.get('origin')}, reach {doc.get('reach', 0):,}")
+    echo(f"{_person(doc)}  origin {doc.get('origin')}, reach {doc.get('reach', 0):,}")
     if doc.get("do_not_contact"):
-        typer.echo("  DO NOT CONTACT")
-    typer.echo("Identities:")
+        echo("  DO NOT CONTACT")
+    echo("Identities:")
     for identity in doc.get("identities") or ():
         followers = identity.get("followers")
-        typer.echo(
-            f"  {identity.get('source')}  @{identity.get('handle') or '-'}  {identity['key']}"
-            f"  {'-' if followers is None else f'{followers:,}'} followers  {identity.get('url') or ''}"
+        echo(
+            f"  {printable(identity.get('source'))}  @{printable(identity.get('handle') or '-')}"
+            f"  {printable(identity['key'])}  {'-' if followers is None else f'{followers:,}'} "
+            f"followers  {printable(identity.get('url') or '')}"
         )
     if doc.get("emails"):
-        typer.echo(f"Emails: {', '.join(doc['emails'])}")
+        echo(f"Emails: {_values(doc['emails'])}")
     if doc.get("crm_id") or doc.get("crm_fields") or doc.get("value") is not None:
-        typer.echo(
-            f"CRM: {doc.get('crm_system') or '-'} {doc.get('crm_id') or '-'}, "
-            f"tier {doc.get('tier') or '-'}, value {doc.get('value') if doc.get('value') is not None else '-'}"
+        value = doc.get("value")
+        echo(
+            f"CRM: {printable(doc.get('crm_system') or '-')} {printable(doc.get('crm_id') or '-')}, "
+            f"tier {printable(doc.get('tier') or '-')}, value {'-' if value is None else value}"
         )
-        for name, value in sorted((doc.get("crm_fields") or {}).items()):
-            typer.echo(f"  {name}: {value}")
+        for name, field in sorted((doc.get("crm_fields") or {}).items()):
+            echo(f"  {printable(name)}: {printable(field)}")
     if doc.get("tags"):
-        typer.echo(f"Tags: {', '.join(doc['tags'])}")
+        echo(f"Tags: {_values(doc['tags'])}")
     counts = doc.get("counts") or {}
-    typer.echo(
+    echo(
         f"Mentions: {counts.get('mentions', 0)} ({counts.get('scored', 0)} scored: "
         f"{counts.get('positive', 0)} positive, {counts.get('neutral', 0)} neutral, "
         f"{counts.get('negative', 0)} negative; {counts.get('complaints', 0)} complaints), "
         f"{_when(doc.get('first_seen'))} to {_when(doc.get('last_seen'))}"
     )
-    typer.echo("Advocacy:")
+    echo("Advocacy:")
     if not advocacy:
-        typer.echo("  (no scored mention yet)")
+        echo("  (no scored mention yet)")
     for row in advocacy:
-        typer.echo(
-            f"  {row['brand']:<20} {row['tier']:<9} {row['score']:>7.2f}  "
+        echo(
+            f"  {printable(row['brand']):<20} {row['tier']:<9} {row['score']:>7.2f}  "
             f"{row['mentions']} mentions, last {_when(row.get('last_mention_at'))}"
         )
-    typer.echo("Last mentions:")
+    echo("Last mentions:")
     for mention in mentions:
         label = (mention.get("sentiment") or {}).get("label") or mention.get("score_state")
-        typer.echo(
-            f"  {_when(mention.get('created_at'))}  {mention.get('brand')}  {mention.get('source')}"
-            f"  {label}  {_line(mention.get('text'))}"
+        echo(
+            f"  {_when(mention.get('created_at'))}  {printable(mention.get('brand'))}  "
+            f"{printable(mention.get('source'))}  {label}  {_line(mention.get('text'))}"
         )
     for record in merges:
         state = f"split {_when(record['split_at'])}" if record.get("split_at") else "merged"
-        typer.echo(
+        echo(
             f"Merge {record['_id']}: {record['absorbed']} into {record['into']} "
-            f"by {record['by']} {_when(record['at'])} ({state})"
+            f"by {printable(record['by'])} {_when(record['at'])} ({state})"
         )
 
 
@@ -156,12 +163,12 @@ def list_(
         for name in brands:
             total = await profiles.leaderboard_count(name, tier=tier)
             rows = await profiles.leaderboard(name, tier=tier, limit=limit, offset=offset)
-            typer.echo(f"{name}: {total} {tier or 'scored'} people")
+            echo(f"{printable(name)}: {total} {printable(tier or 'scored')} people")
             for row in rows:
-                typer.echo(
+                echo(
                     f"  {row['score']:>7.2f}  {row['tier']:<9} {row['profile_id']}  "
-                    f"{row.get('display_name') or '(no name)'}  reach {row.get('reach', 0):,}  "
-                    f"{row['mentions']} mentions"
+                    f"{printable(row.get('display_name') or '(no name)')}  "
+                    f"reach {row.get('reach', 0):,}  {row['mentions']} mentions"
                 )
 
     _with_profiles(work)
@@ -181,7 +188,7 @@ def merge(
         return await profiles.merges.merge(keep["_id"], gone["_id"], by or login_name(), reason)
 
     record = _with_profiles(work)
-    typer.echo(
+    echo(
         f"Merged {record['absorbed']} into {record['into']} (merge {record['_id']}); "
         f"undo with `goodwill profiles split {record['_id']}`."
     )
@@ -201,7 +208,7 @@ def split(
         return await profiles.merges.split(merge_ref, by or login_name())
 
     record = _with_profiles(work)
-    typer.echo(f"Split merge {record['_id']}: {record['absorbed']} is apart from {record['into']}.")
+    echo(f"Split merge {record['_id']}: {record['absorbed']} is apart from {record['into']}.")
 
 
 @profiles_app.command("proposals")
@@ -218,24 +225,23 @@ def proposals(
     async def work(profiles: ProfileStore) -> None:
         if accept:
             record = await profiles.merges.accept_proposal(accept, who)
-            typer.echo(
-                f"Merged {record['absorbed']} into {record['into']} (merge {record['_id']})."
-            )
+            echo(f"Merged {record['absorbed']} into {record['into']} (merge {record['_id']}).")
             return
         if reject:
             await profiles.merges.reject_proposal(reject, who)
-            typer.echo(f"Rejected {reject}; this pair will not be proposed again.")
+            echo(f"Rejected {printable(reject)}; this pair will not be proposed again.")
             return
         run = await profiles.merges.proposals(who)
         for record in run.merged:
-            typer.echo(
-                f"Merged {record['absorbed']} into {record['into']}: {record['reason']} "
+            echo(
+                f"Merged {record['absorbed']} into {record['into']}: {printable(record['reason'])} "
                 f"(merge {record['_id']})"
             )
         opened = await profiles.merges.list_proposals("open")
-        typer.echo(f"{len(opened)} open proposals")
+        echo(f"{len(opened)} open proposals")
         for proposal in opened:
-            typer.echo(f"  {proposal['_id']}  {'; '.join(proposal.get('reasons') or ())}")
+            reasons = "; ".join(printable(reason) for reason in proposal.get("reasons") or ())
+            echo(f"  {proposal['_id']}  {reasons}")
 
     _with_profiles(work)
 
@@ -249,7 +255,7 @@ def recompute() -> None:
 
     with ProgressBar("mentions", "recomputing") as bar:
         stats = _with_profiles(work)
-    typer.echo(
+    echo(
         f"Done: {stats.mentions:,} mentions, {stats.profiles:,} profiles, "
         f"{stats.advocacy:,} advocacy scores computed, {stats.removed:,} removed, "
         f"{stats.tier_changes:,} tier changes, {stats.written:,} documents written."

@@ -1,8 +1,9 @@
 """A person's erasure: everything held about them gathered or removed, and what stays erased.
 
 Collection ``erasures``: one record per erasure, with the hashes of the person's
-identity and handle keys, so that a later collection or CRM import never stores their
-author fields again (``store.mentions`` and the CRM import check them). The customer
+identity and handle keys, emails and CRM record ids (``identity_hashes``), so that a
+later collection never stores their author fields again and a CRM import never brings
+them back (``store.mentions`` and the CRM import check them). The customer
 domain (``customers/rights.py``) decides who a person is and which keys are theirs, as
 a ``Subject``; this module finds their data in every collection that holds it, reads
 it and removes it.
@@ -162,8 +163,10 @@ class Erasures:
         In this order, each step idempotent, so that an interrupted erasure is finished by
         running it again (there are no transactions to rely on):
 
-        1. an ``erasures`` record (when, ``by`` whom, ``identity_hashes``; never a name):
-           from here on a re-collected mention of the person arrives anonymous;
+        1. an ``erasures`` record (when, ``by`` whom, ``identity_hashes``: hashes of the
+           person's identity, handle, email and CRM record keys; never a name): from here on
+           a re-collected mention of the person arrives anonymous, and an import row naming
+           them is rejected;
         2. the mentions ``mention_ids`` lose ``author``, ``author_key``, ``profile_id`` and
            ``raw`` (and, unless ``keep_text``, their text, title and fingerprint), marked
            ``erased``; unless ``keep_text``, so does the text of their corrections;
@@ -229,7 +232,11 @@ class Erasures:
         return scrubbed
 
     async def erased_among(self, hashes: Collection[str]) -> set[str]:
-        """Which of ``hashes`` (``erasure_hash`` of identity or handle keys) an erasure recorded."""
+        """Which of ``hashes`` an erasure recorded.
+
+        ``hashes`` are ``erasure_hash`` values of identity, handle, email or CRM record keys
+        (``goodwill.identity``).
+        """
         wanted = set(hashes)
         if not wanted:
             return set()

@@ -7,6 +7,10 @@ two are never merged silently: a ``merge_proposals`` document says why they may 
 person, and a person decides. A row that matches nothing creates a profile
 (``origin: "crm"``) holding its emails and handles.
 
+**Erased people stay erased**: a row whose record id, an email or a handle is hashed in
+an erasure record (``customers/rights.py``) is rejected ("erased on request; not
+imported") and nothing of it is written, not even to another profile it matches.
+
 What "nothing half-written" means here, honestly: MongoDB (and the embedded server)
 gives no multi-document transactions we can rely on, so an import is *not* atomic. It
 runs in batches of 1,000 rows; each batch first reads the profiles its rows may match,
@@ -26,11 +30,11 @@ SQLite file on disk, not in memory.
 
 from __future__ import annotations
 
-import codecs
 import contextlib
 import copy
 import csv
 import io
+import re
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -53,7 +57,7 @@ from customers.crm.rows import (
     undecodable,
 )
 from goodwill.errors import CrmImportError
-from goodwill.identity import erasure_hash
+from goodwill.identity import crm_key, email_key, erasure_hash
 from goodwill.models import utcnow
 from store import Database
 
@@ -160,12 +164,7 @@ async def import_csv(
             import again completes it.
     """
     where = Path(path)
-    try:
-        codecs.lookup(encoding)
-    except LookupError:
-        raise CrmImportError(
-            f"{encoding!r} is not an encoding Python knows; try utf-8, cp1252 or latin-1."
-        ) from None
+    _check_encoding(encoding)
     if preset != "auto" and preset not in PRESETS:
         raise CrmImportError(f"Preset must be auto or one of {', '.join(PRESETS)}; got {preset!r}.")
     override = load_mapping(mapping) if mapping is not None else None
@@ -182,6 +181,11 @@ async def import_csv(
             raise CrmImportError(f"{where} is empty: expected a header row.") from None
         except csv.Error as error:
             raise CrmImportError(f"{where}: the header row is not CSV ({error}).") from None
+        except UnicodeError as error:  # not a decoding error: utf-16 without its BOM
+            raise CrmImportError(
+                f"{where} cannot be read as {encoding} ({error}); try --encoding utf-8 or "
+                "cp1252. Nothing was imported."
+            ) from None
         if header:
             header[0] = header[0].lstrip("\ufeff")
         if any(undecodable(name) for name in header):
@@ -238,16 +242,73 @@ async def import_csv(
     return report
 
 
+def _check_encoding(encoding: str) -> None:
+    """Stop unless ``encoding`` is a text encoding the import can read a file in.
+
+    ``codecs.lookup`` alone is not enough: it knows ``rot13``, ``base64`` and ``zlib``,
+    which are not text encodings, and ``idna``, which refuses the error handler the import
+    uses; so a line written in it is read back here as the import reads the file.
+    """
+    try:
+        line = "Email,Name\r\n".encode(encoding)
+        io.TextIOWrapper(io.BytesIO(line), encoding=encoding, errors="surrogateescape").read()
+    except (LookupError, ValueError):  # ValueError: a UnicodeError, or a name holding a NUL
+        raise CrmImportError(
+            f"--encoding {encoding!r} is not a text encoding Python can read a CSV file in; "
+            "give utf-8, cp1252 (Excel on Windows) or latin-1."
+        ) from None
+
+
+# How compressed files and archives start (a CSV never does), and what to do with one.
+_UNPACK = "and import the CSV file inside"
+_PACKED = (
+    (b"\x1f\x8b", "gzip-compressed", f"decompress it first (gunzip -k FILE) {_UNPACK}"),
+    (b"PK\x03\x04", "a zip archive", f"unzip it first {_UNPACK}"),
+    (b"PK\x05\x06", "an empty zip archive", "export the CSV again"),
+    (b"\xfd7zXZ\x00", "xz-compressed", f"decompress it first (unxz -k FILE) {_UNPACK}"),
+    (b"\x28\xb5\x2f\xfd", "zstd-compressed", f"decompress it first (unzstd FILE) {_UNPACK}"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive", f"extract it first {_UNPACK}"),
+    # bzip2 ("BZh" and a block size) is told by its block magic too: "BZh..." may be text.
+    (b"BZh", "bzip2-compressed", f"decompress it first (bunzip2 -k FILE) {_UNPACK}"),
+)
+_BZIP2 = re.compile(rb"BZh[1-9](1AY&SY|\x17rE8P\x90)")
+
+
+def _check_not_packed(where: Path, head: bytes) -> None:
+    """Stop with what to do when the file is compressed, an archive, or an Excel workbook."""
+    if head.startswith(b"PK\x03\x04") and where.suffix.lower() in (".xlsx", ".xlsm"):
+        raise CrmImportError(
+            f"{where} is an Excel workbook, not CSV; save it as CSV (File > Save As > "
+            "CSV UTF-8) and import that file. Nothing was imported."
+        )
+    for magic, what, how in _PACKED:
+        if head.startswith(magic) and (magic != b"BZh" or _BZIP2.match(head)):
+            raise CrmImportError(f"{where} is {what}, not CSV; {how}. Nothing was imported.")
+
+
 def _open(where: Path) -> tuple[BinaryIO, int]:
     """The file opened for reading, and its size in bytes.
 
     Reads of a local file are not awaited: the import is a command-line batch job, and
     each read is one buffer, so the event loop is never held for long.
+
+    Raises:
+        CrmImportError: it cannot be read, or is compressed (an archive, a workbook).
     """
     try:
-        return where.open("rb"), where.stat().st_size
+        raw = where.open("rb")
     except OSError as error:
         raise CrmImportError(f"Cannot read {where}: {error.strerror}.") from None
+    try:
+        # peek, not read and seek back: the file may be a pipe (/dev/stdin).
+        _check_not_packed(where, raw.peek(10)[:10])
+        return raw, where.stat().st_size
+    except OSError as error:
+        raw.close()
+        raise CrmImportError(f"Cannot read {where}: {error.strerror}.") from None
+    except CrmImportError:
+        raw.close()
+        raise
 
 
 def _records(reader: Any) -> Iterator[tuple[int, list[str] | RowProblem]]:
@@ -273,11 +334,7 @@ async def _apply(
     """Match a batch of rows, compute its writes, and apply them in one idempotent bulk write."""
     now = utcnow()
     system = report.system
-    # Handles of erased people are not brought back by an import.
-    hashes = {erasure_hash(h[2]): h[2] for row in rows for h in row.handles}
-    erased = {hashes[h] for h in await store.erasures.erased_among(hashes)}
-    for row in rows:
-        row.handles = [h for h in row.handles if h[2] not in erased]
+    rows = await _without_erased(store, rows, report)
     crm_ids = sorted({row.crm_id for row in rows if row.crm_id})
     emails = sorted({e for row in rows for e in row.emails})
     keys = sorted({h[2] for row in rows for h in row.handles})
@@ -354,6 +411,38 @@ async def _apply(
         return
     await store.profiles.write_crm_batch(inserts, updates)
     await store.merges.record_import_proposals(proposals)
+
+
+async def _without_erased(
+    store: Database, rows: list[ParsedRow], report: ImportReport
+) -> list[ParsedRow]:
+    """The rows naming no erased person; each of the others is rejected, and nothing of it kept.
+
+    A row names an erased person when the hash of a key it is matched on (record id, an
+    email, a handle) is in an erasure record: importing it would rebuild the person.
+    """
+    hashes: dict[str, str] = {}  # erasure hash -> what the key is, for the report
+    for row in rows:
+        if row.crm_id:
+            hashes[erasure_hash(crm_key(row.crm_id))] = "record id"
+        hashes.update((erasure_hash(email_key(email)), "email") for email in row.emails)
+        hashes.update((erasure_hash(key), "handle") for _, _, key in row.handles)
+    erased = await store.erasures.erased_among(hashes)
+    if not erased:
+        return rows
+    kept = []
+    for row in rows:
+        keys = [crm_key(row.crm_id)] if row.crm_id else []
+        keys += [email_key(email) for email in row.emails] + [key for _, _, key in row.handles]
+        matched = [hashes[h] for h in map(erasure_hash, keys) if h in erased]
+        if matched:
+            report.reject(
+                row.number,
+                f"erased on request; not imported (its {matched[0]} is an erased person's)",
+            )
+        else:
+            kept.append(row)
+    return kept
 
 
 def _add(index: dict[str, list[str]], key: str, pid: str) -> None:

@@ -43,7 +43,9 @@ Document = dict[str, Any]
 MAX_FIELD = 1000
 _TRUE = frozenset({"true", "yes", "y", "1", "x", "t", "on", "checked", "opted out"})
 _FALSE = frozenset({"false", "no", "n", "0", "f", "off", "unchecked", ""})
-_EMAIL = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+$")
+# No control character either: an ESC in an "email" is a terminal escape, not an address.
+_NOT_EMAIL = r"@\s,;<>\"\x00-\x1f\x7f-\x9f"
+_EMAIL = re.compile(rf"^[^{_NOT_EMAIL}]+@[^{_NOT_EMAIL}]+\.[^{_NOT_EMAIL}]+$")
 _SURROGATE = re.compile("[\udc80-\udcff]")
 
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from customers.crm import CrmImportError, detect_preset, import_csv
+from customers.crm import CrmImportError, RowProblem, detect_preset, import_csv
 from goodwill.errors import StoreError
-from goodwill.identity import erasure_hash, handle_key
+from goodwill.identity import crm_key, email_key, erasure_hash, handle_key
 from store import Database
 from tests.factories import profile_doc
 
@@ -278,8 +278,8 @@ async def test_a_mapping_file_names_other_columns(store: Database, tmp_path: Pat
         await import_csv(store, path, mapping=bad)
 
 
-async def test_an_erased_handle_is_not_brought_back(store: Database, tmp_path: Path) -> None:
-    """A handle whose hash is in erasures is dropped from the row; the rest is imported."""
+async def test_a_row_with_an_erased_handle_is_rejected(store: Database, tmp_path: Path) -> None:
+    """A row naming an erased handle is the erased person: rejected whole, nothing of it kept."""
     await store.collection("erasures").insert_one(
         {"identity_hashes": [erasure_hash(handle_key("twitter", "gone"))], "by": "t", "mentions": 0}
     )
@@ -288,9 +288,49 @@ async def test_an_erased_handle_is_not_brought_back(store: Database, tmp_path: P
         HUBSPOT_HEADER,
         [["1", "", "", "x@example.com", "gone", "", "", "", "", ""]],
     )
-    await import_csv(store, path)
-    doc = await store.collection("profiles").find_one({"crm_id": "1"})
-    assert doc is not None and doc["identities"] == []
+    report = await import_csv(store, path)
+    assert report.rejected == [
+        RowProblem(2, "erased on request; not imported (its handle is an erased person's)")
+    ]
+    assert await store.collection("profiles").count_documents({}) == 0
+
+
+async def test_a_row_with_an_erased_email_or_record_id_writes_nothing(
+    store: Database, tmp_path: Path
+) -> None:
+    """An erased email or record id rejects its row, even one that also matches a live profile."""
+    ann = profile_doc("ann", display_name="Ann", crm_id="55")
+    await store.collection("profiles").insert_one(ann)
+    await store.collection("erasures").insert_one(
+        {
+            "identity_hashes": [
+                erasure_hash(email_key("gone@example.com")),
+                erasure_hash(crm_key("7")),
+            ],
+            "by": "t",
+            "mentions": 0,
+        }
+    )
+    path = write_csv(
+        tmp_path / "h.csv",
+        HUBSPOT_HEADER,
+        [
+            ["55", "Gone", "", "Gone@Example.com", *[""] * 6],  # Ann's record id, erased email
+            ["7", "Seven", *[""] * 8],  # an erased record id
+            ["8", "Eight", "", "eight@example.com", *[""] * 6],
+        ],
+    )
+    stored = await store.collection("profiles").find_one({"_id": ann["_id"]})
+    before = await snapshot(store)
+    dry = await import_csv(store, path, dry_run=True)
+    assert await snapshot(store) == before
+    report = await import_csv(store, path)
+    for run in (dry, report):
+        assert (run.created, run.merged, run.rejected_count) == (1, 0, 2)
+        assert [problem.row for problem in run.rejected] == [2, 3]
+        assert all("erased on request; not imported" in p.reason for p in run.rejected)
+    assert await store.collection("profiles").find_one({"_id": ann["_id"]}) == stored
+    assert await store.collection("profiles").count_documents({}) == 2
 
 
 async def test_a_database_failure_is_a_store_error(

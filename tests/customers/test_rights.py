@@ -10,7 +10,7 @@ import pytest
 from bson import ObjectId
 
 from customers.rights import PersonNotFound, erase, export_data, find_person
-from goodwill.identity import erasure_hash, handle_key, identity_key
+from goodwill.identity import crm_key, email_key, erasure_hash, handle_key, identity_key
 from goodwill.models import Author, Mention
 from store import Database
 from tests.factories import advocacy_doc, profile_doc, seed
@@ -266,3 +266,51 @@ async def test_an_unresolved_author_can_be_exported_and_erased(store: Database) 
     after = await everything(store)
     assert not any(secret in after for secret in SECRETS)
     assert ObjectId.is_valid(str((await store.collection("erasures").find_one({}) or {})["_id"]))
+
+
+async def test_erase_records_hashes_of_emails_and_crm_ids_too(store: Database) -> None:
+    """The erasure record holds the hashes of the person's emails and CRM ids (a merged-in one's too)."""
+    bob = profile_doc("bob_the_fan", emails=["Bob@Example.com"], crm_id="HS-7")
+    await store.collection("profiles").insert_one(bob)
+    merge = {
+        "into": bob["_id"],
+        "at": datetime.now(UTC),
+        "by": "agent smith",
+        "reason": "same person",
+        "automatic": False,
+        "snapshot_into": {},
+        "moved_identities": [],
+        "moved_emails": [],
+        "split_by": None,
+    }
+    await store.collection("merges").insert_many(
+        [
+            {
+                **merge,
+                "absorbed": "p_0000000000000001",
+                "snapshot_absorbed": {"crm_id": "SF-9", "emails": ["old@example.com"]},
+                "split_at": None,
+            },
+            {  # split apart again: that one is someone else
+                **merge,
+                "absorbed": "p_0000000000000002",
+                "snapshot_absorbed": {"crm_id": "SF-10", "emails": ["ann@example.com"]},
+                "split_at": datetime.now(UTC),
+            },
+        ]
+    )
+    report = await erase(store, bob["_id"], by="dpo")
+    record = await store.collection("erasures").find_one({})
+    assert record is not None
+    hashes = set(record["identity_hashes"])
+    for key in (
+        email_key("bob@example.com"),
+        crm_key("HS-7"),
+        email_key("old@example.com"),
+        crm_key("SF-9"),
+    ):
+        assert erasure_hash(key) in hashes, key
+    assert erasure_hash(crm_key("SF-10")) not in hashes
+    assert erasure_hash(email_key("ann@example.com")) not in hashes
+    assert report.identity_hashes == len(hashes)
+    assert "HS-7" not in await everything(store) and "SF-9" not in await everything(store)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from store import Database
 from tests.conftest import free_port
 
 
@@ -136,3 +139,23 @@ def test_corrections_export_and_evaluate_with_none_yet(
     evaluated = goodwill("corrections", "evaluate", env=goodwill_env)
     assert evaluated.returncode == 0, evaluated.stderr
     assert evaluated.stdout.strip()
+
+
+async def test_sources_lists_only_the_windows_still_not_read(
+    store: Database, goodwill_env: dict[str, str]
+) -> None:
+    """A window a later catch-up read is not listed; the one still open is, with the count."""
+    now = datetime.now(UTC)
+    await store.cursors.record_success("Acme", "reddit", {"n": 1}, 1, caught_up=True)
+    await store.cursors.record_error(
+        "Acme", "reddit", "SourceUnavailable: read after all", gap_since=now - timedelta(hours=5)
+    )
+    await store.cursors.record_success("Acme", "reddit", {"n": 2}, 1, caught_up=True)  # reads it
+    await store.cursors.record_error(
+        "Acme", "reddit", "RateLimited: still missing", gap_since=now - timedelta(hours=1)
+    )
+    listed = await asyncio.to_thread(goodwill, "sources", env=goodwill_env)
+    assert listed.returncode == 0, listed.stderr
+    assert "1 window not read:" in listed.stdout
+    assert "RateLimited: still missing" in listed.stdout
+    assert "read after all" not in listed.stdout
