@@ -90,13 +90,15 @@ class Feed:
         return min(counted, cap)
 
     async def sources(self, brand: str | None = None) -> list[str]:
-        """The sources a brand (or any brand) has been collected from or scored on.
+        """The sources a brand's (or any brand's) mentions are stored under.
 
-        Read from the small ``cursors`` and ``rollups`` collections, never a scan of mentions.
+        Read from the small ``rollups`` collection, never a scan of mentions. Not from the
+        cursors: a cursor is a collection job, and a job's name is not always the source its
+        mentions carry (``jetstream`` stores its posts as ``bluesky``), so a filter offering
+        it would always come back empty. A source appears once its first mention is counted.
         """
         query: Document = {} if brand is None else {"brand": {"$eq": brand}}
-        names = set(await self._db.cursors.distinct("source", query))
-        names.update(await self._db.rollups.distinct("source", query))
+        names = await self._db.rollups.distinct("source", query)
         return sorted(name for name in names if isinstance(name, str))
 
     @staticmethod

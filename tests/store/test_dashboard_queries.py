@@ -126,3 +126,12 @@ async def test_recent_alerts_come_newest_first_without_payloads(store: Database)
     alerts = await insights.recent_alerts(store)
     assert [doc["dedupe_key"] for doc in alerts] == ["b", "a"]
     assert all("payload" not in doc for doc in alerts)
+
+
+async def test_the_feed_offers_the_sources_mentions_carry_not_job_names(store: Database) -> None:
+    """A Jetstream job stores its posts as ``bluesky``: the picker offers what a filter can find."""
+    await store.cursors.record_success("Acme", "jetstream", {"time_us": 1}, 1)
+    await seed(store, [(mention("acme on bluesky", source="bluesky"), "neutral")])
+    assert await store.feed.sources("Acme") == ["bluesky"]
+    assert await store.feed.sources(None) == ["bluesky"]
+    assert await store.feed.sources("Globex") == []
