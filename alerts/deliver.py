@@ -1,4 +1,5 @@
-"""Delivery of the outbox to Slack: leased, ordered, rate-limited, retried, grouped under bursts.
+"""Delivery of the outbox to Slack (leased, ordered, rate-limited, retried, grouped under
+bursts) and to the built-in dashboard destination.
 
 A ``Deliverer`` claims the due alerts at the head of each destination's queue (oldest
 first; see ``Outbox.claim_due``) and posts them as Block Kit messages; what Slack
@@ -23,6 +24,11 @@ alerts keep their own documents and are marked together (all ``sent`` with one
 list breaks Slack's limits the message holds the longest run from the head that fits and
 the rest wait, due at once, for the next message: an alert is marked sent only by a
 message that shows it. Quiet hours of a destination hold its alerts back until they end.
+
+The built-in ``dashboard`` destination (``Destination.local``) is never posted to: each of
+its alerts is rendered as the same message Slack would get, kept with the alert in the
+outbox, and marked ``sent`` at once (no HTTP, no webhook, no rate limit, no grouping);
+the dashboard's Sources and alerts page shows them.
 """
 
 from __future__ import annotations
@@ -200,6 +206,8 @@ class Deliverer:
         if lease is None or not lease.alerts:
             return 0
         queue = lease.alerts
+        if destination.local:
+            return await self._keep(lease, queue)
         quiet_until = destination.quiet.until(now) if destination.quiet else None
         if quiet_until is not None:
             await self.alerts.release([alert["_id"] for alert in queue], lease.token, quiet_until)
@@ -209,6 +217,18 @@ class Deliverer:
             if fits > 1:
                 return await self._send_group(destination, lease, queue, fits)
         return await self._send_in_order(destination, lease, queue)
+
+    async def _keep(self, lease: Lease, queue: list[Document]) -> int:
+        """Deliver to the dashboard: each alert's message kept with it, marked sent now."""
+        for alert in queue:
+            await self.alerts.mark_sent(
+                [alert["_id"]],
+                lease.token,
+                message_id=str(ObjectId()),
+                now=self.clock(),
+                message=render(alert["payload"]),
+            )
+        return len(queue)
 
     async def _send_group(
         self, destination: Destination, lease: Lease, queue: list[Document], fits: int

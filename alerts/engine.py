@@ -11,11 +11,13 @@ Rules (``config.alerting.AlertRuleConfig``):
 
 * ``complaint``: a complaint from a profile of customer value >= ``min_value``, or of a
   customer tier in ``tiers``, or with reach (followers) >= ``min_reach``; no threshold set
-  means every complaint. Key ``complaint:<mention id>:<rule>``. What counts as a complaint
-  is the mention's ``counted`` verdict: a post a person corrected to "not a complaint"
-  before the engine read it raises nothing (one already raised stays raised), and a post
-  a person marked a complaint after it was scored is read by the next pass (a second
-  cursor, on ``correction.at``), under the same key, so it is raised once.
+  means every complaint; with ``max_age_hours``, only posts created that recently (so a
+  back-fill of old posts raises nothing). Key ``complaint:<mention id>:<rule>``. What
+  counts as a complaint is the mention's ``counted`` verdict: a post a person corrected
+  to "not a complaint" before the engine read it raises nothing (one already raised
+  stays raised), and a post a person marked a complaint after it was scored is read by
+  the next pass (a second cursor, on ``correction.at``), under the same key, so it is
+  raised once.
 * ``negative_spike``: negative mentions of a brand per hour against a seasonal baseline (the
   same hour on past days, or of the week on past weeks once three weeks are known), tested
   with the Poisson tail (negative binomial when the past varies more than Poisson) over
@@ -25,7 +27,13 @@ Rules (``config.alerting.AlertRuleConfig``):
 * ``tier_change``: a profile became an advocate or detractor of a brand. Key
   ``tier:<profile>|<brand>:<tier>:<tier_changed_at>:<rule>``.
 * ``digest``: daily at ``at`` in ``timezone``: the previous day's volume, sentiment mix and
-  change, top complaints, new advocates. Key ``digest:<brand>:<local date>:<rule>``.
+  change, top complaints, new advocates, top complaint themes. Key
+  ``digest:<brand>:<local date>:<rule>``.
+* ``emerging_theme``: a complaint theme whose last 24 hours of complaints stand out from its
+  own past days (``alerts/theme_rule.py``). Key ``theme:<brand>:<theme>:<date>:<rule>``.
+
+A rule with several destinations raises one alert per destination: the first under the
+key above, each other under ``<key>@<destination>``.
 """
 
 from __future__ import annotations
@@ -38,10 +46,13 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from alerts.stats import Baseline, baseline_of, combined
+from alerts.theme_rule import emerging_themes
 from config.alerting import AlertRuleConfig
+from goodwill.identity import author_handle_key, identity_key
 from goodwill.models import utcnow
 from goodwill.retry import run_passes
 from store.outbox import Outbox
+from store.themes import Themes
 
 __all__ = ["AlertEngine", "Anomaly"]
 
@@ -53,6 +64,7 @@ _COMPLAINTS_CURSOR = "cursor:complaints"
 _CORRECTIONS_CURSOR = "cursor:corrected-complaints"
 _TIERS_CURSOR = "cursor:tiers"
 _MAX_EPISODE_HOURS = 48
+_RECOUNT_YOUNG = timedelta(minutes=10)
 
 
 def _hour(moment: datetime) -> datetime:
@@ -95,12 +107,15 @@ class Anomaly:
 
 
 class _History:
-    """Hourly (all, negative) counts of one brand, loaded once then refreshed at the edge."""
+    """Hourly (all, negative) counts of one brand, loaded once then refreshed at the edge
+    (all of it again every ``_RECOUNT_YOUNG`` while the brand's history is shorter than the
+    window)."""
 
     def __init__(self) -> None:
         self.hours: dict[datetime, tuple[int, int]] = {}
         self.loaded_from: datetime | None = None
         self.first_seen: datetime | None = None
+        self.counted_at: datetime | None = None  # when every hour was last counted
 
     def negative(self, hour: datetime) -> int:
         return self.hours.get(hour, (0, 0))[1]
@@ -120,7 +135,9 @@ class AlertEngine:
         start_lookback: timedelta = timedelta(hours=1),
         spike_every: timedelta = timedelta(seconds=60),
         clock: Callable[[], datetime] = utcnow,
+        themes: Themes | None = None,
     ) -> None:
+        """``themes``: the store's complaint themes, read by ``emerging_theme`` and digests."""
         self.alerts = alerts
         self.rules = list(rules)
         self.brands = list(brands)
@@ -132,6 +149,8 @@ class AlertEngine:
         self._seen: dict[str, datetime] = {}  # keys raised or known lately, by their time
         self._history: dict[str, _History] = {}
         self._last_spike_check: datetime | None = None
+        self.themes = themes
+        self._last_theme_check: datetime | None = None
 
     def _of(self, kind: str) -> list[AlertRuleConfig]:
         return [rule for rule in self.rules if rule.rule == kind]
@@ -149,12 +168,31 @@ class AlertEngine:
         return f"{self.dashboard_link}/?mention={mention_id}"
 
     async def _raise(
-        self, key: str, rule: AlertRuleConfig, brand: str | None, payload: Document, now: datetime
+        self,
+        key: str,
+        rule: AlertRuleConfig,
+        brand: str | None,
+        payload: Document,
+        now: datetime,
+        authors: Sequence[str] = (),
     ) -> bool:
+        """Write the alert to each of the rule's destinations; whether it was new.
+
+        The first destination's copy has the key itself and is written last: once it is
+        there, so are the others (keyed ``<key>@<destination>``), even across a crash.
+        ``authors``: the author keys of a complaint's post, kept in the alert's ``about``.
+        """
         self._seen[key] = now
+        about = _about(payload, authors)
+        first, *others = rule.targets
+        for name in others:
+            await self.alerts.raise_alert(
+                dedupe_key=f"{key}@{name}", rule=rule.name, brand=brand, destination=name,
+                payload=payload, now=now, about=about,
+            )  # fmt: skip
         raised = await self.alerts.raise_alert(
-            dedupe_key=key, rule=rule.name, brand=brand, destination=rule.destination,
-            payload=payload, now=now,
+            dedupe_key=key, rule=rule.name, brand=brand, destination=first,
+            payload=payload, now=now, about=about,
         )  # fmt: skip
         if raised:
             log.info("alert raised: %s", key)
@@ -186,6 +224,13 @@ class AlertEngine:
             raised += await self._spikes(now)
         if self._of("digest"):
             raised += await self._digests(now)
+        if (
+            self._of("emerging_theme")
+            and self.themes is not None
+            and (self._last_theme_check is None or now - self._last_theme_check >= self.spike_every)
+        ):
+            self._last_theme_check = now
+            raised += await self._emerging_themes(now, self.themes)
         self._forget(now - max(self.overlap * 6, timedelta(hours=26)))
         return raised
 
@@ -239,7 +284,11 @@ class AlertEngine:
             for doc in docs:
                 profile = profiles.get(doc.get("profile_id") or "")
                 for rule in rules:
-                    if self._covers(rule, doc.get("brand")) and _worth_it(rule, doc, profile):
+                    if (
+                        self._covers(rule, doc.get("brand"))
+                        and _recent(rule, doc, now)
+                        and _worth_it(rule, doc, profile)
+                    ):
                         candidates.append((f"complaint:{doc['_id']}:{rule.name}", rule, doc))
             fresh = await self._new([key for key, _, _ in candidates], now)
             for key, rule, doc in candidates:
@@ -247,7 +296,9 @@ class AlertEngine:
                     profile = profiles.get(doc.get("profile_id") or "")
                     standing = advocacy.get(f"{doc.get('profile_id')}|{doc.get('brand')}")
                     payload = self._complaint_payload(doc, profile, standing)
-                    raised += await self._raise(key, rule, doc.get("brand"), payload, now)
+                    raised += await self._raise(
+                        key, rule, doc.get("brand"), payload, now, _author_keys(doc)
+                    )
             latest = max((moment(d) for d in docs), default=cursor)
             if latest > cursor:
                 cursor = latest
@@ -356,9 +407,15 @@ class AlertEngine:
         history = self._history.setdefault(brand, _History())
         current = _hour(now)
         start = current - timedelta(days=days) - timedelta(hours=_MAX_EPISODE_HOURS + 24)
-        if history.loaded_from is None or history.loaded_from > start:
+        # A brand with less than the whole window of history (a fresh start, a new brand) is
+        # counted afresh now and then: a back-fill that arrived after the first count, or
+        # was scored after it, is its baseline.
+        young = history.first_seen is None or history.first_seen > start
+        stale = history.counted_at is None or now - history.counted_at >= _RECOUNT_YOUNG
+        if history.loaded_from is None or history.loaded_from > start or (young and stale):
             history.hours = await self.alerts.hourly_counts(brand, start, current + _HOUR)
             history.loaded_from = start
+            history.counted_at = now
         else:
             # Closed hours stay as counted, but for late scoring at the edge: recount the last 3.
             edge = current - 2 * _HOUR
@@ -477,6 +534,20 @@ class AlertEngine:
             f"{anomaly.window} h against {anomaly.expected:.1f} expected",
         }
 
+    async def _emerging_themes(self, now: datetime, themes: Themes) -> int:
+        """One alert per theme whose complaints of the last 24 h stand out (``alerts/theme_rule.py``)."""
+        raised = 0
+        for rule in self._of("emerging_theme"):
+            for brand in self._brands_of(rule):
+                found = await emerging_themes(
+                    themes, rule, brand, now, dashboard_link=self.dashboard_link
+                )
+                fresh = await self._new([theme.key for theme in found], now)
+                for theme in found:
+                    if theme.key in fresh:
+                        raised += await self._raise(theme.key, rule, brand, theme.payload, now)
+        return raised
+
     # -- digests ---------------------------------------------------------------------------------
 
     async def _digests(self, now: datetime) -> int:
@@ -505,6 +576,11 @@ class AlertEngine:
             brand, "advocate", day, day + timedelta(days=1)
         )
         profiles = await self.alerts.profiles(d.get("profile_id") for d in changes)
+        themes = (
+            await self.themes.summary(brand, day, day + timedelta(days=1), posts=0)
+            if self.themes is not None
+            else []
+        )
         negative = totals.get("negative", 0)
         return {
             "kind": "digest",
@@ -529,11 +605,57 @@ class AlertEngine:
                 }
                 for d in changes
             ],
+            "top_themes": [
+                {key: t[key] for key in ("theme_id", "name", "count", "previous", "complaints")}
+                for t in themes[: rule.top]
+                if t["count"]
+            ],
             "dashboard_url": f"{self.dashboard_link}/?brand={quote(brand)}",
             "summary": f"Daily digest for {brand}, {yesterday.isoformat()}: "
             f"{totals.get('total', 0)} mentions, {negative} negative, "
-            f"{totals.get('complaints', 0)} complaints",
+            f"{totals.get('complaints', 0)} complaints"
+            + (f", {totals['unscored']} not scored (language)" if totals.get("unscored") else ""),
         }
+
+
+def _about(payload: Document, authors: Sequence[str]) -> Document:
+    """Whom an alert is about, by id: the mentions, profiles and author keys its payload names.
+
+    Kept beside the payload (``about``) so that a person's erasure finds their alerts by
+    id, never by searching the text for their name.
+    """
+    listed = [
+        *(payload.get("top_posts") or ()),
+        *(payload.get("top_complaints") or ()),
+        *(payload.get("new_advocates") or ()),
+    ]
+    mentions = [payload.get("mention_id"), *(item.get("mention_id") for item in listed)]
+    profiles = [
+        payload.get("profile_id"),
+        (payload.get("who") or {}).get("profile_id"),
+        *(item.get("profile_id") for item in listed),
+    ]
+    return {
+        "mentions": sorted({str(m) for m in mentions if m}),
+        "profiles": sorted({str(p) for p in profiles if p}),
+        "authors": sorted(set(authors)),
+    }
+
+
+def _author_keys(doc: Mapping[str, Any]) -> list[str]:
+    """The identity and handle keys of a mention's author (as an erasure hashes them)."""
+    source = str(doc.get("source") or "")
+    author = doc.get("author") or {}
+    keys = {doc.get("author_key"), identity_key(source, author), author_handle_key(source, author)}
+    return sorted(str(key) for key in keys if key)
+
+
+def _recent(rule: AlertRuleConfig, doc: Mapping[str, Any], now: datetime) -> bool:
+    """Whether the post is young enough for the rule (``max_age_hours``; a back-fill is not)."""
+    created = doc.get("created_at")
+    if rule.max_age_hours is None or not isinstance(created, datetime):
+        return True
+    return now - created <= timedelta(hours=rule.max_age_hours)
 
 
 def _worth_it(rule: AlertRuleConfig, doc: Mapping[str, Any], profile: Document | None) -> bool:

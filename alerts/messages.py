@@ -218,6 +218,13 @@ def _digest(payload: Mapping[str, Any]) -> list[Block]:
             else ""
         )
         lines.append(f"*{name}* {now}{share}, {_delta(now, before)} vs the day before")
+    # Mentions in a language the model does not read: in volume, never in a sentiment share.
+    unscored, unscored_before = int(totals.get("unscored", 0)), int(previous.get("unscored", 0))
+    if unscored or unscored_before:
+        lines.append(
+            f"*not scored (language)* {unscored}, {_delta(unscored, unscored_before)} "
+            "vs the day before"
+        )
     blocks: list[Block] = [
         HeaderBlock(
             text=truncate(
@@ -235,6 +242,15 @@ def _digest(payload: Mapping[str, Any]) -> list[Block]:
             for c in complaints[:10]
         )
         blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(text, 3000))))
+    themes = payload.get("top_themes") or []
+    if themes:
+        text = "*Top complaint themes*\n" + "\n".join(
+            f"• {_escape(truncate(str(t.get('name') or t.get('theme_id')), 120))}: "
+            f"{int(t.get('count', 0))} posts, {_delta(int(t.get('count', 0)), int(t.get('previous', 0)))} "
+            "vs the day before"
+            for t in themes[:10]
+        )
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(text, 3000))))
     advocates = payload.get("new_advocates") or []
     if advocates:
         text = "*New advocates*\n" + "\n".join(
@@ -245,11 +261,43 @@ def _digest(payload: Mapping[str, Any]) -> list[Block]:
     return blocks
 
 
+def _theme(payload: Mapping[str, Any]) -> list[Block]:
+    name = str(payload.get("name") or payload.get("theme_id") or "?")
+    blocks: list[Block] = [
+        HeaderBlock(text=truncate(f"Emerging theme: {payload.get('brand', '?')}", 150)),
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=f"*{_escape(truncate(name, 200))}* ({_escape(str(payload.get('theme_id', '')))}): "
+                f"*{payload.get('count', 0)}* complaints in the last 24 h, against "
+                f"*{payload.get('expected', 0):.1f}* a day ({payload.get('baseline', '')}); "
+                f"p = {payload.get('p_value', 0):.2g} ({payload.get('model', 'Poisson')})."
+            )
+        ),
+    ]
+    posts = payload.get("top_posts") or []
+    if posts:
+        blocks.append(DividerBlock())
+        blocks.append(SectionBlock(text=MarkdownTextObject(text="*Its top posts*")))
+    for post in posts[:5]:
+        links = " · ".join(
+            link
+            for link in (
+                _link(post.get("url"), "post"),
+                _link(post.get("dashboard_url"), "Goodwill"),
+            )
+            if link
+        )
+        line = _quote(post.get("text", ""), 400) + (f" · {links}" if links else "")
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(line, 3000))))
+    return blocks
+
+
 _RENDERERS = {
     "complaint": _complaint,
     "negative_spike": _spike,
     "tier_change": _tier,
     "digest": _digest,
+    "emerging_theme": _theme,
 }
 
 

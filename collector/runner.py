@@ -34,6 +34,7 @@ import stamina
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from collector.base import CollectContext, Page, Source, Target
+from collector.dead_letters import author_keys
 from collector.http import BodyTooLarge
 from collector.sources.registry import FETCHES_PER_MINUTE
 from goodwill.errors import RateLimited, SourceError, SourceUnavailable, StoreError
@@ -220,7 +221,11 @@ class Runner:
                 pages += 1
                 for reason, payload in page.unparsed:
                     await self.store.cursors.dead_letter(
-                        job.source.name, reason, payload, brand=job.brand
+                        job.source.name,
+                        reason,
+                        payload,
+                        brand=job.brand,
+                        authors=author_keys(job.source.name, payload),
                     )
                 matched = [m for m in page.mentions if query is None or m.owned or query.matches(m)]
                 result = await self.store.mentions.upsert(matched)

@@ -1,4 +1,4 @@
-"""Alert rules and Slack destinations of the watch list (``[[alerts]]``, ``[destinations.NAME]``).
+"""Alert rules and destinations of the watch list (``[[alerts]]``, ``[destinations.NAME]``).
 
 In the watch list::
 
@@ -12,13 +12,18 @@ In the watch list::
     channel = "#ops-alerts"                         # a bot token (GOODWILL_SLACK_BOT_TOKEN) posts here
 
     [[alerts]]
-    rule = "complaint"                              # complaint | negative_spike | tier_change | digest
+    rule = "complaint"                              # complaint | negative_spike | tier_change | digest | emerging_theme
     name = "vip-complaints"                         # optional; unique; default: the rule
-    destination = "support"
+    destination = ["support", "dashboard"]          # one destination, or several
     brands = ["Acme"]                               # optional; default: every brand
     min_value = 10000                               # any of these three makes a complaint alert-worthy
     tiers = ["enterprise"]
     min_reach = 50000
+    max_age_hours = 24                              # optional: older posts (a back-fill) raise nothing
+
+``dashboard`` is the built-in local destination (``LOCAL_DESTINATION``): it needs no
+table and no Slack; its alerts are kept in the outbox, marked delivered at once, and shown
+on the dashboard's Sources and alerts page.
 
 Webhook URLs and tokens are secrets: the file names the environment variable, never the
 value. ``resolve_destinations`` reads them (this and ``config.settings`` are the only places
@@ -42,6 +47,7 @@ from goodwill.errors import ConfigError
 
 __all__ = [
     "ALERT_RULES",
+    "LOCAL_DESTINATION",
     "AlertRuleConfig",
     "Destination",
     "DestinationConfig",
@@ -49,9 +55,11 @@ __all__ = [
     "resolve_destinations",
 ]
 
-ALERT_RULES = ("complaint", "negative_spike", "tier_change", "digest")
+ALERT_RULES = ("complaint", "negative_spike", "tier_change", "digest", "emerging_theme")
 DEFAULT_WEBHOOK_ENV = "GOODWILL_SLACK_WEBHOOK_URL"
 DEFAULT_API_URL = "https://slack.com/api"
+LOCAL_DESTINATION = "dashboard"
+"""The built-in destination: alerts shown on the dashboard, no Slack needed."""
 
 _STRICT = ConfigDict(extra="forbid", strict=True, frozen=True)
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -60,7 +68,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 # Keys each rule takes besides rule, name, destination and brands.
 _RULE_KEYS: dict[str, tuple[str, ...]] = {
-    "complaint": ("min_value", "tiers", "min_reach"),
+    "complaint": ("min_value", "tiers", "min_reach", "max_age_hours"),
     "negative_spike": (
         "alpha",
         "min_count",
@@ -71,6 +79,8 @@ _RULE_KEYS: dict[str, tuple[str, ...]] = {
     ),
     "tier_change": ("tiers",),
     "digest": ("at", "timezone", "top"),
+    # A complaint theme's last 24 h against its own past days (alerts/engine.py).
+    "emerging_theme": ("alpha", "min_count", "baseline_days", "min_history_days", "top"),
 }
 _COMMON_KEYS = ("rule", "name", "destination", "brands")
 
@@ -187,14 +197,15 @@ class AlertRuleConfig(BaseModel):
 
     model_config = _STRICT
 
-    rule: Literal["complaint", "negative_spike", "tier_change", "digest"]
+    rule: Literal["complaint", "negative_spike", "tier_change", "digest", "emerging_theme"]
     name: str = ""
-    destination: str = Field(min_length=1)
+    destination: str | list[str]
     brands: list[str] = Field(default_factory=list)
     # complaint
     min_value: float | None = Field(default=None, ge=0)
     tiers: list[str] = Field(default_factory=list)
     min_reach: int | None = Field(default=None, ge=0)
+    max_age_hours: float | None = Field(default=None, gt=0)
     # negative_spike
     alpha: float = Field(default=0.001, gt=0, lt=0.5)
     min_count: int = Field(default=5, ge=1)
@@ -235,6 +246,24 @@ class AlertRuleConfig(BaseModel):
                 f"expected a rule name of letters, digits, '-', '_' or '.', got {value!r}"
             )
         return value
+
+    @field_validator("destination")
+    @classmethod
+    def _destination(cls, value: str | list[str]) -> str | list[str]:
+        names = [value] if isinstance(value, str) else value
+        if not names or any(not name.strip() for name in names):
+            raise ValueError(
+                'expected a destination\'s name, such as "support" or "dashboard", '
+                'or a list of them, such as ["support", "dashboard"]'
+            )
+        if len({name.strip() for name in names}) < len(names):
+            raise ValueError(f"a destination is listed twice in {value!r}")
+        return value.strip() if isinstance(value, str) else [name.strip() for name in value]
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The names of the destinations this rule's alerts go to, in the order given."""
+        return (self.destination,) if isinstance(self.destination, str) else tuple(self.destination)
 
     @field_validator("at")
     @classmethod
@@ -280,10 +309,13 @@ class Destination:
     token: SecretStr | None = None
     api_url: str = DEFAULT_API_URL
     quiet: QuietHours | None = None
+    local: bool = False  # the built-in dashboard destination: kept, never posted
 
     @property
     def kind(self) -> str:
-        """``webhook`` or ``channel``."""
+        """``webhook``, ``channel`` or ``dashboard`` (local)."""
+        if self.local:
+            return "dashboard"
         return "channel" if self.channel is not None else "webhook"
 
 
@@ -294,12 +326,15 @@ def resolve_destinations(
 ) -> dict[str, Destination]:
     """Each destination with its secret: the webhook URL from its variable, or the bot token.
 
-    Raises ``ConfigError`` naming the destination and the variable to set when a secret is
+    The built-in ``dashboard`` destination (local, no secret) is always among them. Raises
+    ``ConfigError`` naming the destination and the variable to set when a secret is
     missing. ``environ`` defaults to the process environment.
     """
     env: Mapping[str, Any] = os.environ if environ is None else environ
-    resolved: dict[str, Destination] = {}
+    resolved = {LOCAL_DESTINATION: Destination(LOCAL_DESTINATION, local=True)}
     for name, config in destinations.items():
+        if name == LOCAL_DESTINATION:
+            continue  # the watch list refuses such a table; the built-in one stands
         key = f"destinations.{name}"
         if config.channel is not None:
             if settings.slack_bot_token is None:

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
         default=False,
         description="On erasure, keep the text of the person's mentions (author fields are always removed).",
     )
+    dead_letter_retention_days: float = Field(
+        default=30.0,
+        gt=0,
+        le=3650,
+        description="How long payloads that could not be parsed (dead letters) are kept, in days.",
+    )
     slack_bot_token: SecretStr | None = Field(
         default=None, description="Slack bot token (xoxb-...) for destinations that name a channel."
     )

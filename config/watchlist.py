@@ -54,7 +54,7 @@ from pydantic import (
     model_validator,
 )
 
-from config.alerting import AlertRuleConfig, DestinationConfig
+from config.alerting import LOCAL_DESTINATION, AlertRuleConfig, DestinationConfig
 from config.query import Query, QuerySyntaxError
 from config.settings import Settings, get_settings
 from config.sources import CREDENTIALS, SOURCE_TYPES, SourceType
@@ -62,6 +62,7 @@ from goodwill.corpus import AIRLINES
 from goodwill.errors import ConfigError
 
 __all__ = [
+    "DEMO_ALERTS",
     "BrandConfig",
     "DefaultsConfig",
     "Loc",
@@ -396,9 +397,9 @@ _MISSING = {
     "query": """every brand needs a query, e.g. query = '"acme" OR "acme corp"'""",
     "source": "every brand needs at least one [[brand.source]] table",
     "type": 'every source needs a type, e.g. type = "hackernews"',
-    "rule": "every [[alerts]] table needs a rule: complaint, negative_spike, tier_change or digest",
-    "destination": 'every alert rule needs a destination, e.g. destination = "support" '
-    "(a [destinations.support] table)",
+    "rule": "every [[alerts]] table needs a rule: complaint, negative_spike, tier_change, digest or emerging_theme",
+    "destination": 'every alert rule needs a destination, e.g. destination = "dashboard" '
+    '(built in: shown on the dashboard) or "support" (a [destinations.support] table)',
 }
 _TYPE_NAMES = {
     "string_type": "a string (in quotes)",
@@ -473,8 +474,16 @@ def _meaning_problems(watchlist: WatchList) -> list[Problem]:
 def _alert_problems(watchlist: WatchList, brands: Mapping[str, int]) -> list[Problem]:
     """Alert rules: unique names, known destinations, known brands."""
     problems = []
+    if LOCAL_DESTINATION in watchlist.destinations:
+        problems.append(
+            Problem(
+                ("destinations", LOCAL_DESTINATION),
+                f"{LOCAL_DESTINATION!r} is the built-in destination (alerts shown on the "
+                "dashboard) and takes no table; give a Slack destination another name",
+            )
+        )
     names: dict[str, int] = {}
-    known = sorted(watchlist.destinations)
+    known = sorted({*watchlist.destinations, LOCAL_DESTINATION})
     for index, rule in enumerate(watchlist.alerts):
         if rule.name in names:
             problems.append(
@@ -485,14 +494,15 @@ def _alert_problems(watchlist: WatchList, brands: Mapping[str, int]) -> list[Pro
                 )
             )
         names.setdefault(rule.name, index)
-        if rule.destination not in watchlist.destinations:
-            close = difflib.get_close_matches(rule.destination, known, n=1)
+        for target in rule.targets:
+            if target in known:
+                continue
+            close = difflib.get_close_matches(target, known, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
             problems.append(
                 Problem(
                     ("alerts", index, "destination"),
-                    f"no [destinations.{rule.destination}] table; {hint}"
-                    + (f"defined: {', '.join(known)}" if known else "define one"),
+                    f"no [destinations.{target}] table; {hint}defined: {', '.join(known)}",
                 )
             )
         for position, brand in enumerate(rule.brands):
@@ -656,11 +666,25 @@ def _validate(data: Mapping[str, Any], where: _Where) -> WatchList:
     return watchlist
 
 
+# The demo's alert rules (complaints, negative spikes, emerging complaint themes), all to
+# the built-in dashboard destination. The demo has no CRM data, so every fresh complaint
+# is alert-worthy; the replay back-fills two weeks of tweets at its first run, and those
+# old posts raise no complaint alert (max_age_hours).
+DEMO_ALERTS: tuple[Mapping[str, Any], ...] = (
+    {"rule": "complaint", "name": "complaints", "destination": LOCAL_DESTINATION,
+     "max_age_hours": 2},
+    {"rule": "negative_spike", "name": "negative-spikes", "destination": LOCAL_DESTINATION},
+    {"rule": "emerging_theme", "name": "emerging-themes", "destination": LOCAL_DESTINATION},
+)  # fmt: skip
+
+
 def default_watchlist(settings: Settings | None = None) -> WatchList:
     """The built-in demo: the six airlines of the bundled corpus, each on the replay source.
 
     Each airline's query looks for its Twitter handle or its name; each lists the other
     five as competitors; the replay source runs every ``settings.replay_interval_seconds``.
+    Its alert rules (``DEMO_ALERTS``) go to the built-in ``dashboard`` destination, so a
+    fresh install shows alerts on the dashboard with no Slack.
     """
     settings = settings or get_settings()
     names = list(AIRLINES.values())
@@ -673,7 +697,8 @@ def default_watchlist(settings: Settings | None = None) -> WatchList:
                 "source": [{"type": "replay", "interval": settings.replay_interval_seconds}],
             }
             for handle, name in AIRLINES.items()
-        ]
+        ],
+        "alerts": [dict(rule) for rule in DEMO_ALERTS],
     }
     return _validate(data, _Where(None, ""))
 

@@ -8,7 +8,8 @@ several profiles, is an error saying what to pass instead.
 
 ``export_data`` returns everything held, JSON-ready: the profile, its advocacy documents,
 its mentions (text, author, scores, complaint handling), the corrections people made to
-those mentions, the merges and merge proposals that involve it.
+those mentions, the merges and merge proposals that involve it, and the dead letters
+(payloads that could not be parsed) written by them.
 
 ``erase`` removes the person:
 
@@ -19,8 +20,14 @@ those mentions, the merges and merge proposals that involve it.
   ``author_key``, ``profile_id`` and ``raw``, and are marked ``erased: true``; their text
   (and title, and the text fingerprint) is removed too unless ``keep_text``; the copies
   of that text in ``corrections`` follow the same rule;
-* alerts whose payload names the person or their mentions get their payload replaced
-  (and, if not yet sent, are not sent);
+* alerts about the person or their mentions, found by id (mention ids, profile id,
+  author keys; never by searching for their name, which may be a common word), get their
+  payload replaced (and, if not yet sent, are not sent); a digest or spike listing one
+  of their posts among others loses only that entry;
+* their dead letters are deleted: those whose author keys (read by the collector from
+  the unparsable item) are the person's, and those with no readable author in which a
+  value is exactly one of their handles or account ids or holds one of their emails
+  (``store.erasures`` says why the search is bounded so);
 * an ``erasures`` document records *that* an erasure happened — when, by whom, how many
   mentions — and salted hashes of every identity and handle key, email and CRM record id
   of the person (also those of profiles merged into theirs), never a name, handle or
@@ -31,15 +38,14 @@ those mentions, the merges and merge proposals that involve it.
 Erasure is not atomic (MongoDB gives no transactions we can rely on): the ``erasures``
 document is written first, the profile deleted last, and every step is idempotent, so
 an interrupted erasure is finished by running it again with the same reference.
-Dead letters (payloads that could not be parsed) are not searched; they expire with
-their collection's retention.
+Dead letters of anyone expire anyway after their retention
+(``GOODWILL_DEAD_LETTER_RETENTION_DAYS``, 30 days by default).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -106,10 +112,12 @@ class Person:
         return _contact_keys(self.profile or {})
 
     def subject(self) -> Subject:
-        """The person as the store looks for their data: profile id, keys and authors."""
+        """The person as the store looks for their data: profile id, keys, authors, emails."""
+        emails = (self.profile or {}).get("emails") or ()
         return Subject(
             profile_id=self.profile_id,
             keys=frozenset(self.keys()),
+            emails=frozenset(str(email) for email in emails if email),
             authors=tuple(
                 Author(
                     source=str(identity["source"]),
@@ -135,6 +143,7 @@ class ErasureReport:
     alerts: int
     identity_hashes: int
     kept_text: bool
+    dead_letters: int = 0
 
 
 async def find_person(store: Database, reference: str) -> Person:
@@ -191,7 +200,8 @@ async def export_data(store: Database, person_ref: str) -> dict[str, Any]:
         PersonNotFound: the reference matches no one, or several profiles.
     """
     person = await find_person(store, person_ref)
-    held = await store.erasures.held(person.subject())
+    subject, _ = await _subject_and_mentions(store, person)
+    held = await store.erasures.held(subject)
     exported: dict[str, Any] = _plain(
         {
             "reference": person.reference,
@@ -203,6 +213,7 @@ async def export_data(store: Database, person_ref: str) -> dict[str, Any]:
             "corrections": held.corrections,
             "merges": held.merges,
             "merge_proposals": held.merge_proposals,
+            "dead_letters": held.dead_letters,
         }
     )
     return exported
@@ -228,17 +239,8 @@ async def erase(
         raise InvalidRequest("An erasure needs the name of who carries it out (--by).")
     person = await find_person(store, person_ref)
     pid = person.profile_id
-    found = await store.erasures.mention_authors(person.subject())
-    keys = person.keys()
-    for doc in found:
-        source = str(doc.get("source") or "")
-        author = doc.get("author") or {}
-        if doc.get("author_key"):
-            keys.add(str(doc["author_key"]))
-        for key in (identity_key(source, author), author_handle_key(source, author)):
-            if key is not None:
-                keys.add(key)
-    keys |= person.contact_keys()
+    subject, found = await _subject_and_mentions(store, person)
+    keys = set(subject.keys) | person.contact_keys()
     if pid is not None:
         # A profile merged into theirs (and not split off) was them too; its record id may
         # not have survived the merge, and the merge record goes with the erasure.
@@ -255,7 +257,7 @@ async def erase(
         profile_id=pid,
         mention_ids=ids,
         keep_text=keep_text,
-        names_person=_naming(pid, ids, _strings(person, found)),
+        subject=subject,
     )
     return ErasureReport(
         profile_id=pid,
@@ -267,7 +269,28 @@ async def erase(
         alerts=erased.alerts,
         identity_hashes=len(hashes),
         kept_text=keep_text,
+        dead_letters=erased.dead_letters,
     )
+
+
+async def _subject_and_mentions(store: Database, person: Person) -> tuple[Subject, list[Document]]:
+    """The person as the store looks for them, with every identity key and author seen on
+    their mentions too (their dead letters and alerts are found by those), and the
+    mentions' ``_id``, ``source``, ``author`` and ``author_key``.
+    """
+    subject = person.subject()
+    found = await store.erasures.mention_authors(subject)
+    keys = set(subject.keys)
+    for doc in found:
+        source = str(doc.get("source") or "")
+        author = doc.get("author") or {}
+        if doc.get("author_key"):
+            keys.add(str(doc["author_key"]))
+        for key in (identity_key(source, author), author_handle_key(source, author)):
+            if key is not None:
+                keys.add(key)
+    authors = (*subject.authors, *_authors(found))
+    return replace(subject, keys=frozenset(keys), authors=authors), found
 
 
 def _contact_keys(profile: Document) -> set[str]:
@@ -278,35 +301,17 @@ def _contact_keys(profile: Document) -> set[str]:
     return keys
 
 
-def _strings(person: Person, mentions: Iterable[Document]) -> set[str]:
-    """Names, handles and emails of the person, as they may appear in other documents."""
-    found: set[str] = set()
-    profile = person.profile or {}
-    for value in (profile.get("display_name"), *(profile.get("emails") or [])):
-        if isinstance(value, str) and len(value.strip()) >= 3:
-            found.add(value.strip())
-    for identity in [*person.identities, *(m.get("author") or {} for m in mentions)]:
-        for name in ("handle", "display_name", "id"):
-            value = identity.get(name)
-            if isinstance(value, str) and len(value.strip().lstrip("@")) >= 3:
-                found.add(value.strip().lstrip("@"))
-    return found
-
-
-def _naming(
-    pid: str | None, mention_ids: list[Any], strings: set[str]
-) -> Callable[[object], bool] | None:
-    """A test of whether an alert's payload names the person (profile id, a mention id, a name).
-
-    ``None`` when nothing could name them (no alert is then read).
-    """
-    needles = {str(m) for m in mention_ids} | strings | ({pid} if pid else set())
-    if not needles:
-        return None
-    folded = [needle.casefold() for needle in needles]
-
-    def names(payload: object) -> bool:
-        text = json.dumps(_plain(payload), ensure_ascii=False).casefold()
-        return any(needle in text for needle in folded)
-
-    return names
+def _authors(mentions: Iterable[Document]) -> tuple[Author, ...]:
+    """The authors of mentions (``source``, ``author``), as the store looks for them."""
+    found: set[Author] = set()
+    for doc in mentions:
+        author = doc.get("author") or {}
+        if doc.get("source") and (author.get("id") or author.get("handle")):
+            found.add(
+                Author(
+                    source=str(doc["source"]),
+                    id=str(author["id"]) if author.get("id") else None,
+                    handle=str(author["handle"]) if author.get("handle") else None,
+                )
+            )
+    return tuple(sorted(found, key=str))

@@ -307,6 +307,7 @@ class FeedItem:
     profile_id: str | None = None
     tier: str | None = None  # the author's advocacy tier for this brand, when scored
     model_version: str | None = None  # the model (and precision) that scored it
+    rating: float | None = None  # the review's stars (1-5), where the source has them
 
     @property
     def corrected(self) -> bool:
@@ -349,6 +350,7 @@ def _item(doc: dict[str, Any]) -> FeedItem:
         language=mention.skipped_language,
         profile_id=mention.profile_id,
         model_version=None if sentiment is None else sentiment.model_version,
+        rating=mention.rating,
     )
 
 

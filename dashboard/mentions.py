@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 import streamlit as st
 
-from dashboard import data, people, profile, ui
+from dashboard import data, people, profile, ratings, ui
 from goodwill.errors import StoreError
 from store import CORRECTION_KINDS
 
@@ -158,6 +158,14 @@ def _show_mention(item: data.FeedItem, *, show_brand: bool) -> None:
             badge += " :orange-badge[:material/report: Complaint]"
         if item.tier in _TIER_BADGES:
             badge += " " + _TIER_BADGES[item.tier]
+        stars = ratings.stars(item.rating)
+        if stars is not None:
+            badge += f" :orange[{stars}]"
+        # Stars beside the verdict, never over it: a strong disagreement is marked for a person.
+        verdict = item.corrected_sentiment or item.sentiment
+        clash = ratings.clash(item.rating, verdict, corrected=item.corrected_sentiment is not None)
+        if clash is not None:
+            badge += f" :violet-badge[:material/star_half: {clash}]"
         st.caption(f"{badge} &nbsp; " + " · ".join(meta))
         if item.title:
             st.markdown(f"**{ui.md(item.title)}**")

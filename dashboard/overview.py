@@ -16,10 +16,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, ui
+from store.rollups import RATING_COUNTS
 
 __all__ = ["overview"]
 
 _SOV_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+_RATED = RATING_COUNTS  # rated, stars, rated_scored, stars_agree, stars_clash
 
 
 def _net(positive: int, negative: int, total: int) -> float:
@@ -182,6 +184,87 @@ def _net_chart(long: pd.DataFrame, per: str) -> Any:
             ],
         )
         .properties(height=280)
+    )
+
+
+def _stars_over_time(frame: pd.DataFrame, per: str) -> pd.DataFrame:
+    """Average stars and rated reviews per period (periods with a rated review only)."""
+    periods = frame.assign(period=_period_start(frame, per))
+    summed = periods.groupby("period", as_index=False)[["rated", "stars"]].sum()
+    summed = summed[summed["rated"] > 0]
+    return summed.assign(average=summed["stars"] / summed["rated"])
+
+
+def _stars_chart(long: pd.DataFrame, per: str) -> Any:
+    """A line of average stars per period over faint bars of how many reviews it averages."""
+    unit = "utcyearmonth" if per == "month" else "utcyearmonthdate"
+    tooltip = [
+        alt.Tooltip(f"{unit}(period):T", title=per.capitalize()),
+        alt.Tooltip("average:Q", title="Average stars", format=".2f"),
+        alt.Tooltip("rated:Q", title="Rated reviews"),
+    ]
+    base = alt.Chart(long).encode(x=alt.X(f"{unit}(period):T", title=None), tooltip=tooltip)
+    counts = base.mark_bar(color="#f59f00", opacity=0.2).encode(
+        y=alt.Y("rated:Q", title="rated reviews", axis=alt.Axis(orient="right"))
+    )
+    line = base.mark_line(point=True, color="#f59f00").encode(
+        y=alt.Y("average:Q", title="average stars", scale=alt.Scale(domain=[1, 5]))
+    )
+    return alt.layer(counts, line).resolve_scale(y="independent").properties(height=240)
+
+
+def _ratings(frame: pd.DataFrame, previous: pd.DataFrame | None, per: str) -> None:
+    """Star ratings beside the model: average over time, and how often stars and verdict agree.
+
+    Shown only when the brand has rated reviews in the window. Stars read 1-2 negative,
+    3 neutral, 4-5 positive (``store.rollups.stars_label``); they never change the counts.
+    """
+    now = {name: int(frame[name].sum()) if name in frame else 0 for name in _RATED}
+    if not now["rated"]:
+        return
+    st.subheader("Star ratings")
+    average = now["stars"] / now["rated"]
+    before = (
+        None
+        if previous is None
+        else {name: int(previous[name].sum()) if name in previous else 0 for name in _RATED}
+    )
+    change = (
+        None
+        if before is None or not before["rated"]
+        else f"{average - before['stars'] / before['rated']:+.2f}"
+    )
+    columns = st.columns(4)
+    columns[0].metric(
+        "Average stars",
+        f"{average:.2f} ★",
+        delta=change,
+        help="Mean star rating of the rated reviews (App Store) in the window.",
+    )
+    columns[1].metric("Rated reviews", f"{now['rated']:,}")
+    agreement = now["stars_agree"] / now["rated_scored"] if now["rated_scored"] else None
+    columns[2].metric(
+        "Stars agree with the verdict",
+        "–" if agreement is None else f"{agreement:.0%}",
+        help="Of the rated reviews with a sentiment: those whose stars say the same "
+        "(1-2 stars negative, 3 neutral, 4-5 positive).",
+    )
+    columns[3].metric(
+        "Stars and verdict opposite",
+        f"{now['stars_clash']:,}",
+        help="Negative stars read positive, or positive stars read negative: worth a look.",
+    )
+    st.altair_chart(_stars_chart(_stars_over_time(frame, per), per), width="stretch")
+    scored = (
+        f"{now['stars_agree']:,} of {now['rated_scored']:,} rated reviews with a sentiment "
+        f"agree with their stars; {now['stars_clash']:,} say the opposite (marked in the feed)"
+        if now["rated_scored"]
+        else "No rated review has a sentiment yet"
+    )
+    st.caption(
+        f"{scored}. Stars read 1-2 negative, 3 neutral, 4-5 positive; the verdict is the "
+        "model's, or a person's correction. Stars are shown beside the model, never counted "
+        "in its place."
     )
 
 
@@ -519,6 +602,7 @@ def overview() -> None:
 
     st.subheader(f"Net sentiment per {per}")
     st.altair_chart(_net_chart(_net_over_time(frame, per), per), width="stretch")
+    _ratings(frame, previous, per)
 
     mix, sources = st.columns([1, 2])
     with mix:

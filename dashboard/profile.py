@@ -19,7 +19,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import people, ui
+from dashboard import people, ratings, ui
 from goodwill.errors import GoodwillError
 from scoring.categories import readable
 
@@ -235,6 +235,15 @@ def _mention(doc: Document) -> None:
         if label in ui.BADGE:
             colour, icon = ui.BADGE[label]
             meta.append(f":{colour}-badge[{icon} {ui.LABELS[label]}]")
+        stars = ratings.stars(doc.get("rating"))
+        if stars is not None:
+            meta.append(f":orange[{stars}]")
+        corrected = ((doc.get("correction") or {}).get("sentiment")) or None
+        clash = ratings.clash(
+            doc.get("rating"), corrected or label or None, corrected=corrected is not None
+        )
+        if clash is not None:
+            meta.append(f":violet-badge[:material/star_half: {clash}]")
         complaint = doc.get("complaint") or {}
         handling = doc.get("handling") or {}
         if complaint.get("is_complaint"):

@@ -3,7 +3,9 @@
 One row per brand x source (status, last success, what was fetched, matched, dropped
 or dead-lettered, the windows still not read, the last error, redacted), the list of
 those windows (a window a later catch-up read after all is no longer shown), then the
-latest 50 alerts with their delivery (state, attempts, next attempt, last error).
+alerts kept on the dashboard (``dashboard.alert_list``: the built-in destination's alerts,
+readable, by rule) and the latest 50 alerts with their delivery (state, attempts, next
+attempt, last error).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import alert_list, data, ui
 
 __all__ = ["sources"]
 
@@ -111,6 +113,8 @@ def _alerts() -> None:
             icon=":material/notifications_off:",
         )
         return
+    alert_list.show_kept_alerts()
+    st.markdown("**Delivery**")
     failed = sum(alert.state == "failed" for alert in alerts)
     if failed:
         st.warning(

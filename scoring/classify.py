@@ -6,11 +6,17 @@ passed through). Output is JSON lines, one per input line, in order, with ``labe
 ``complaint_kind``, ``complaint_category``, ``reasons`` and, from a two-headed model,
 ``kinds``: its kind head's probabilities (complaint, negative opinion, question, other). A JSON line without a
 usable ``text`` gets an ``error`` field instead of scores: nothing is dropped.
+
+The output is safe on a terminal: JSON escapes C0 controls itself, and DEL, C1 controls,
+bidirectional overrides and lone surrogates (which JSON may carry raw) are written as
+``\\u`` escapes too, so the same JSON reads back the same text, and an ``ESC [2J`` in a
+post never clears the screen of whoever runs ``goodwill classify``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Any, TextIO
@@ -21,6 +27,15 @@ from scoring.sentiment import SentimentModel
 __all__ = ["classify_lines", "read_records"]
 
 _CHUNK = 256
+# What JSON may carry raw but a terminal obeys or cannot print: DEL, C1 controls,
+# bidirectional embeddings/overrides/isolates, lone surrogates (C0 is escaped by json).
+_TERMINAL_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _json_line(record: dict[str, Any]) -> str:
+    """``record`` as one JSON line with nothing a terminal would obey written raw."""
+    text = json.dumps(record, ensure_ascii=False)
+    return _TERMINAL_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 def read_records(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
@@ -77,7 +92,7 @@ def classify_lines(
                 )
                 if sentiment.kinds is not None:
                     record["kinds"] = {k: round(v, 4) for k, v in sentiment.kinds.items()}
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            out.write(_json_line(record) + "\n")
             written += 1
         if progress is not None:
             progress(written)

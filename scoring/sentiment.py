@@ -30,6 +30,13 @@ Bad input never fails the other texts of a call. Each text is read as follows:
   (probabilities 0 / 1 / 0) and the model's version. It expresses no opinion the
   model could read: the tokenizer reads emoji as ``[UNK]``, so the model's own
   answer on such a text would be an artefact of its weights, not of the text.
+
+``predict_with_embeddings`` also returns each text's sentence embedding from the same
+forward pass, for complaint themes (``scoring/themes.py``): the mean over the text's
+tokens of the encoder's layer :data:`EMBEDDING_LAYER`, L2-normalised. Not the pooled
+vector the heads read: fine-tuning made that one say sentiment and kind, not topic (on the
+DEV complaints, clusters of it agreed with the human categories at NMI 0.11, of the last
+layer's mean 0.16, of layer 3's mean 0.27; ``scoring/themes.py`` has the figures).
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from typing import Any, Literal
 # Nothing is ever fetched from a hub: set before transformers reads it at import.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -58,6 +66,7 @@ from scoring.train import KIND_PREFIX, KINDS, MODEL_NAME
 __all__ = [
     "BUNDLED_MODEL",
     "BUNDLED_MODEL_DIR",
+    "EMBEDDING_LAYER",
     "MAX_TOKENS",
     "Precision",
     "SentimentModel",
@@ -71,6 +80,8 @@ Precision = Literal["auto", "fp32", "bf16", "int8"]
 #: The name that means "the model shipped with Goodwill".
 BUNDLED_MODEL = MODEL_NAME
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parent / "model"
+#: The encoder layer whose token states, averaged, are a text's embedding (of 6; 0: inputs).
+EMBEDDING_LAYER = 3
 #: Tokens kept per text; longer texts are truncated (the model was trained on 128).
 MAX_TOKENS = 128
 #: Characters of a text that are read at all (bounds the work one huge text costs).
@@ -159,6 +170,14 @@ def _quantize_int8(model: Any) -> Any:
         warnings.filterwarnings("ignore", "torch.quantize_per_tensor, torch.quantize_per_channel")
         quantize = torch.ao.quantization.quantize_dynamic
         return quantize(model, {torch.nn.Linear}, dtype=torch.qint8)  # type: ignore[no-untyped-call]  # untyped in torch
+
+
+def _mean_pooled(states: torch.Tensor, mask: torch.Tensor) -> np.ndarray:
+    """The mean of each row's unpadded token states, L2-normalised, as float32 rows."""
+    weights = mask.unsqueeze(-1).to(torch.float32)
+    summed = (states.float() * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+    normalised = torch.nn.functional.normalize(summed, dim=1)
+    return normalised.numpy().astype(np.float32, copy=False)
 
 
 def native_bf16() -> bool:
@@ -296,6 +315,23 @@ class SentimentModel:
         return self._directory
 
     def predict(self, texts: Sequence[str], batch_size: int = 32) -> list[Sentiment]:
+        """The sentiment of each text, in the order given (see ``_predict`` for the rules)."""
+        return self._predict(texts, batch_size, None)
+
+    def predict_with_embeddings(
+        self, texts: Sequence[str], batch_size: int = 32
+    ) -> tuple[list[Sentiment], list[np.ndarray | None]]:
+        """The sentiment of each text and its sentence embedding, from one forward pass.
+
+        An embedding is a float32 vector of the encoder's width (384), L2-normalised (see
+        the module's docstring); None for a text with nothing to read.
+        """
+        embeddings: list[np.ndarray | None] = [None] * len(texts)
+        return self._predict(texts, batch_size, embeddings), embeddings
+
+    def _predict(
+        self, texts: Sequence[str], batch_size: int, embeddings: list[np.ndarray | None] | None
+    ) -> list[Sentiment]:
         """The sentiment of each text, in the order given.
 
         Texts are sorted by token count so that each batch is padded only to its own
@@ -330,7 +366,7 @@ class SentimentModel:
             encoded: list[list[int]] = self._tokenizer(
                 [text for _, text in todo], truncation=True, max_length=MAX_TOKENS
             )["input_ids"]
-            self._infer(encoded, [i for i, _ in todo], results, batch_size)
+            self._infer(encoded, [i for i, _ in todo], results, batch_size, embeddings)
         scored = [r for r in results if r is not None]
         assert len(scored) == len(texts)  # every text was given a result above
         return scored
@@ -341,8 +377,12 @@ class SentimentModel:
         positions: list[int],
         results: list[Sentiment | None],
         batch_size: int,
+        embeddings: list[np.ndarray | None] | None = None,
     ) -> None:
-        """Score token ids in length-sorted, per-batch padded batches into ``results``."""
+        """Score token ids in length-sorted, per-batch padded batches into ``results``.
+
+        With ``embeddings``, each text's embedding goes there too (at its position).
+        """
         # Longest first: every later batch fits in memory the first one freed. Shortest
         # first, each batch needs larger blocks than any freed so far, and glibc's
         # malloc keeps the freed ones: 3,869 mixed texts in one call peaked at about
@@ -359,7 +399,12 @@ class SentimentModel:
                     ids[row, : len(encoded[k])] = torch.tensor(encoded[k])
                     mask[row, : len(encoded[k])] = 1
                 try:
-                    logits = self._model(input_ids=ids, attention_mask=mask).logits
+                    output = self._model(
+                        input_ids=ids,
+                        attention_mask=mask,
+                        output_hidden_states=embeddings is not None,
+                    )
+                    logits = output.logits
                 except RuntimeError as exc:
                     raise ScoringError(
                         f"The sentiment model {self._version} failed on a batch of "
@@ -372,6 +417,10 @@ class SentimentModel:
                     kinds = list(torch.softmax(logits[:, self._kind_ids], dim=-1).tolist())
                 for k, probs, kind in zip(batch, probabilities, kinds, strict=True):
                     results[positions[k]] = self._sentiment(probs, kind)
+                if embeddings is not None:
+                    vectors = _mean_pooled(output.hidden_states[EMBEDDING_LAYER], mask)
+                    for k, vector in zip(batch, vectors, strict=True):
+                        embeddings[positions[k]] = vector
 
     def _nothing_to_read(self) -> Sentiment:
         """The defined verdict on a text with nothing to read: neutral, for certain."""

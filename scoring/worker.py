@@ -23,6 +23,10 @@ Nothing is lost when a worker dies at any point:
 * the advocacy refresh a batch owes is noted before its scores are written and the note
   removed after; notes of dead workers are done by the next pass of any worker.
 * the day's full recompute is a renewed lease, taken again when its holder died.
+
+Complaint themes (``scoring/theme_jobs.py``): the batch's complaints and negative posts are
+written with their embedding (from the model's same forward pass) and the nearest theme
+of their brand; a brand's themes are re-clustered nightly, under a lease, by one worker.
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ from goodwill.language import is_english, language_of
 from goodwill.models import Sentiment, utcnow
 from goodwill.retry import run_passes
 from scoring.complaints import detect
+from scoring.theme_jobs import ThemeKeeper
+from scoring.themes import decode
 from store import Claim, Database
 
 __all__ = ["BatchResult", "Predictor", "ScoringWorker"]
@@ -91,9 +97,12 @@ class ScoringWorker:
         owner: str | None = None,
         profiles: ProfileStore | None = None,
         params: AdvocacyParams | None = None,
+        themes: ThemeKeeper | None = None,
     ) -> None:
         """``params`` (the advocacy formula's, from ``AdvocacyParams.from_settings``) is used
-        when no ``profiles`` is given; by default the formula's documented defaults."""
+        when no ``profiles`` is given; by default the formula's documented defaults.
+        ``themes`` keeps complaint themes (``scoring/theme_jobs.py``); by default one with
+        its documented defaults."""
         self.store = store
         self.profiles = profiles or ProfileStore(store, params)
         self.model = model
@@ -108,6 +117,7 @@ class ScoringWorker:
         # a day another worker holds (see daily_recompute).
         self._recompute_done: datetime | None = None
         self._recompute_retry: datetime | None = None
+        self.themes = themes or ThemeKeeper(store, owner=self.owner)
 
     async def score_batch(self) -> BatchResult:
         """Claim one batch, score it and write the scores. Claimed 0 means nothing was waiting.
@@ -151,23 +161,35 @@ class ScoringWorker:
                 unknown.setdefault(doc["fingerprint"], []).append(doc)
         texts = [docs[0]["text"] for docs in unknown.values()]
         # The model is CPU-bound: run it in a thread so the event loop keeps its leases alive.
-        predictions = (
-            await asyncio.to_thread(self.model.predict, texts, self.batch_size) if texts else []
-        )
-        for docs, sentiment in zip(unknown.values(), predictions, strict=True):
+        # A model that gives embeddings (the bundled one) gives them from the same pass.
+        embed = getattr(self.model, "predict_with_embeddings", None)
+        vectors: list[Any] = [None] * len(texts)
+        if texts and embed is not None:
+            predictions, vectors = await asyncio.to_thread(embed, texts, self.batch_size)
+        elif texts:
+            predictions = await asyncio.to_thread(self.model.predict, texts, self.batch_size)
+        else:
+            predictions = []
+        embeddings: dict[Any, Any] = {}
+        for docs, sentiment, vector in zip(unknown.values(), predictions, vectors, strict=True):
             for doc in docs:
                 scores[doc["_id"]] = sentiment
+                if vector is not None:
+                    embeddings[doc["_id"]] = vector
         # Complaint verdicts are cheap (rules over the text and the sentiment): never reused.
         complaints = {
             doc["_id"]: detect(doc["text"], scores[doc["_id"]]).to_document() for doc in mentions
         }
+        themed = await self._theme_fields(mentions, scores, complaints, embeddings)
         # Authors are tied to profiles before the scores land, so whoever reads a freshly
         # scored mention (the alert engine) already finds its profile; advocacy follows.
         profile_of = await self.profiles.resolve(claim.mentions)
         pairs = _pairs(claim.mentions, profile_of)
         if pairs:
             await self.store.profiles.journal_refresh(claim.token, pairs, utcnow() + self.lease)
-        written = await self.store.queue.save(claim, scores, complaints, lease=self.lease)
+        written = await self.store.queue.save(
+            claim, scores, complaints, lease=self.lease, extra=themed
+        )
         changes = await self.profiles.refresh(pairs) if pairs else []
         if pairs:
             await self.store.profiles.end_refresh(claim.token)
@@ -176,6 +198,26 @@ class ScoringWorker:
         return BatchResult(
             len(claim.mentions), len(texts), reused, written, skipped, resolved, tuple(changes)
         )
+
+    async def _theme_fields(
+        self,
+        mentions: list[dict[str, Any]],
+        scores: dict[Any, Sentiment],
+        complaints: dict[Any, dict[str, Any]],
+        embeddings: dict[Any, Any],
+    ) -> dict[Any, dict[str, Any]]:
+        """Embeddings and theme ids to write with a batch (``ThemeKeeper.fields``).
+
+        A text scored before (an identical repost) takes the embedding stored with it.
+        """
+        if hasattr(self.model, "predict_with_embeddings"):
+            reused = [doc for doc in mentions if doc["_id"] not in embeddings]
+            if reused:
+                stored = await self.store.themes.embeddings_of(doc["fingerprint"] for doc in reused)
+                for doc in reused:
+                    if doc["fingerprint"] in stored:
+                        embeddings[doc["_id"]] = decode(stored[doc["fingerprint"]])
+        return await self.themes.fields(mentions, scores, complaints, embeddings)
 
     async def drain(self, progress: Callable[[BatchResult], None] | None = None) -> int:
         """Repair what dead workers left, then score until nothing is waiting.
@@ -248,11 +290,12 @@ class ScoringWorker:
         await run_passes(self._pass, every=idle_seconds, log=log, max_backoff=max_backoff)
 
     async def _pass(self) -> None:
-        """Score what is waiting, then the day's advocacy recompute if it is due."""
+        """Score what is waiting, then the day's advocacy recompute and themes if due."""
         written = await self.drain()
         if written:
             log.info("scored %d mentions with %s", written, self.model.version)
         await self.daily_recompute()
+        await self.themes.run_due()
 
 
 def _pairs(mentions: list[dict[str, Any]], profile_of: dict[Any, str]) -> set[tuple[str, str]]:

@@ -64,6 +64,17 @@ _SAMPLES: dict[str, dict[str, Any]] = {
         "top_complaints": [{"text": "A sample complaint.", "score": 0.9}],
         "new_advocates": [{"name": "Sample Fan", "score": 34.0}],
     },
+    "emerging_theme": {
+        "kind": "emerging_theme",
+        "theme_id": "T1",
+        "name": "refund · charged twice · card",
+        "count": 14,
+        "expected": 1.2,
+        "p_value": 1e-8,
+        "model": "Poisson",
+        "baseline": "complaints per day over 14 past days",
+        "top_posts": [{"text": "A sample complaint: charged twice, no refund.", "score": 0.9}],
+    },
 }
 
 
@@ -140,7 +151,7 @@ def test_rule(
     from alerts.deliver import post
     from alerts.messages import render, validate_message
     from collector.jobs import build_jobs
-    from config.alerting import resolve_destinations
+    from config.alerting import Destination, resolve_destinations
     from config.watchlist import watchlist_from_settings
     from goodwill.errors import GoodwillError
 
@@ -156,9 +167,14 @@ def test_rule(
         raise fail(f"No alert rule is named {rule!r}. Rules: {known}.")
     chosen = rules[rule]
     try:
-        destination = resolve_destinations(
-            {chosen.destination: watchlist.destinations[chosen.destination]}, loaded
-        )[chosen.destination]
+        resolved = resolve_destinations(
+            {
+                name: watchlist.destinations[name]
+                for name in chosen.targets
+                if name in watchlist.destinations
+            },
+            loaded,
+        )
     except GoodwillError as error:
         raise fail(str(error)) from None
     brand = chosen.brands[0] if chosen.brands else watchlist.brands[0].name
@@ -174,11 +190,19 @@ def test_rule(
     if problems:
         raise fail("The sample breaks Slack's limits: " + "; ".join(problems))
 
-    async def send() -> Any:
-        async with aiohttp.ClientSession() as session:
-            return await post(session, destination, message)
+    for destination in (resolved[name] for name in chosen.targets):
+        if destination.local:
+            echo(
+                f"{destination.name} is built in: the rule's alerts appear on the dashboard's "
+                "Sources and alerts page (nothing to send)."
+            )
+            continue
 
-    outcome = run_async(send)
-    if not outcome.ok:
-        raise fail(f"Slack did not take the sample for {destination.name}: {outcome.error}")
-    echo(f"Sent a sample {chosen.rule} alert to {destination.name} ({destination.kind}).")
+        async def send(target: Destination = destination) -> Any:
+            async with aiohttp.ClientSession() as session:
+                return await post(session, target, message)
+
+        outcome = run_async(send)
+        if not outcome.ok:
+            raise fail(f"Slack did not take the sample for {destination.name}: {outcome.error}")
+        echo(f"Sent a sample {chosen.rule} alert to {destination.name} ({destination.kind}).")

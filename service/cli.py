@@ -276,6 +276,21 @@ def sources() -> None:
 
 
 @app.command()
+def themes(
+    brand: Annotated[str, typer.Option(help="The brand whose themes to show.")],
+    since: Annotated[
+        str, typer.Option(help="The window: an age (7d, 12h) or a date (2026-01-31).")
+    ] = "7d",
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many themes.")] = 10,
+    posts: Annotated[int, typer.Option(min=0, max=10, help="Representative posts per theme.")] = 3,
+) -> None:
+    """A brand's complaint themes: size, trend, categories, sentiment and typical posts."""
+    from service.themes_cli import show_themes
+
+    show_themes(brand, since, limit, posts)
+
+
+@app.command()
 def doctor() -> None:
     """Check the configuration, the database and the model, and say what is wrong."""
     from service.doctor import run_checks

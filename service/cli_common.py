@@ -6,7 +6,8 @@ escape sequence (``\\x1b]0;title\\x07`` retitles the window, ``\\x1b[2J`` clears
 value from collected data or imported files goes through ``printable`` before it reaches
 the terminal: control characters (C0, DEL, C1), bidirectional overrides and lone
 surrogates become visible escapes such as ``\\x1b``. ``echo`` and ``fail`` apply it to
-whole lines as a safety net, keeping only the newlines and tabs of the layout.
+whole lines as a safety net, keeping only the newlines and tabs of the layout, and so
+does the log on stderr (a source's error may quote what it answered).
 """
 
 from __future__ import annotations
@@ -79,12 +80,17 @@ def settings() -> Settings:
         loaded = load_settings()
     except GoodwillError as error:
         raise fail(str(error)) from None
-    logging.basicConfig(
-        level=loaded.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_PrintableFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=loaded.log_level, handlers=[handler])
     return loaded
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Log lines through ``printable``: a logged post or error text cannot drive the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record), layout=True)
 
 
 def run_async(make: Callable[[], Coroutine[Any, Any, _T]]) -> _T:

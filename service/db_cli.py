@@ -14,6 +14,7 @@ import typer
 
 from config.settings import Settings, get_settings
 from goodwill.errors import GoodwillError
+from service.cli_common import printable
 from store import server as dbserver
 
 __all__ = ["NOT_RUNNING", "db_app"]
@@ -34,7 +35,7 @@ def _run(action: Callable[[], _T]) -> _T:
     try:
         return action()
     except GoodwillError as error:
-        typer.secho(str(error), fg=typer.colors.RED, err=True)
+        typer.secho(printable(error, layout=True), fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from None
 
 

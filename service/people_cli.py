@@ -145,7 +145,8 @@ def erase_(
         return (
             f"Erased {report.profile_id or person}: {report.mentions} mentions anonymised ({kept}), "
             f"{report.advocacy} advocacy records, {report.proposals} merge proposals, "
-            f"{report.merges} merges, {report.alerts} alerts, {report.corrections} corrections."
+            f"{report.merges} merges, {report.alerts} alerts, {report.corrections} corrections, "
+            f"{report.dead_letters} dead letters."
         )
 
     echo(run_async(work))

@@ -51,7 +51,11 @@ def default_jobs(settings: Settings) -> list[Job]:
 @contextlib.asynccontextmanager
 async def open_store(settings: Settings) -> AsyncIterator[Database]:
     """The process's one store, closed on the way out."""
-    store = await Database.open(settings.effective_mongodb_uri, settings.database)
+    store = await Database.open(
+        settings.effective_mongodb_uri,
+        settings.database,
+        dead_letter_retention=timedelta(days=settings.dead_letter_retention_days),
+    )
     try:
         yield store
     finally:
@@ -242,6 +246,7 @@ async def alert(settings: Settings, *, once: bool = False, interval: float = 1.0
             watchlist.alerts,
             brands=[brand.name for brand in watchlist.brands],
             dashboard_link=settings.dashboard_link,
+            themes=store.themes,
         )
         deliverer = Deliverer(alerts, destinations, session)
         if once:

@@ -124,6 +124,11 @@ class Supervisor:
                 self._spawn(child)
             self._wait_for_dashboard()
             self.echo(f"Goodwill is up. Open {self.url}  (Ctrl-C stops everything)")
+            if self.settings.watchlist is None:
+                self.echo(
+                    "The built-in demo replays real airline tweets; its alerts (complaints, "
+                    f"negative spikes, emerging themes) appear on {self.url}/sources."
+                )
             if exposed is not None:
                 self.echo(f"WARNING: {exposed}")
             self._watch()

@@ -15,6 +15,7 @@ from store.outbox import Lease, Outbox
 from store.profiles import Profiles
 from store.queue import Claim, ScoringQueue
 from store.rollups import RebuildStats, Rollups
+from store.themes import Themes, ThemeWrite
 
 __all__ = [
     "CORRECTION_KINDS",
@@ -34,5 +35,7 @@ __all__ = [
     "RebuildStats",
     "Rollups",
     "ScoringQueue",
+    "ThemeWrite",
+    "Themes",
     "UpsertResult",
 ]

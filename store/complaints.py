@@ -45,6 +45,7 @@ _COUNTING_FIELDS: Document = {
     "score_state": 1,
     "scored_at": 1,
     "skipped": 1,
+    "rating": 1,
 }
 # How many times a correction is written again when the mention moved under it.
 _ATTEMPTS = 5
@@ -170,11 +171,13 @@ class Complaints:
             return bool(found.matched_count)
         if state == "skipped":
             language = (mention.get("skipped") or {}).get("language")
-            new = counted_of(UNSCORED, False, correction, language=language)
+            new = counted_of(
+                UNSCORED, False, correction, language=language, rating=mention.get("rating")
+            )
         else:
             label = (mention.get("sentiment") or {}).get("label")
             flag = bool((mention.get("complaint") or {}).get("is_complaint"))
-            new = counted_of(label, flag, correction)
+            new = counted_of(label, flag, correction, rating=mention.get("rating"))
         key = key_of(mention)
         token = f"correction:{mention['_id']}:{secrets.token_hex(4)}"
         await self._rollups.begin(token, [key], utcnow() + INFLIGHT_LEASE)

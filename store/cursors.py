@@ -3,7 +3,12 @@
 A runner process takes a job's lease before running it, renews it while it works, saves
 the cursor after each page it stored (with what the page brought, and only while it still
 holds the lease), and records failures, pauses and the windows it could not read.
-Payloads that cannot be parsed are kept as dead letters.
+Payloads that cannot be parsed are kept as dead letters, for a retention (a TTL index on
+``received_at``, ``DEAD_LETTER_RETENTION`` unless the settings say otherwise), with the
+keys of their author where the collector could read them (``authors``: identity and
+handle keys, as mentions' ``author_key`` holds them; ``None`` when the author could not
+be read), so that a person's export and erasure find them (``store.erasures``). A dead
+letter of a person already erased keeps its reason but not its payload.
 
 Windows not read (``gaps``) are honest both ways. A window lost to a failure is marked
 filled (``filled_at``) once a whole catch-up that began after it was recorded has been
@@ -17,20 +22,28 @@ is never filled: no later run can read it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 
+from goodwill.identity import erasure_hash
 from goodwill.models import utcnow
 from store._common import Document, translating_errors
 
-__all__ = ["INDEXES", "Coverage", "CursorState", "Cursors"]
+__all__ = ["DEAD_LETTER_RETENTION", "INDEXES", "Coverage", "CursorState", "Cursors"]
 
 #: Windows not read kept per brand x source (the latest).
 _MAX_GAPS = 50
+
+#: How long a dead letter is kept when the settings name no retention.
+DEAD_LETTER_RETENTION = timedelta(days=30)
+_EXPIRY = "expire"  # the TTL index of dead letters on ``received_at``
+_INDEX_NOT_FOUND = 27  # dropped meanwhile by another process opening the store
 
 INDEXES: dict[str, list[IndexModel]] = {
     "cursors": [
@@ -38,6 +51,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "dead_letters": [
         IndexModel([("source", ASCENDING), ("received_at", DESCENDING)], name="source_time"),
+        IndexModel([("authors", ASCENDING)], name="authors", sparse=True),
+        # The TTL index on ``received_at`` is made by ``Cursors.keep_dead_letters``.
     ],
 }
 
@@ -303,18 +318,83 @@ class Cursors:
         return result.matched_count == 1 or result.upserted_id is not None
 
     async def dead_letter(
-        self, source: str, reason: str, payload: Any, *, brand: str | None = None
+        self,
+        source: str,
+        reason: str,
+        payload: Any,
+        *,
+        brand: str | None = None,
+        authors: Collection[str] | None = None,
     ) -> None:
-        """Keep a payload that could not be parsed, with why, for a later re-parse."""
-        await self._db.dead_letters.insert_one(
-            {
-                "source": source,
-                "brand": brand,
-                "reason": reason,
-                "payload": payload,
-                "received_at": utcnow(),
-            }
+        """Keep a payload that could not be parsed, with why, for a later re-parse.
+
+        ``authors``: the identity and handle keys of who wrote it, where they could be read
+        (``None``: unknown). When one of them belongs to an erased person, only the reason
+        is kept (``erased: true``), as a re-collected mention of theirs loses its author.
+        """
+        keys = sorted(set(authors)) if authors else None
+        letter: Document = {
+            "source": source,
+            "brand": brand,
+            "reason": reason,
+            "payload": payload,
+            "authors": keys,
+            "received_at": utcnow(),
+        }
+        if keys:
+            hashes = [erasure_hash(key) for key in keys]
+            if await self._db.erasures.find_one({"identity_hashes": {"$in": hashes}}, {"_id": 1}):
+                letter.update(payload=None, authors=None, erased=True)
+        await self._db.dead_letters.insert_one(letter)
+
+    async def keep_dead_letters(self, retention: timedelta | None) -> None:
+        """Make dead letters expire ``retention`` after they were received (a TTL index).
+
+        ``None`` keeps the retention already set, or sets ``DEAD_LETTER_RETENTION`` when
+        none is (a dashboard or a check opening the store does not undo the setting the
+        service runs with). Idempotent: another index on ``received_at`` alone (an older
+        Goodwill's, or one made by hand without expiry) is dropped first, as MongoDB
+        refuses two indexes on the same key; a changed retention is set with ``collMod``.
+        """
+        collection = self._db.dead_letters
+        existing = await collection.index_information()
+        ours = existing.get(_EXPIRY)
+        for name, spec in existing.items():
+            same_key = list(spec["key"]) == [("received_at", 1)]  # 1 == 1.0 as servers give it
+            if (same_key and name != _EXPIRY) or (name == _EXPIRY and not _expires(spec)):
+                try:
+                    await collection.drop_index(name)
+                except OperationFailure as error:
+                    if error.code != _INDEX_NOT_FOUND:
+                        raise
+                if name == _EXPIRY:
+                    ours = None
+        if ours is not None and retention is None:
+            return
+        seconds = int((retention or DEAD_LETTER_RETENTION).total_seconds())
+        if ours is None:
+            await collection.create_indexes(
+                [IndexModel([("received_at", ASCENDING)], name=_EXPIRY, expireAfterSeconds=seconds)]
+            )
+        elif int(ours["expireAfterSeconds"]) != seconds:
+            await self._db.command(
+                {
+                    "collMod": collection.name,
+                    "index": {"name": _EXPIRY, "expireAfterSeconds": seconds},
+                }
+            )
+
+    async def dead_letter_retention(self) -> timedelta | None:
+        """How long dead letters are kept (``None``: forever, no TTL index yet)."""
+        spec = (await self._db.dead_letters.index_information()).get(_EXPIRY)
+        return (
+            timedelta(seconds=int(spec["expireAfterSeconds"])) if spec and _expires(spec) else None
         )
+
+
+def _expires(spec: Document) -> bool:
+    """Whether an index (as ``index_information`` gives it) is a TTL index."""
+    return isinstance(spec.get("expireAfterSeconds"), int | float)
 
 
 def _read_since(gap: Document, start: int) -> bool:

@@ -15,6 +15,7 @@ Each concept has its own module and object, reached as an attribute:
 ``profiles``        customer profiles, their identities and advocacy per brand
 ``merges``          merge records (exact splits) and merge proposals
 ``erasures``        a person's erasure: what is removed, and hashes never stored again
+``themes``          complaint themes, mentions' theme ids, the re-clustering lease
 ==================  ===========================================================
 
 Every public coroutine of these objects raises ``StoreError`` (never a driver error)
@@ -29,13 +30,25 @@ index-served sorts; the queries here avoid them, so they run the same on MongoDB
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from goodwill.errors import StoreError
-from store import complaints, cursors, erasures, mentions, merges, outbox, profiles, rollups
+from store import (
+    complaints,
+    cursors,
+    erasures,
+    mentions,
+    merges,
+    outbox,
+    profiles,
+    rollups,
+    themes,
+)
 from store._common import Document, redact
 from store.complaints import Complaints
 from store.cursors import Cursors
@@ -47,6 +60,7 @@ from store.outbox import Outbox
 from store.profiles import Profiles
 from store.queue import ScoringQueue
 from store.rollups import Rollups
+from store.themes import Themes
 
 __all__ = ["Database"]
 
@@ -63,6 +77,7 @@ def _indexes() -> dict[str, list[IndexModel]]:
         profiles.INDEXES,
         merges.INDEXES,
         erasures.INDEXES,
+        themes.INDEXES,
     ):
         for name, models in declared.items():
             merged.setdefault(name, []).extend(models)
@@ -91,18 +106,31 @@ class Database:
         self.profiles = Profiles(self._db)
         self.merges = Merges(self._db)
         self.erasures = Erasures(self._db)
+        self.themes = Themes(self._db)
 
     @classmethod
-    async def open(cls, uri: str, database: str, *, timeout_ms: int = 5000) -> Database:
-        """Connect, check the server answers, and create indexes (idempotent)."""
+    async def open(
+        cls,
+        uri: str,
+        database: str,
+        *,
+        timeout_ms: int = 5000,
+        dead_letter_retention: timedelta | None = None,
+    ) -> Database:
+        """Connect, check the server answers, and create indexes (idempotent).
+
+        ``dead_letter_retention``: how long dead letters are kept (the service passes
+        ``GOODWILL_DEAD_LETTER_RETENTION_DAYS``); ``None`` keeps what is set, 30 days at first.
+        """
         client: AsyncMongoClient[Document] = AsyncMongoClient(
             uri, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, tz_aware=True
         )
         opened = cls(client, database)
         try:
             await opened.ping()
-            await opened.ensure_indexes()
+            await opened.ensure_indexes(dead_letter_retention)
             corrected = await opened.mentions.fill_counted()
+            corrected += await opened.mentions.fill_stars()
             await opened.rollups.recount(corrected)
         except BaseException:
             await opened.close()
@@ -134,8 +162,10 @@ class Database:
                 "Start it with `goodwill db start`, or check GOODWILL_MONGODB_URI."
             ) from error
 
-    async def ensure_indexes(self) -> None:
+    async def ensure_indexes(self, dead_letter_retention: timedelta | None = None) -> None:
         """Create every collection's indexes; running it again changes nothing.
+
+        Dead letters get their TTL index (see ``Cursors.keep_dead_letters``).
 
         An index an older Goodwill made under the same name with other keys (or
         uniqueness) is dropped first and made anew: that is how a database follows a
@@ -155,5 +185,6 @@ class Database:
                     ):
                         await collection.drop_index(wanted["name"])
                 await collection.create_indexes(indexes)
+            await self.cursors.keep_dead_letters(dead_letter_retention)
         except PyMongoError as error:
             raise StoreError(f"Could not create indexes: {error}") from error

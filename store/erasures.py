@@ -7,14 +7,33 @@ them back (``store.mentions`` and the CRM import check them). The customer
 domain (``customers/rights.py``) decides who a person is and which keys are theirs, as
 a ``Subject``; this module finds their data in every collection that holds it, reads
 it and removes it.
+
+**Alerts** are found by id, never by their text: the ``about`` lists an alert carries
+(mention ids, profile ids, author keys; ``alerts.engine`` writes them), and for alerts
+an older Goodwill wrote without them, the ids their payload holds in known places
+(``mention_id``, ``profile_id``, ``who.profile_id``, the ``mention_id`` of top posts and
+top complaints, the ``profile_id`` of new advocates) and a complaint's exact
+``source`` + ``who.handle``. An alert about the person (a complaint of theirs, their tier
+change) loses its payload; a digest or spike that lists one of their posts among others
+loses only that entry.
+
+**Dead letters** (payloads that could not be parsed) are found by the author keys the
+collector read from them (``authors``, see ``collector.dead_letters``). One whose author
+could not be read (``authors`` null) is searched, as a fallback: it is the person's when a
+string in it is exactly one of their handles or non-numeric account ids (any case, with
+or without ``@``) or contains one of their emails. The search is bounded: only those dead
+letters, kept no longer than their retention, and whole values, never substrings of a
+handle, so a person called "acme" does not take every dead letter mentioning Acme; a
+numeric id alone (Stack Exchange, GitHub) is too common to search for. A matched dead
+letter is deleted.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
@@ -52,6 +71,7 @@ class Subject:
     profile_id: str | None
     keys: frozenset[str]
     authors: tuple[Author, ...] = ()
+    emails: frozenset[str] = frozenset()
 
     def mentions_query(self) -> Document:
         """The query of every mention by the person (one that matches nothing if none can be)."""
@@ -75,6 +95,85 @@ class Subject:
                 )
         return {"$or": clauses} if clauses else _nothing()
 
+    def alerts_query(self, mention_ids: Collection[object]) -> Document:
+        """Alerts about the person or their ``mention_ids``, by id (see the module docstring)."""
+        ids = sorted({str(m) for m in mention_ids})
+        pid = self.profile_id
+        clauses: list[Document] = []
+        if ids:
+            clauses += [
+                {field: {"$in": ids}}
+                for field in (
+                    "about.mentions",
+                    "payload.mention_id",
+                    "payload.top_posts.mention_id",
+                    "payload.top_complaints.mention_id",
+                )
+            ]
+        if pid is not None:
+            clauses += [
+                {field: pid}
+                for field in (
+                    "about.profiles",
+                    "payload.profile_id",
+                    "payload.who.profile_id",
+                    "payload.new_advocates.profile_id",
+                )
+            ]
+        if self.keys:
+            clauses.append({"about.authors": {"$in": sorted(self.keys)}})
+        for author in self.authors:
+            if author.source and author.handle:
+                handle = re.escape(author.handle.lstrip("@"))
+                clauses.append(
+                    {
+                        "payload.source": author.source,
+                        "payload.who.handle": {"$regex": f"^@?{handle}$", "$options": "i"},
+                    }
+                )
+        return {"$or": clauses} if clauses else _nothing()
+
+    def in_payload(self, payload: Any) -> bool:
+        """Whether a dead letter's payload whose author is unknown names the person.
+
+        A string in it is exactly one of their handles or non-numeric account ids (any
+        case, ``@`` or not), or contains one of their emails (see the module docstring).
+        """
+        exact = {
+            name.strip().lstrip("@").casefold()
+            for author in self.authors
+            for name in (author.handle, author.id)
+            if name and not name.strip().isdigit() and len(name.strip().lstrip("@")) >= 2
+        }
+        emails = [
+            re.compile(rf"(?<![\w.+-]){re.escape(email.strip())}(?![\w-])", re.IGNORECASE)
+            for email in self.emails
+            if email.strip()
+        ]
+        if not exact and not emails:
+            return False
+        for text in _strings(payload):
+            if text.strip().lstrip("@").casefold() in exact:
+                return True
+            if "@" in text and any(email.search(text) for email in emails):
+                return True
+        return False
+
+
+def _strings(value: Any, depth: int = 0) -> Iterator[str]:
+    """Every string in a JSON-like value (keys too), 64 levels deep at most."""
+    if depth > 64:
+        return
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item, depth + 1)
+
 
 @dataclass(frozen=True)
 class Held:
@@ -85,6 +184,7 @@ class Held:
     advocacy: list[Document]
     merges: list[Document]
     merge_proposals: list[Document]
+    dead_letters: list[Document]
 
 
 @dataclass(frozen=True)
@@ -97,6 +197,7 @@ class Erased:
     advocacy: int
     proposals: int
     merges: int
+    dead_letters: int
 
 
 def _involving(profile_id: str | None) -> Document:
@@ -109,6 +210,32 @@ def _merged_with(profile_id: str | None) -> Document:
     if not profile_id:
         return _nothing()
     return {"$or": [{"into": profile_id}, {"absorbed": profile_id}]}
+
+
+# Lists of several people's posts or profiles in a payload (a spike's, a digest's).
+_LISTS = ("top_posts", "top_complaints", "new_advocates")
+
+
+def _mapping(value: object) -> Document:
+    """``value`` if it is a document, else an empty one (an odd legacy payload)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _about_them(payload: Document, subject: Subject, mention_ids: Collection[str]) -> bool:
+    """Whether an alert's payload is about the person as a whole (their complaint, tier...)."""
+    who = _mapping(payload.get("who"))
+    pid = subject.profile_id
+    if str(payload.get("mention_id")) in mention_ids:
+        return True
+    if pid is not None and pid in (payload.get("profile_id"), who.get("profile_id")):
+        return True
+    handle = who.get("handle")
+    return isinstance(handle, str) and any(
+        author.handle is not None
+        and author.source == payload.get("source")
+        and author.handle.lstrip("@").casefold() == handle.lstrip("@").casefold()
+        for author in subject.authors
+    )
 
 
 @translating_errors
@@ -129,7 +256,11 @@ class Erasures:
         to those mentions, and, for a profile, its advocacy documents and the merges and
         merge proposals that involve it.
         """
-        mentions = [doc async for doc in self._db.mentions.find(subject.mentions_query())]
+        # A complaint's embedding (float16 bytes, store/themes.py) is the model's reading of
+        # the text exported beside it, not readable data of the person: left out.
+        mentions = [
+            doc async for doc in self._db.mentions.find(subject.mentions_query(), {"embedding": 0})
+        ]
         for mention in mentions:
             mention.pop("claim", None)
         ids = [mention["_id"] for mention in mentions]
@@ -138,7 +269,22 @@ class Erasures:
         advocacy = [doc async for doc in self._db.advocacy.find({"profile_id": pid})] if pid else []
         merges = [doc async for doc in self._db.merges.find(_merged_with(pid))]
         proposals = [doc async for doc in self._db.merge_proposals.find(_involving(pid))]
-        return Held(mentions, corrections, advocacy, merges, proposals)
+        dead_letters = await self.dead_letters(subject)
+        return Held(mentions, corrections, advocacy, merges, proposals, dead_letters)
+
+    async def dead_letters(self, subject: Subject) -> list[Document]:
+        """``subject``'s dead letters: by their author keys, else by the bounded search.
+
+        See the module docstring; those whose author is someone else are never searched.
+        """
+        found: list[Document] = []
+        if subject.keys:
+            query = {"authors": {"$in": sorted(subject.keys)}}
+            found += [doc async for doc in self._db.dead_letters.find(query)]
+        async for doc in self._db.dead_letters.find({"authors": None, "payload": {"$ne": None}}):
+            if subject.in_payload(doc.get("payload")):
+                found.append(doc)
+        return found
 
     async def mention_authors(self, subject: Subject) -> list[Document]:
         """``subject``'s mentions, only their ``_id``, ``source``, ``author`` and ``author_key``.
@@ -156,7 +302,7 @@ class Erasures:
         profile_id: str | None,
         mention_ids: Sequence[object],
         keep_text: bool,
-        names_person: Callable[[object], bool] | None,
+        subject: Subject,
     ) -> Erased:
         """Erase a person's data; see ``customers/rights.py`` for what goes and what stays.
 
@@ -170,8 +316,10 @@ class Erasures:
         2. the mentions ``mention_ids`` lose ``author``, ``author_key``, ``profile_id`` and
            ``raw`` (and, unless ``keep_text``, their text, title and fingerprint), marked
            ``erased``; unless ``keep_text``, so does the text of their corrections;
-        3. every alert whose payload ``names_person`` (when given) gets its payload
-           replaced, and is not sent if it was not yet;
+        3. every alert about ``subject`` or their mentions (by id, see the module
+           docstring) gets its payload replaced, and is not sent if it was not yet; a
+           digest or spike loses only the entries of their posts or profile; their dead
+           letters are deleted;
         4. the profile's advocacy documents, merge proposals and merge records are deleted,
            and the profile itself last, so a rerun still finds the person by it;
         5. the record is completed with the number of mentions.
@@ -195,7 +343,12 @@ class Erasures:
                 {"mention_id": {"$in": ids}}, {"$set": {"text": "", "erased": True}}
             )
             corrections = result.matched_count
-        alerts = 0 if names_person is None else await self._scrub_alerts(names_person)
+        alerts = await self._scrub_alerts(subject, ids)
+        letters = [doc["_id"] for doc in await self.dead_letters(subject)]
+        dead_letters = 0
+        if letters:
+            deleted = await self._db.dead_letters.delete_many({"_id": {"$in": letters}})
+            dead_letters = deleted.deleted_count
         advocacy = proposals = merges = 0
         if profile_id is not None:
             advocacy = (
@@ -216,17 +369,46 @@ class Erasures:
             advocacy=advocacy,
             proposals=proposals,
             merges=merges,
+            dead_letters=dead_letters,
         )
 
-    async def _scrub_alerts(self, names_person: Callable[[object], bool]) -> int:
-        """Replace the payload of alerts naming the person; an unsent one is not sent."""
+    async def _scrub_alerts(self, subject: Subject, mention_ids: Sequence[object]) -> int:
+        """Scrub the alerts about the person (see ``erase``, step 3); how many were."""
+        ids = {str(m) for m in mention_ids}
+        pid = subject.profile_id
         scrubbed = 0
-        async for doc in self._db.alerts.find({}, {"payload": 1, "state": 1}):
-            if not names_person(doc.get("payload")):
-                continue
-            sets: Document = {"payload": {"erased": True}}
-            if doc.get("state") in ("pending", "sending"):
-                sets.update(state="failed", last_error="Not sent: the person it names was erased.")
+        query = subject.alerts_query(ids)
+        async for doc in self._db.alerts.find(query, {"payload": 1, "state": 1, "about": 1}):
+            payload: Document = _mapping(doc.get("payload"))
+            about: Document = _mapping(doc.get("about"))
+            listed = {
+                name: [
+                    item
+                    for item in payload[name]
+                    if not isinstance(item, dict)
+                    or not (
+                        str(item.get("mention_id")) in ids
+                        or (pid is not None and item.get("profile_id") == pid)
+                    )
+                ]
+                for name in _LISTS
+                if isinstance(payload.get(name), list)
+            }
+            whole = _about_them(payload, subject, ids) or not listed
+            sets: Document
+            if whole:
+                sets = {"payload": {"erased": True}, "about": {}}
+                if doc.get("state") in ("pending", "sending"):
+                    sets.update(
+                        state="failed", last_error="Not sent: the person it names was erased."
+                    )
+            else:  # a digest or spike: only the entries of their posts or profile go
+                sets = {f"payload.{name}": items for name, items in listed.items()}
+                sets["about"] = {
+                    "mentions": [m for m in about.get("mentions") or () if m not in ids],
+                    "profiles": [p for p in about.get("profiles") or () if p != pid],
+                    "authors": [a for a in about.get("authors") or () if a not in subject.keys],
+                }
             await self._db.alerts.update_one({"_id": doc["_id"]}, {"$set": sets})
             scrubbed += 1
         return scrubbed

@@ -159,7 +159,7 @@ async def newest_first(
     found: list[Document] = []
     for bounds in _periods(since, until):
         cursor = (
-            mentions.find(_in_period(query, bounds), {"raw": 0, "claim": 0})
+            mentions.find(_in_period(query, bounds), {"raw": 0, "claim": 0, "embedding": 0})
             .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
             .limit(wanted - len(found))
         )

@@ -24,6 +24,7 @@ from pymongo import DESCENDING
 
 from store import Database
 from store._common import Document, translated
+from store.rollups import RATING_COUNTS
 
 __all__ = [
     "ROLLUP_COUNTS",
@@ -37,8 +38,16 @@ __all__ = [
     "term_tokens",
 ]
 
-# The counts a roll-up document may hold (absent = 0).
-ROLLUP_COUNTS = ("total", "negative", "neutral", "positive", "complaints", "unscored")
+# The counts a roll-up document may hold (absent = 0), the star ratings' last (store/rollups.py).
+ROLLUP_COUNTS = (
+    "total",
+    "negative",
+    "neutral",
+    "positive",
+    "complaints",
+    "unscored",
+    *RATING_COUNTS,
+)
 # At most this many documents are read from ``mentions`` for one question.
 _SCAN_CAP = 5000
 

@@ -23,7 +23,7 @@ from goodwill.identity import author_handle_key, erasure_hash, identity_key
 from goodwill.models import Mention, utcnow
 from store._common import Document, object_id, translating_errors
 from store.queue import CLAIMED, PENDING, SCORED, SKIPPED
-from store.rollups import UNSCORED, counted_of
+from store.rollups import UNSCORED, counted_of, stars_of
 
 __all__ = ["INDEXES", "MAX_MENTION_BYTES", "MAX_TEXT_CHARS", "Mentions", "UpsertResult"]
 
@@ -103,6 +103,7 @@ def _fit(doc: Document, refreshed: Document) -> None:
 
 # Set once every mention scored by an older Goodwill has its ``counted`` verdict.
 _COUNTED_MARKER = "mentions-counted-v1"
+_STARS_MARKER = "mentions-counted-stars-v1"
 
 
 def _too_large(error: BulkWriteError) -> bool:
@@ -320,6 +321,7 @@ class Mentions:
             "complaint.is_complaint": 1,
             "correction": 1,
             "skipped.language": 1,
+            "rating": 1,
         }
         while True:
             docs = [doc async for doc in self._db.mentions.find(query, fields).limit(batch)]
@@ -329,12 +331,19 @@ class Mentions:
             for doc in docs:
                 if doc.get("score_state") == SKIPPED and not doc.get("sentiment"):
                     language = (doc.get("skipped") or {}).get("language")
-                    value = counted_of(UNSCORED, False, doc.get("correction"), language=language)
+                    value = counted_of(
+                        UNSCORED,
+                        False,
+                        doc.get("correction"),
+                        language=language,
+                        rating=doc.get("rating"),
+                    )
                 else:
                     value = counted_of(
                         (doc.get("sentiment") or {}).get("label"),
                         bool((doc.get("complaint") or {}).get("is_complaint")),
                         doc.get("correction"),
+                        rating=doc.get("rating"),
                     )
                 if doc.get("correction"):
                     corrected.append(doc)
@@ -345,6 +354,41 @@ class Mentions:
         )
         return corrected
 
+    async def fill_stars(self, *, batch: int = 1000) -> list[Document]:
+        """Give rated mentions counted by an older Goodwill their ``counted.stars``, once.
+
+        Runs at open after ``fill_counted``; returns the mentions filled (their roll-ups
+        need a recount to gain the rating counts).
+        """
+        if await self._db.maintenance.find_one({"_id": _STARS_MARKER}) is not None:
+            return []
+        filled: list[Document] = []
+        query: Document = {
+            "rating": {"$gte": 1, "$lte": 5},
+            "counted.label": {"$exists": True},
+            "counted.stars": {"$exists": False},
+        }
+        fields = {"brand": 1, "source": 1, "created_at": 1, "rating": 1}
+        while True:
+            docs = [doc async for doc in self._db.mentions.find(query, fields).limit(batch)]
+            if not docs:
+                break
+            # Only while still without stars: a scorer or correction that rewrote
+            # ``counted`` meanwhile wrote the stars itself.
+            ops = [
+                UpdateOne(
+                    {"_id": doc["_id"], "counted.stars": {"$exists": False}},
+                    {"$set": {"counted.stars": stars_of(doc["rating"])}},
+                )
+                for doc in docs
+            ]
+            await self._db.mentions.bulk_write(ops, ordered=False)
+            filled.extend(docs)
+        await self._db.maintenance.update_one(
+            {"_id": _STARS_MARKER}, {"$set": {"at": utcnow()}}, upsert=True
+        )
+        return filled
+
     async def get(self, mention_id: object) -> Document | None:
         """One mention by its id (an ObjectId or its 24 hex digits), without its raw payload.
 
@@ -354,7 +398,9 @@ class Mentions:
             oid = object_id(mention_id)
         except InvalidRequest:
             return None
-        return await self._db.mentions.find_one({"_id": {"$eq": oid}}, {"raw": 0, "claim": 0})
+        return await self._db.mentions.find_one(
+            {"_id": {"$eq": oid}}, {"raw": 0, "claim": 0, "embedding": 0}
+        )
 
     async def count(self, query: Document | None = None) -> int:
         """How many mentions match ``query`` (all by default)."""
@@ -409,7 +455,9 @@ class Mentions:
     async def of_profile(self, profile_id: str, limit: int = 20, offset: int = 0) -> list[Document]:
         """A profile's mentions, newest first (raw payloads left out)."""
         cursor = (
-            self._db.mentions.find({"profile_id": {"$eq": profile_id}}, {"raw": 0, "claim": 0})
+            self._db.mentions.find(
+                {"profile_id": {"$eq": profile_id}}, {"raw": 0, "claim": 0, "embedding": 0}
+            )
             .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
             .skip(max(offset, 0))
             .limit(max(limit, 0))

@@ -8,7 +8,9 @@ of the Slack message they went in: several alerts of a burst share one message, 
 id), ``failed`` (permanently, with the error) or back to ``pending`` with a later
 ``next_attempt_at`` (every alert of a message that did not go, with the same time, so they
 stay at the head of the queue in their own order). A deliverer that dies mid-send leaves a
-lease that expires; the alerts are claimed again.
+lease that expires; the alerts are claimed again. Alerts of the built-in ``dashboard``
+destination are marked ``sent`` as soon as they are claimed, with their rendered message
+kept in ``message`` for the dashboard to show.
 
 States: ``pending`` -> ``sending`` (leased) -> ``sent`` | ``failed``
                          \\-> ``pending`` (retry later, quiet hours, or left out of a full message)
@@ -46,7 +48,7 @@ STATES = (PENDING, SENDING, SENT, FAILED, GROUPED)
 OPEN_STATES = (PENDING, SENDING)
 # An older Goodwill's group document that was never sent (the sparse ``members`` index).
 _LEGACY_GROUP: Document = {"members": {"$exists": True}, "state": {"$ne": SENT}}
-_NO_RAW = {"raw": 0, "claim": 0}
+_NO_RAW = {"raw": 0, "claim": 0, "embedding": 0}
 
 INDEXES: dict[str, list[IndexModel]] = {
     "alerts": [
@@ -94,8 +96,13 @@ class Outbox:
         destination: str,
         payload: Document,
         now: datetime | None = None,
+        about: Document | None = None,
     ) -> bool:
-        """Write an alert once; False when one with this ``dedupe_key`` was already raised."""
+        """Write an alert once; False when one with this ``dedupe_key`` was already raised.
+
+        ``about``: whom the alert is about, by id (``mentions``, ``profiles``, ``authors``:
+        lists of mention ids, profile ids and author keys), for a person's erasure.
+        """
         now = now or utcnow()
         try:
             await self._alerts.insert_one(
@@ -106,6 +113,7 @@ class Outbox:
                     "destination": destination,
                     "created_at": now,
                     "payload": payload,
+                    "about": about or {},
                     "state": PENDING,
                     "attempts": 0,
                     "next_attempt_at": now,
@@ -226,8 +234,14 @@ class Outbox:
         *,
         message_id: str,
         now: datetime | None = None,
+        message: Document | None = None,
     ) -> None:
-        """The alerts reached Slack, together in the message ``message_id``."""
+        """The alerts reached Slack, together in the message ``message_id``.
+
+        ``message``: the message itself, kept with the alerts (the built-in dashboard
+        destination shows it; Slack's copy is Slack's).
+        """
+        kept: Document = {} if message is None else {"message": message}
         await self._alerts.update_many(
             {"_id": {"$in": list(ids)}, "lease": token},
             {
@@ -236,6 +250,7 @@ class Outbox:
                     "sent_at": now or utcnow(),
                     "message_id": message_id,
                     "last_error": None,
+                    **kept,
                 },
                 "$inc": {"attempts": 1},
                 "$unset": {"lease": "", "lease_expires": ""},
@@ -293,7 +308,12 @@ class Outbox:
         }
 
     async def recent(
-        self, *, limit: int = 50, state: str | None = None, rule: str | None = None
+        self,
+        *,
+        limit: int = 50,
+        state: str | None = None,
+        rule: str | None = None,
+        destination: str | None = None,
     ) -> list[Document]:
         """The latest alerts, newest first (payload included)."""
         query: Document = {}
@@ -301,12 +321,25 @@ class Outbox:
             query["state"] = state
         if rule is not None:
             query["rule"] = rule
+        if destination is not None:
+            query["destination"] = {"$eq": str(destination)}
         cursor = (
             self._alerts.find(query)
             .sort([("created_at", DESCENDING), ("_id", DESCENDING)])
             .limit(limit)
         )
         return [doc async for doc in cursor]
+
+    async def rule_counts(self, destination: str) -> dict[str, int]:
+        """How many alerts each rule raised to ``destination``."""
+        pipeline: list[Document] = [
+            {"$match": {"destination": {"$eq": str(destination)}}},
+            {"$group": {"_id": "$rule", "alerts": {"$sum": 1}}},
+        ]
+        return {
+            str(doc["_id"]): int(doc["alerts"])
+            async for doc in await self._alerts.aggregate(pipeline)
+        }
 
     async def count(self, query: Document | None = None) -> int:
         """How many alerts match ``query``."""
@@ -417,10 +450,14 @@ class Outbox:
         return [doc async for doc in cursor]
 
     async def rollup_day(self, brand: str, day: datetime) -> dict[str, int]:
-        """A brand's roll-up counts of one (UTC) day, summed over sources."""
+        """A brand's roll-up counts of one (UTC) day, summed over sources.
+
+        ``total`` and the sentiments count the scored mentions; ``unscored`` those the
+        model does not read (another language).
+        """
         totals: dict[str, int] = {}
         async for doc in self._rollups.find({"brand": brand, "day": day}):
-            for name in ("total", "positive", "neutral", "negative", "complaints"):
+            for name in ("total", "positive", "neutral", "negative", "complaints", "unscored"):
                 totals[name] = totals.get(name, 0) + int(doc.get(name, 0))
         return totals
 

@@ -129,8 +129,12 @@ class ScoringQueue:
         complaints: dict[Any, Document] | None = None,
         *,
         lease: timedelta = INFLIGHT_LEASE,
+        extra: dict[Any, Document] | None = None,
     ) -> int:
         """Write the sentiments (and complaint verdicts) of a claimed batch; update the roll-ups.
+
+        ``extra`` holds more fields per mention, written with its scores (a value of
+        None removes the field): the embedding and theme of a complaint (``store/themes.py``).
 
         Only mentions still held by this claim, with a lease that has not run out, are
         written, so a worker whose lease expired (and whose batch another worker took)
@@ -160,6 +164,7 @@ class ScoringQueue:
                 sentiment.label.value,
                 bool(verdict.get("is_complaint")),
                 corrections.get(mention_id),
+                rating=doc.get("rating"),
             )
             fields: Document = {
                 "score_state": SCORED,
@@ -170,6 +175,9 @@ class ScoringQueue:
             }
             if mention_id in complaints:
                 fields["complaint"] = complaints[mention_id]
+            more = (extra or {}).get(mention_id) or {}
+            fields.update((name, value) for name, value in more.items() if value is not None)
+            removed = {name: "" for name, value in more.items() if value is None}
             ops.append(
                 UpdateOne(
                     {
@@ -178,7 +186,7 @@ class ScoringQueue:
                         "claim.expires": {"$gt": now},
                         **_as_corrected(corrections.get(mention_id)),
                     },
-                    {"$set": fields, "$unset": {"claim": ""}},
+                    {"$set": fields, "$unset": {"claim": "", **removed}},
                 )
             )
         if not ops:
@@ -217,6 +225,7 @@ class ScoringQueue:
                 False,
                 by_id[mention_id].get("correction"),
                 language=str(reason.get("language") or "") or None,
+                rating=by_id[mention_id].get("rating"),
             )
             for mention_id, reason in reasons.items()
             if mention_id in by_id

@@ -26,6 +26,16 @@ counts once in ``total`` and once in its label; ``complaints`` counts those whos
 verdict is a complaint. A mention the model cannot read (another language) counts in
 ``unscored`` and in ``unscored_<language>``, never in a sentiment: volume is
 ``total + unscored``, sentiment shares are over ``total``.
+
+Star ratings (App Store reviews) are a signal beside the model, never over it: a rated
+mention's ``counted`` carries its ``stars`` (1-5, whole), and it counts once in ``rated``
+and its stars in ``stars`` (average = ``stars / rated``), whether the model read it or
+not. Stars map to a sentiment as ``stars_label`` says (1-2 negative, 3 neutral, 4-5
+positive); a rated mention with a counted sentiment counts in ``rated_scored``, in
+``stars_agree`` when the stars' sentiment is its counted one, and in ``stars_clash`` when
+they are opposite (negative stars and a positive verdict, or the other way round). The
+sentiment counts themselves stay the counted verdict's. A document written before these
+fields existed lacks them: read them as 0.
 """
 
 from __future__ import annotations
@@ -47,6 +57,7 @@ __all__ = [
     "COUNTS",
     "INDEXES",
     "INFLIGHT_LEASE",
+    "RATING_COUNTS",
     "UNSCORED",
     "Key",
     "RebuildStats",
@@ -56,6 +67,8 @@ __all__ = [
     "day_of",
     "key_of",
     "moved",
+    "stars_label",
+    "stars_of",
 ]
 
 INDEXES: dict[str, list[IndexModel]] = {
@@ -70,7 +83,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
 }
 Key = tuple[str, datetime, str]  # (brand, day, source)
-COUNTS = ("total", "positive", "neutral", "negative", "complaints", "unscored")
+#: The star-rating counts of a roll-up document (see the module's docstring).
+RATING_COUNTS = ("rated", "stars", "rated_scored", "stars_agree", "stars_clash")
+COUNTS = ("total", "positive", "neutral", "negative", "complaints", "unscored", *RATING_COUNTS)
 _LABELS = ("positive", "neutral", "negative")
 #: The counted label of a mention the model did not score (another language).
 UNSCORED = "unscored"
@@ -90,17 +105,32 @@ def key_of(mention: Mapping[str, Any]) -> Key:
     return (mention["brand"], day_of(mention["created_at"]), mention["source"])
 
 
+def stars_of(rating: object) -> int | None:
+    """A mention's ``rating`` (1-5) as whole stars (rounded half up); ``None`` when it has none."""
+    if isinstance(rating, bool) or not isinstance(rating, int | float) or not 1 <= rating <= 5:
+        return None
+    return int(rating + 0.5)
+
+
+def stars_label(stars: int) -> str:
+    """The sentiment a star rating says: 1-2 negative, 3 neutral, 4-5 positive."""
+    return "negative" if stars <= 2 else "neutral" if stars == 3 else "positive"
+
+
 def counted_of(
     label: str | None,
     complaint: bool,
     correction: Mapping[str, Any] | None = None,
     language: str | None = None,
+    *,
+    rating: object = None,
 ) -> Document:
     """What a mention counts as: a person's correction where it judged, else the model's.
 
     ``label`` is the model's sentiment label, or ``UNSCORED`` with the ``language`` of a
     mention the model did not score. A correction's ``sentiment`` / ``complaint`` replace
-    the model's where not ``None``.
+    the model's where not ``None``. A mention's star ``rating`` is kept beside the verdict
+    (``stars``), never in place of it.
     """
     fix = correction or {}
     corrected = fix.get("sentiment")
@@ -111,6 +141,9 @@ def counted_of(
     }
     if counted["label"] == UNSCORED:
         counted["language"] = language or "und"
+    stars = stars_of(rating)
+    if stars is not None:
+        counted["stars"] = stars
     return counted
 
 
@@ -118,9 +151,23 @@ def bucket(counted: Mapping[str, Any] | None) -> dict[str, int]:
     """The counts one mention adds to its roll-up document."""
     if not counted or counted.get("label") is None:
         return {}
-    if counted["label"] == UNSCORED:
-        return {UNSCORED: 1, f"{UNSCORED}_{counted.get('language') or 'und'}": 1}
-    return {"total": 1, counted["label"]: 1, "complaints": int(bool(counted.get("complaint")))}
+    label = counted["label"]
+    counts: dict[str, int]
+    if label == UNSCORED:
+        counts = {UNSCORED: 1, f"{UNSCORED}_{counted.get('language') or 'und'}": 1}
+    else:
+        counts = {"total": 1, label: 1, "complaints": int(bool(counted.get("complaint")))}
+    stars = stars_of(counted.get("stars"))
+    if stars is not None:
+        counts.update(rated=1, stars=stars)
+        if label in _LABELS:
+            said = stars_label(stars)
+            counts.update(
+                rated_scored=1,
+                stars_agree=int(said == label),
+                stars_clash=int({said, label} == {"positive", "negative"}),
+            )
+    return counts
 
 
 def moved(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> dict[str, int]:
@@ -345,6 +392,7 @@ class Rollups:
                         "source": "$source",
                         "label": "$counted.label",
                         "language": "$counted.language",
+                        "stars": "$counted.stars",
                     },
                     "n": {"$sum": 1},
                     "complaints": {
@@ -357,7 +405,13 @@ class Rollups:
         async for row in await self._mentions.aggregate(pipeline):
             group = row["_id"]
             counts = counted.setdefault((group["brand"], group["source"]), {})
-            one = bucket({"label": group["label"], "language": group.get("language")})
+            one = bucket(
+                {
+                    "label": group["label"],
+                    "language": group.get("language"),
+                    "stars": group.get("stars"),
+                }
+            )
             for name, count in one.items():
                 counts[name] = counts.get(name, 0) + count * int(row["n"])
             if group["label"] in _LABELS:

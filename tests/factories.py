@@ -161,7 +161,19 @@ def advocacy_doc(
     return doc
 
 
-_ROLLUP_COUNTS = ("total", "positive", "neutral", "negative", "complaints", "unscored")
+_ROLLUP_COUNTS = (
+    "total",
+    "positive",
+    "neutral",
+    "negative",
+    "complaints",
+    "unscored",
+    "rated",
+    "stars",
+    "rated_scored",
+    "stars_agree",
+    "stars_clash",
+)
 RollupCounts = dict[tuple[str, datetime, str], dict[str, int]]
 
 
@@ -169,7 +181,9 @@ async def rollup_truth(store: Database) -> RollupCounts:
     """The daily roll-ups as they should be, counted here from the mentions one by one.
 
     The rule: a person's correction, where it judged, else the model's verdict; a mention
-    skipped as another language counts in ``unscored`` only.
+    skipped as another language counts in ``unscored`` only. A rated mention (1-5 stars)
+    counts in ``rated`` and its stars in ``stars``; with a verdict also in ``rated_scored``,
+    ``stars_agree`` (1-2 stars negative, 3 neutral, 4-5 positive) or ``stars_clash``.
     """
     counts: dict[tuple[str, datetime, str], Counter[str]] = {}
     async for doc in store.collection("mentions").find(
@@ -178,11 +192,22 @@ async def rollup_truth(store: Database) -> RollupCounts:
         day = doc["created_at"].replace(hour=0, minute=0, second=0, microsecond=0)
         tally = counts.setdefault((doc["brand"], day, doc["source"]), Counter())
         correction = doc.get("correction") or {}
+        rating = doc.get("rating")
+        stars = round(rating) if isinstance(rating, int | float) and 1 <= rating <= 5 else None
+        if stars is not None:
+            tally["rated"] += 1
+            tally["stars"] += stars
         if doc.get("score_state") == "skipped" and not correction.get("sentiment"):
             tally["unscored"] += 1
             continue
         tally["total"] += 1
-        tally[correction.get("sentiment") or doc["sentiment"]["label"]] += 1
+        label = correction.get("sentiment") or doc["sentiment"]["label"]
+        tally[label] += 1
+        if stars is not None:
+            said = {1: "negative", 2: "negative", 3: "neutral"}.get(stars, "positive")
+            tally["rated_scored"] += 1
+            tally["stars_agree"] += int(said == label)
+            tally["stars_clash"] += int({said, label} == {"negative", "positive"})
         flag = correction.get("complaint")
         if flag is None:
             flag = (doc.get("complaint") or {}).get("is_complaint")

@@ -31,7 +31,9 @@ runner records the window as not read.
 Apple publishes no rate limit (a few requests a second are tolerated; it answers 403
 or 429 beyond); 429 waits for ``Retry-After``.
 
-Mapping: ``rating`` is ``im:rating``; ``engagement`` is ``{"votes": im:voteCount,
+Mapping: ``rating`` is ``im:rating`` (whole stars 1-5: shown on the review, trended in the
+roll-ups and compared with the model's verdict, never used in its place; see
+``store/rollups.py``); ``engagement`` is ``{"votes": im:voteCount,
 "helpful": im:voteSum}`` (votes on the review's helpfulness, and how many said yes);
 the URL is the app's reviews page in that country's store (reviews have no page of
 their own); ``lang`` is left unknown (a store's country does not say the language).

@@ -116,3 +116,34 @@ async def test_alerts_says_which_were_sent_together_and_reads_an_older_goodwills
     only = await asyncio.to_thread(goodwill, "alerts", "--state", "grouped", env=env)
     assert only.returncode == 0 and "Complaint number 4" in only.stdout
     assert "Complaint number 0" not in only.stdout
+
+
+async def test_alert_once_keeps_dashboard_alerts_with_no_slack_set(
+    goodwill_env: dict[str, str], tmp_path: Path, receiver: Receiver, store: Database
+) -> None:
+    """A watch list whose rules go to ``dashboard`` runs with no Slack variable: `goodwill alert
+    --once` keeps the complaint, sent; `alerts test` says the dashboard needs no check and
+    still checks the rule's Slack destination."""
+    path = tmp_path / "watchlist.toml"
+    path.write_text(
+        WATCHLIST.split("[destinations.support]")[0]
+        + '[[alerts]]\nrule = "complaint"\nname = "local"\ndestination = "dashboard"\n'
+    )
+    env = {**goodwill_env, "GOODWILL_WATCHLIST": str(path)}
+    env.pop("GOODWILL_SLACK_WEBHOOK_URL", None)
+    await scored(store, "My Acme order never came")
+    ran = await asyncio.to_thread(goodwill, "alert", "--once", env=env)
+    assert ran.returncode == 0, ran.stderr
+    (kept,) = await store.outbox.recent()
+    assert (kept["destination"], kept["state"]) == ("dashboard", "sent")
+    assert "My Acme order never came" in str(kept["message"])
+    checked = await asyncio.to_thread(goodwill, "alerts", "test", "local", env=env)
+    assert checked.returncode == 0, checked.stderr
+    assert "dashboard is built in" in checked.stdout and receiver.received == []
+    both = WATCHLIST + '[[alerts]]\nrule = "tier_change"\nname = "both"\n'
+    path.write_text(both + 'destination = ["support", "dashboard"]\n')
+    env["GOODWILL_SLACK_WEBHOOK_SUPPORT"] = receiver.url
+    checked = await asyncio.to_thread(goodwill, "alerts", "test", "both", env=env)
+    assert checked.returncode == 0, checked.stderr
+    assert "Sent a sample tier_change alert to support" in checked.stdout
+    assert "dashboard is built in" in checked.stdout and len(receiver.received) == 1

@@ -92,6 +92,15 @@ destination = "support"
         ('[destinations.s]\n[[alerts]]\nrule = "complaint"\ndestination = "s"\nbrands = ["Nope"]\n',
          "'Nope' is not a [[brand]]"),
         ('[destinations.s]\nwebhook_env = "SLACK_URL"\n', "starting with GOODWILL_"),
+        ('[destinations.dashboard]\nwebhook_env = "GOODWILL_SLACK_WEBHOOK_D"\n',
+         "line 7: destinations.dashboard: 'dashboard' is the built-in destination"),
+        ('[[alerts]]\nrule = "complaint"\ndestination = ["dashboard", "suport"]\n',
+         "alerts[0].destination: no [destinations.suport] table; defined: dashboard"),
+        ('[[alerts]]\nrule = "complaint"\ndestination = ["dashboard", "dashboard"]\n',
+         "a destination is listed twice"),
+        ('[[alerts]]\nrule = "complaint"\ndestination = []\n', "or a list of them"),
+        ('[[alerts]]\nrule = "negative_spike"\ndestination = "dashboard"\nmax_age_hours = 2\n',
+         "the negative_spike rule takes no key 'max_age_hours'"),
     ],
 )  # fmt: skip
 def test_bad_alert_config_is_refused_naming_file_line_and_key(
@@ -101,6 +110,39 @@ def test_bad_alert_config_is_refused_naming_file_line_and_key(
     with pytest.raises(ConfigError) as caught:
         load(tmp_path, text)
     assert expected in str(caught.value) and "watchlist.toml" in str(caught.value)
+
+
+def test_the_dashboard_destination_is_built_in_and_needs_no_slack(tmp_path: Path) -> None:
+    """``destination = "dashboard"`` needs no table and no secret: it resolves with no Slack set."""
+    watchlist = load(
+        tmp_path,
+        '[[alerts]]\nrule = "complaint"\ndestination = "dashboard"\nmax_age_hours = 2\n',
+    )
+    (only,) = watchlist.alerts
+    assert only.targets == ("dashboard",) and only.max_age_hours == 2
+    resolved = resolve_destinations(
+        watchlist.destinations, Settings(slack_webhook_url=None, slack_bot_token=None), environ={}
+    )
+    assert set(resolved) == {"dashboard"}
+    assert resolved["dashboard"].local and resolved["dashboard"].kind == "dashboard"
+    assert resolved["dashboard"].webhook_url is None
+
+
+def test_a_rule_may_go_to_slack_and_the_dashboard(tmp_path: Path) -> None:
+    """A list of destinations keeps its order; each resolves (Slack's with its secret)."""
+    watchlist = load(
+        tmp_path,
+        '[destinations.support]\n[[alerts]]\nrule = "negative_spike"\n'
+        'destination = ["support", "dashboard"]\n',
+    )
+    assert watchlist.alerts[0].targets == ("support", "dashboard")
+    resolved = resolve_destinations(
+        watchlist.destinations,
+        Settings(slack_webhook_url=SecretStr("https://hooks.example/default")),
+        environ={},
+    )
+    assert resolved["support"].kind == "webhook" and not resolved["support"].local
+    assert resolved["dashboard"].local
 
 
 def test_destinations_resolve_their_secret_from_the_environment(tmp_path: Path) -> None:

@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 import pytest
 from pydantic import SecretStr
 
 from alerts.deliver import Deliverer
-from alerts.messages import validate_message
-from config.alerting import Destination, QuietHours
+from alerts.engine import AlertEngine
+from alerts.messages import render, validate_message
+from config.alerting import Destination, QuietHours, resolve_destinations
+from config.settings import Settings
 from store import Database
 from store.outbox import Outbox
-from tests.alerts.conftest import Receiver, webhook
+from tests.alerts.conftest import Receiver, rule, scored, webhook
 
 
 @pytest.fixture
@@ -255,3 +258,76 @@ async def test_a_bot_token_destination_posts_to_chat_post_message(
     await raise_many(alert_store, 1, destination="ops")
     await drain(deliverer(alert_store, session, bot), alert_store)
     assert receiver.received[0]["channel"] == "#ops" and receiver.texts() == ["alert 0"]
+
+
+# -- the built-in dashboard destination ---------------------------------------------------
+
+
+@pytest.fixture
+async def traced() -> AsyncIterator[tuple[aiohttp.ClientSession, list[str]]]:
+    """A session that records every request it starts (to show that none is made)."""
+    requests: list[str] = []
+
+    async def on_start(session: object, context: object, params: Any) -> None:
+        requests.append(str(params.url))
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_start)
+    async with aiohttp.ClientSession(trace_configs=[trace]) as opened:
+        yield opened, requests
+
+
+def _no_slack() -> dict[str, Destination]:
+    """The destinations of a watch list with no Slack destination and no Slack secret set."""
+    return resolve_destinations(
+        {}, Settings(slack_webhook_url=None, slack_bot_token=None), environ={}
+    )
+
+
+async def test_dashboard_alerts_are_kept_with_their_message_and_sent_without_any_http(
+    alert_store: Outbox, traced: tuple[aiohttp.ClientSession, list[str]]
+) -> None:
+    """No webhook set, no request made: each alert is ``sent`` at once, its Slack message kept."""
+    session, requests = traced
+    await raise_many(alert_store, 7, destination="dashboard")  # a burst: still one message each
+    worker = deliverer(alert_store, session, *_no_slack().values())
+    assert await worker.deliver_once() == 7
+    assert requests == []
+    docs = await alert_store.recent(limit=10)
+    assert [doc["state"] for doc in docs] == ["sent"] * 7
+    for doc in docs:
+        assert doc["message"] == render(doc["payload"]) and validate_message(doc["message"]) == []
+        assert doc["attempts"] == 1 and doc["last_error"] is None and doc["sent_at"] is not None
+    assert len({doc["message_id"] for doc in docs}) == 7
+    assert await worker.deliver_once() == 0 and requests == []
+
+
+async def test_a_rule_to_slack_and_the_dashboard_delivers_the_same_message_to_both_once(
+    store: Database, alert_store: Outbox, receiver: Receiver, session
+) -> None:
+    """One complaint, a rule with two destinations: the dashboard keeps it even while Slack fails,
+    Slack gets the same message once it is back, and a restarted engine raises neither again."""
+    mention_id = await scored(store)
+    both = rule(rule="complaint", name="vip", destination=["slack", "dashboard"])
+
+    def fresh_engine() -> AlertEngine:
+        return AlertEngine(alert_store, [both], brands=["Acme"], dashboard_link="http://gw.test")
+
+    assert await fresh_engine().run_once() == 1
+    receiver.answer("error")
+    worker = deliverer(alert_store, session, webhook(receiver), *_no_slack().values())
+    await worker.deliver_once()
+    kept = {doc["destination"]: doc for doc in await alert_store.recent()}
+    assert kept["dashboard"]["state"] == "sent" and kept["slack"]["state"] == "pending"
+    await drain(worker, alert_store)
+    docs = {doc["destination"]: doc for doc in await alert_store.recent()}
+    assert {name: doc["state"] for name, doc in docs.items()} == {
+        "slack": "sent",
+        "dashboard": "sent",
+    }
+    assert docs["slack"]["dedupe_key"] == f"complaint:{mention_id}:vip"
+    assert docs["dashboard"]["dedupe_key"] == f"complaint:{mention_id}:vip@dashboard"
+    assert len(receiver.received) == 1
+    assert docs["dashboard"]["message"] == receiver.received[0]
+    assert await fresh_engine().run_once() == 0
+    assert await alert_store.count() == 2

@@ -96,3 +96,15 @@ def test_the_validator_names_what_breaks_the_limits() -> None:
         "blocks[4].elements[0]",
     ):
         assert expected in problems, expected
+
+
+def test_a_digest_says_how_many_mentions_were_not_scored_for_language_only_when_any() -> None:
+    """The unscored count sits beside the scored counts, with its change; absent when none."""
+    digest = {"kind": "digest", "brand": "Acme", "day": "2026-03-09",
+              "totals": {"total": 10, "negative": 3, "unscored": 4},
+              "previous": {"total": 8, "unscored": 2}}  # fmt: skip
+    flat = str(render(digest))
+    assert "*not scored (language)* 4, +100% vs the day before" in flat
+    assert "*negative* 3 (30%)" in flat
+    plain = str(render({**digest, "totals": {"total": 10}, "previous": {}}))
+    assert "not scored" not in plain

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from config.alerting import resolve_destinations
 from config.query import Query
 from config.settings import Settings
 from config.sources import CREDENTIALS, SOURCE_TYPES, SourceParameter, SourceType
@@ -565,6 +566,21 @@ def test_the_demo_queries_match_the_replayed_tweets(settings: Settings) -> None:
     tweets = load_airline_tweets("held_out")
     assert tweets
     assert all(queries[tweet.brand].matches_text(tweet.text, "en") for tweet in tweets)
+
+
+def test_the_demo_alerts_on_the_dashboard_with_no_slack(settings: Settings) -> None:
+    """The built-in demo has complaint, negative-spike and emerging-theme rules, all to the
+    built-in dashboard destination, which resolves with no Slack webhook or token set."""
+    demo = default_watchlist(settings)
+    rules = {rule.rule: rule for rule in demo.alerts}
+    assert set(rules) == {"complaint", "negative_spike", "emerging_theme"}
+    assert all(rule.targets == ("dashboard",) for rule in demo.alerts)
+    complaint = rules["complaint"]
+    assert complaint.min_value is None and not complaint.tiers and complaint.min_reach is None
+    assert complaint.max_age_hours is not None  # the replay's two-week back-fill raises nothing
+    no_slack = settings.model_copy(update={"slack_webhook_url": None, "slack_bot_token": None})
+    resolved = resolve_destinations(demo.destinations, no_slack, environ={})
+    assert set(resolved) == {"dashboard"} and resolved["dashboard"].local
 
 
 def test_the_watch_list_comes_from_settings(tmp_path: Path, settings: Settings) -> None:

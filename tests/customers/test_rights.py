@@ -9,11 +9,14 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
+from alerts.engine import AlertEngine
+from collector.dead_letters import author_keys
+from config.alerting import AlertRuleConfig
 from customers.rights import PersonNotFound, erase, export_data, find_person
 from goodwill.identity import crm_key, email_key, erasure_hash, handle_key, identity_key
 from goodwill.models import Author, Mention
 from store import Database
-from tests.factories import advocacy_doc, profile_doc, seed
+from tests.factories import advocacy_doc, profile_doc, seed, sentiment
 
 SECRETS = ("bob_the_fan", "Bobby Tables", "bob@example.com", "t2_bob", "raw-secret")
 
@@ -139,6 +142,12 @@ async def seed_bob(store: Database) -> dict[str, Any]:
             },
         ]
     )
+    # A post of Bob's the collector could not parse (no title): his author keys kept with it.
+    child = {"kind": "t3", "data": {"id": "b9", "author": "bob_the_fan", "author_fullname": "t2_bob",
+             "selftext": "raw-secret"}}  # fmt: skip
+    await store.cursors.dead_letter(
+        "reddit", "post has no title", child, brand="Acme", authors=author_keys("reddit", child)
+    )
     return {"bob": bob, "eve": eve, "b2": b2["_id"]}
 
 
@@ -183,6 +192,7 @@ async def test_export_data_holds_everything_about_the_person(store: Database) ->
     assert data["corrections"][0]["text"].startswith("I love Acme")
     assert len(data["merges"]) == 1 and data["merges"][0]["moved_emails"] == ["bob@example.com"]
     assert [p["reasons"] for p in data["merge_proposals"]] == [["similar names"]]
+    assert [d["payload"]["data"]["id"] for d in data["dead_letters"]] == ["b9"]
 
 
 async def test_erase_leaves_no_trace_of_the_person_anywhere(store: Database) -> None:
@@ -193,6 +203,7 @@ async def test_erase_leaves_no_trace_of_the_person_anywhere(store: Database) -> 
     report = await erase(store, "reddit:bob_the_fan", by="dpo", keep_text=False)
     assert (report.mentions, report.advocacy, report.proposals, report.merges) == (2, 2, 1, 1)
     assert (report.alerts, report.corrections, report.kept_text) == (1, 1, False)
+    assert report.dead_letters == 1
     after = await everything(store)
     for secret in (*SECRETS, people["bob"]["_id"]):
         assert secret not in after, f"{secret!r} survived the erasure"
@@ -314,3 +325,156 @@ async def test_erase_records_hashes_of_emails_and_crm_ids_too(store: Database) -
     assert erasure_hash(email_key("ann@example.com")) not in hashes
     assert report.identity_hashes == len(hashes)
     assert "HS-7" not in await everything(store) and "SF-9" not in await everything(store)
+
+
+async def scored_complaints(store: Database, posts: list[tuple[Mention, str]]) -> dict[str, Any]:
+    """Store and score ``posts`` as complaints of the profiles named with them; their ids."""
+    await store.mentions.upsert([post for post, _ in posts])
+    claim = await store.queue.claim("test", limit=100, lease=timedelta(minutes=5))
+    verdict = {"is_complaint": True, "score": 0.9, "category": "delivery", "reasons": [],
+               "kind": "complaint"}  # fmt: skip
+    await store.queue.save(
+        claim,
+        {doc["_id"]: sentiment("negative") for doc in claim.mentions},
+        {doc["_id"]: verdict for doc in claim.mentions},
+    )
+    ids = {doc["external_id"]: doc["_id"] for doc in claim.mentions}
+    for post, profile_id in posts:
+        author = post.author.model_dump()
+        await store.collection("mentions").update_one(
+            {"_id": ids[post.external_id]},
+            {"$set": {"profile_id": profile_id, "author_key": identity_key(post.source, author)}},
+        )
+    return ids
+
+
+def complaint(external_id: str, text: str, author: Author) -> Mention:
+    return Mention(
+        source="reddit",
+        external_id=external_id,
+        brand="Acme",
+        text=text,
+        url=f"https://reddit.example/{external_id}",
+        author=author,
+        created_at=datetime.now(UTC) - timedelta(hours=1),
+    )
+
+
+async def test_erasing_someone_named_like_a_common_word_blanks_only_their_alerts(
+    store: Database,
+) -> None:
+    """ "Complaint" (handle "acme"): their alerts are found by id and blanked, others' stay whole."""
+    them = profile_doc("acme", source="reddit", author_id="t2_acme", display_name="Complaint")
+    eve = profile_doc("eve", source="reddit", author_id="t2_eve", display_name="Eve")
+    await store.collection("profiles").insert_many([them, eve])
+    ids = await scored_complaints(
+        store,
+        [
+            (
+                complaint("c1", "Acme lost my parcel", Author(id="t2_acme", handle="acme")),
+                them["_id"],
+            ),
+            (
+                complaint("e1", "Complaint: acme support never answers", Author(id="t2_eve", handle="eve")),
+                eve["_id"],
+            ),
+        ],
+    )  # fmt: skip
+    rule = AlertRuleConfig.model_validate(
+        {"rule": "complaint", "name": "complaints", "destination": "slack"}
+    )
+    engine = AlertEngine(store.outbox, [rule], brands=["Acme"], dashboard_link="http://dash")
+    assert await engine.run_once() == 2
+    alerts = store.collection("alerts")
+    theirs = await alerts.find_one({"dedupe_key": f"complaint:{ids['c1']}:complaints"})
+    assert theirs is not None
+    assert theirs["about"]["mentions"] == [str(ids["c1"])]
+    assert theirs["about"]["profiles"] == [them["_id"]]
+    assert "reddit:id:t2_acme" in theirs["about"]["authors"]
+    # Alerts an older Goodwill wrote (no ``about``), and a digest listing both complaints.
+    digest = {
+        "kind": "digest",
+        "brand": "Acme",
+        "summary": "Daily digest for Acme: 2 complaints",
+        "top_complaints": [
+            {"mention_id": str(ids["c1"]), "text": "Acme lost my parcel"},
+            {"mention_id": str(ids["e1"]), "text": "Complaint: acme support never answers"},
+        ],
+        "new_advocates": [{"profile_id": them["_id"], "name": "Complaint"}],
+    }
+    legacy = [
+        ("tier", {"kind": "tier_change", "profile_id": them["_id"], "who": {"name": "Complaint"}}),
+        ("handle", {"kind": "complaint", "source": "reddit", "mention_id": "gone",
+                    "who": {"handle": "@ACME", "name": "Complaint"}}),
+        ("other", {"kind": "complaint", "source": "reddit", "mention_id": "elsewhere",
+                   "text": "acme acme Complaint", "who": {"handle": "acme_fan", "name": "Complaint"}}),
+        ("other-source", {"kind": "complaint", "source": "hackernews", "mention_id": "hn",
+                          "who": {"handle": "acme", "name": "Complaint"}}),
+        ("spike", {"kind": "negative_spike", "summary": "Negative spike for Acme",
+                   "top_posts": [{"mention_id": "x", "text": "Complaint: acme"}]}),
+    ]  # fmt: skip
+    for key, payload in [("digest", digest), *legacy]:
+        await alerts.insert_one(
+            {"dedupe_key": key, "rule": "r", "brand": "Acme", "destination": "slack",
+             "created_at": datetime.now(UTC), "payload": payload, "state": "pending",
+             "attempts": 0}
+        )  # fmt: skip
+    before = {doc["dedupe_key"]: doc async for doc in alerts.find({})}
+
+    report = await erase(store, "reddit:acme", by="dpo")
+
+    after = {doc["dedupe_key"]: doc async for doc in alerts.find({})}
+    blanked = {key for key, doc in after.items() if doc["payload"] == {"erased": True}}
+    assert blanked == {f"complaint:{ids['c1']}:complaints", "tier", "handle"}
+    assert after["tier"]["state"] == "failed"
+    for key in (f"complaint:{ids['e1']}:complaints", "other", "other-source", "spike"):
+        assert after[key]["payload"] == before[key]["payload"], key
+        assert after[key]["state"] == before[key]["state"], key
+    kept = after["digest"]["payload"]
+    assert kept["top_complaints"] == [digest["top_complaints"][1]]
+    assert kept["new_advocates"] == [] and kept["summary"] == digest["summary"]
+    assert after["digest"]["state"] == "pending"
+    assert report.alerts == 4
+
+
+async def test_a_persons_dead_letters_are_found_by_author_keys_or_exact_values(
+    store: Database,
+) -> None:
+    """Export and erasure reach the dead letters by the person's keys, or (author unknown)
+    by an exact handle or an email in the payload; others' and mere substrings stay."""
+    await seed_bob(store)
+    letters = store.cursors
+
+    async def letter(source: str, payload: Any) -> None:
+        await letters.dead_letter(source, "bad", payload, authors=author_keys(source, payload))
+
+    await letter(
+        "rss", {"feed": "https://blog.example/feed", "summary": "write to BOB@example.com."}
+    )
+    await letter("rss", {"entry": {"by": "@Bob_The_Fan", "title": None}})
+    await letter(
+        "jetstream", "not a JSON object at all: bob_the_fan"
+    )  # unknown author, no exact value
+    await letter(
+        "rss", {"entry": {"title": "bob_the_fan is great", "note": "bob@example.community"}}
+    )
+    eves = {"kind": "t3", "data": {"author": "eve", "author_fullname": "t2_eve",
+                                   "selftext": "thanks bob_the_fan, bob@example.com"}}  # fmt: skip
+    await letter("reddit", eves)
+    assert author_keys("reddit", eves) == ["reddit:eve", "reddit:id:t2_eve"]
+
+    data = await export_data(store, "bob@example.com")
+    assert len(data["dead_letters"]) == 3  # seed_bob's, the email and the exact handle
+    report = await erase(store, "bob@example.com", by="dpo")
+    assert report.dead_letters == 3
+    left = [doc["payload"] async for doc in store.collection("dead_letters").find({})]
+    assert sorted(map(str, left)) == sorted(
+        map(
+            str,
+            [
+                "not a JSON object at all: bob_the_fan",
+                {"entry": {"title": "bob_the_fan is great", "note": "bob@example.community"}},
+                eves,
+            ],
+        )
+    )

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 from streamlit.testing.v1 import AppTest
 
+from alerts.deliver import Deliverer
+from alerts.engine import AlertEngine
+from config.alerting import resolve_destinations
+from config.settings import Settings
 from store import Database
+from tests.alerts.conftest import rule, scored
 from tests.dashboard.conftest import Open, _go, _no_failure
 
 
@@ -75,3 +81,88 @@ async def test_only_windows_still_not_read_are_counted_and_listed(
     assert len(listed) == 1 and listed[0].startswith("Acme · reddit: ")
     assert "still missing" in listed[0] and "abc123" not in listed[0]
     assert not any("read after all" in text for text in listed)
+
+
+async def _kept_on_the_dashboard(store: Database) -> str:
+    """A complaint raised by the engine and an older tier change, delivered to the dashboard
+    destination by the real deliverer (no Slack); the complaint's mention id."""
+    mention_id = await scored(
+        store, "Acme [click me](http://evil.test) *lost* my bag # twice", followers=1200
+    )
+    await store.outbox.raise_alert(
+        dedupe_key="tier:p1|Acme:advocate",
+        rule="new-advocates",
+        brand="Acme",
+        destination="dashboard",
+        payload={
+            "kind": "tier_change",
+            "brand": "Acme",
+            "profile_id": "p1",
+            "tier": "advocate",
+            "previous_tier": "neutral",
+            "score": 31.0,
+            "mentions": 4,
+            "who": {"name": "Dana Fan", "advocacy_tier": "advocate", "advocacy_score": 31.0},
+            "url": "",
+            "dashboard_url": "http://gw.test/?profile=p1",
+            "summary": "New advocate of Acme: Dana Fan (score +31)",
+        },
+        now=datetime.now(UTC) - timedelta(hours=2),
+    )
+    complaints = rule(rule="complaint", name="complaints", destination="dashboard")
+    engine = AlertEngine(
+        store.outbox, [complaints], brands=["Acme"], dashboard_link="http://gw.test"
+    )
+    assert await engine.run_once() == 1
+    destinations = resolve_destinations(
+        {}, Settings(slack_webhook_url=None, slack_bot_token=None), environ={}
+    )
+    async with aiohttp.ClientSession() as session:
+        assert await Deliverer(store.outbox, destinations, session).deliver_once() == 2
+    return str(mention_id)
+
+
+async def test_dashboard_alerts_read_as_slack_shows_them_newest_first(
+    store: Database, dashboard: Open
+) -> None:
+    """The dashboard destination's alerts: title, rule, brand, who, the post (its own Markdown
+    inert) and a link into Goodwill, newest first; their delivery reads as sent."""
+    mention_id = await _kept_on_the_dashboard(store)
+    app = _go(_open(dashboard), "sources")
+    _no_failure(app)
+    shown = [element.value for element in app.markdown]
+    titles = [
+        text for text in shown if text in ("**Complaint about Acme**", "**New advocate of Acme**")
+    ]
+    assert titles == ["**Complaint about Acme**", "**New advocate of Acme**"]
+    assert any(text.startswith("**On the dashboard** (2)") for text in shown)
+    assert any("**Reach**" in text and "1,200 followers" in text for text in shown)
+    quote = next(text for text in shown if text.startswith("> "))
+    # The post's link stays text; its *bold* is bold, as in Slack.
+    assert quote.startswith("> Acme \\[click me\\]\\(http") and "**lost**" in quote
+    captions = [element.value for element in app.caption]
+    assert any(caption.startswith("complaints · Acme · ") for caption in captions)
+    links = app.get("page_link")
+    assert [link.proto.label for link in links] == ["Open the mention", "Open the profile"]
+    assert (links[0].proto.page, links[0].proto.query_string) == (
+        "mentions",
+        f"mention={mention_id}",
+    )
+    assert (links[1].proto.page, links[1].proto.query_string) == ("profile", "profile=p1")
+    table = app.dataframe[-1].value  # no source has run: the delivery table is the only one
+    assert list(table["Destination"]) == ["dashboard", "dashboard"]
+    assert list(table["Delivery"]) == ["✅ sent", "✅ sent"]
+
+
+async def test_dashboard_alerts_can_be_read_one_rule_at_a_time(
+    store: Database, dashboard: Open
+) -> None:
+    """The rule picker lists each rule with its count; picking one shows only its alerts."""
+    await _kept_on_the_dashboard(store)
+    app = _go(_open(dashboard), "sources")
+    picker = app.selectbox(key="kept_alerts_rule")
+    assert list(picker.options) == ["All rules", "complaints (1)", "new-advocates (1)"]
+    picker.select("new-advocates").run()
+    _no_failure(app)
+    shown = [element.value for element in app.markdown]
+    assert "**New advocate of Acme**" in shown and "**Complaint about Acme**" not in shown

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import logging
 import subprocess
 import sys
 import zipfile
@@ -306,3 +307,49 @@ def test_alerts_sources_and_import_reports_print_escapes(
     assert "row 3: duplicate of row 2 (same handle twitter:" in imported.stdout
     for raw in RAW:
         assert raw not in imported.stdout
+
+
+# A post as hostile as a name: clear the screen, a C0 ring, an 8-bit CSI, DEL, an override.
+HOSTILE_POST = "Acme lost my bag \x1b[2J\x07\x9b31m\x7f\u202e again"
+
+
+def test_classify_and_profile_show_print_a_hostile_post_escaped(
+    goodwill_env: dict[str, str], db: Database[dict[str, Any]], tmp_path: Path
+) -> None:
+    """`classify` on a terminal writes controls as JSON escapes; `profiles show` lists the post escaped."""
+    source = tmp_path / "posts.txt"
+    source.write_text(HOSTILE_POST + "\n", encoding="utf-8")
+    classified = goodwill("classify", str(source), env=goodwill_env)
+    assert classified.returncode == 0, classified.stderr
+    for raw in ("\x1b", "\x07", "\x9b", "\x7f", "\u202e"):
+        assert raw not in classified.stdout and raw not in classified.stderr, repr(raw)
+    assert json.loads(classified.stdout)["text"] == HOSTILE_POST
+    eve = profile_doc("eve", display_name="Eve")
+    db.profiles.insert_one(eve)
+    db.mentions.insert_one(
+        {
+            "source": "replay",
+            "external_id": "h1",
+            "brand": "Acme",
+            "text": HOSTILE_POST,
+            "profile_id": eve["_id"],
+            "created_at": datetime.now(UTC),
+            "score_state": "pending",
+        }
+    )
+    shown = goodwill("profiles", "show", eve["_id"], env=goodwill_env)
+    assert shown.returncode == 0, shown.stderr
+    assert "\\x1b[2J\\x07\\x9b31m\\x7f\\u202e again" in shown.stdout, shown.stdout
+    for raw in ("\x1b", "\x07", "\x9b", "\x7f", "\u202e"):
+        assert raw not in shown.stdout
+
+
+def test_log_lines_on_stderr_are_printable() -> None:
+    """What a command logs (a source's error quoting its answer) reaches stderr escaped."""
+    from service.cli_common import _PrintableFormatter
+
+    record = logging.LogRecord(
+        "collector", logging.WARNING, __file__, 1, "failed: %s", (HOSTILE,), None
+    )
+    line = _PrintableFormatter("%(levelname)s %(message)s").format(record)
+    assert line == f"WARNING failed: {SHOWN}"
