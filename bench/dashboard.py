@@ -44,6 +44,10 @@ _SOURCE_WEIGHTS = (40, 25, 10, 15, 10)
 _CHUNK = 10_000  # mentions per task handed to a loading process
 _BATCH = 1_000  # mentions per insert_many
 _WINDOW_DAYS = 30
+# Complaint themes: each brand has this many, and this share of negative posts is in one.
+_THEMES = 20
+_THEMED = 0.7
+_CATEGORIES = ("delivery", "billing_refund_pricing", "customer_service", "other")
 
 RollupKey = tuple[str, datetime, str]
 
@@ -104,11 +108,13 @@ def _documents(first: int, count: int, now: datetime, days: int) -> Iterator[dic
             },
             "scored_at": created + timedelta(minutes=6),
         }
+        if label == "negative" and rng.random() < _THEMED:
+            doc["theme_id"] = f"T{rng.randrange(_THEMES) + 1}"
         if label == "negative" and rng.random() < 0.4:
             doc["complaint"] = {
                 "is_complaint": True,
                 "kind": "complaint",
-                "category": "service",
+                "category": rng.choice(_CATEGORIES),
                 "score": 0.9,
                 "reasons": ["names a failure"],
             }
@@ -217,6 +223,24 @@ def _load(uri: str, mentions: int, days: int, workers: int, now: datetime) -> fl
             ]
         )
         print(f"  {len(docs):,} roll-up documents", flush=True)
+        db.themes.insert_many(
+            [
+                {
+                    "_id": f"{brand}|T{number}",
+                    "brand": brand,
+                    "theme_id": f"T{number}",
+                    "status": "active",
+                    "name": f"theme {number}",
+                    "phrases": [f"theme {number}"],
+                    "size": 100,
+                    "representatives": [],
+                    "clustered_at": now,
+                    "created_at": now,
+                }
+                for brand in AIRLINES.values()
+                for number in range(1, _THEMES + 1)
+            ]
+        )
         # One advocacy document per person x brand, as the scorer keeps them: one per
         # ten mentions (people mention a brand more than once).
         rng = random.Random(7)
@@ -338,14 +362,36 @@ async def _questions(uri: str, now: datetime) -> list[tuple[str, str, str, Timed
         return await insights.negative_posts(store, brand, worst, worst + timedelta(days=1))
 
     async def terms() -> object:
-        texts = await insights.recent_texts(store, brand, since, until, limit=2000)
-        return insights.count_terms(texts, exclude=names)
+        now_texts, before_texts = await asyncio.gather(
+            insights.recent_texts(store, brand, since, until, limit=1000, label="negative"),
+            insights.recent_texts(store, brand, previous, since, limit=1000, label="negative"),
+        )
+        return insights.rising_terms(now_texts, before_texts, exclude=names)
+
+    async def categories() -> object:
+        return await insights.complaint_categories(store, brand, previous, until)
+
+    week = until - timedelta(days=7)
+
+    async def themes() -> object:
+        return await store.themes.window_summary(brand, week, until, posts=3)
+
+    async def theme_complaints() -> object:
+        return await store.themes.latest_complaints(brand, "T1", week, until, limit=200)
+
+    async def themes_page() -> object:
+        for question in (brands, themes, theme_complaints):
+            await question()
+        return None
+
+    async def queue_theme() -> object:
+        return await store.complaints.queue(brand, "all", limit=26, order="newest", theme_id="T1")
 
     async def unscored() -> object:
         return await store.queue.waiting(brand)
 
     async def overview_page() -> object:
-        for question in (brands, overview_rollups, unscored, posts, terms):
+        for question in (brands, overview_rollups, unscored, posts, terms, categories):
             await question()
         return None
 
@@ -406,7 +452,8 @@ async def _questions(uri: str, now: datetime) -> list[tuple[str, str, str, Timed
         ("overview", "brand list", "roll-ups + cursors", brands),
         ("overview", "brand list", "raw distinct", brands_raw),
         ("overview", "worst day's top posts", "mentions, 1 day", posts),
-        ("overview", "top terms, 2,000 latest", "mentions, sliced by day", terms),
+        ("overview", "top terms: 1,000 latest negative, window vs previous", "mentions, sliced by day", terms),
+        ("overview", f"complaints by category, {_WINDOW_DAYS} d + previous", "mentions, brand_complaint_time", categories),
         ("overview", "whole page (cache miss)", "roll-ups", overview_page),
         ("overview", "whole page (cache miss)", "raw mentions", overview_page_raw),
         ("mentions", "first page, no filter", "mentions", feed),
@@ -418,6 +465,10 @@ async def _questions(uri: str, now: datetime) -> list[tuple[str, str, str, Timed
         ("complaints", "first page, all brands", "mentions", queue_all),
         ("complaints", "first page, one brand", "mentions", queue_brand),
         ("complaints", "first page, valued customers first (30 d)", "mentions", queue_by_value),
+        ("complaints", "first page, one brand, one theme", "mentions", queue_theme),
+        ("themes", "20 themes of a brand, 7 d + previous, 3 posts each", "mentions, brand_theme_time", themes),
+        ("themes", "complaints of one theme, 7 d", "mentions, brand_theme_time", theme_complaints),
+        ("themes", "whole page (cache miss)", "mentions", themes_page),
         ("sources", "cursors + source list", "cursors + roll-ups", sources),
         ("sources", "source list", "raw distinct", sources_raw),
         ("sources", "recent alerts", "alerts", alerts),
@@ -475,7 +526,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--pages",
-        help="comma-separated pages to time (overview,mentions,complaints,sources,advocates)",
+        help="comma-separated pages to time (overview,mentions,complaints,themes,sources,advocates)",
     )
     args = parser.parse_args()
     now = datetime.now(UTC)

@@ -5,7 +5,8 @@ configured, else the password from settings); then the navigation over one modul
 per page: **Overview** (``dashboard.overview``: a brand beside its competitors, from
 the daily roll-ups), **Mentions** (``dashboard.mentions``: the feed, filtered and
 paged), **Complaints queue** (``dashboard.complaints``: open complaints and their
-shared workflow), **Advocates and detractors** (``dashboard.advocates``), **Profile**
+shared workflow), **Themes** (``dashboard.themes``: what complaints are about, and how
+each theme moves), **Advocates and detractors** (``dashboard.advocates``), **Profile**
 (``dashboard.profile``) and **Sources and alerts** (``dashboard.sources``: where
 collection of each brand x source stands; the latest alerts and their delivery).
 Links from alerts (``?mention=``, ``?profile=``, ``?brand=``) open their page. No
@@ -30,6 +31,7 @@ try:
         overview,
         profile,
         sources,
+        themes,
         ui,
     )
 except ModuleNotFoundError:  # `streamlit run dashboard/app.py` from a checkout not installed
@@ -43,6 +45,7 @@ except ModuleNotFoundError:  # `streamlit run dashboard/app.py` from a checkout 
         overview,
         profile,
         sources,
+        themes,
         ui,
     )
 
@@ -72,6 +75,12 @@ def _pages() -> list[st.Page]:
             title="Complaints queue",
             icon=":material/report:",
             url_path="complaints",
+        ),
+        st.Page(
+            ui.guarded(themes.themes),
+            title="Themes",
+            icon=":material/hub:",
+            url_path="themes",
         ),
         st.Page(
             ui.guarded(advocates.advocates),

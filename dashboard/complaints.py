@@ -1,17 +1,18 @@
 """The Complaints queue page: open complaints and the workflow everyone shares on them.
 
 Open complaints of a brand (or all), valued customers first or newest first, 25 to a
-page, in views (all open, unassigned, mine, overdue). One form for the page assigns,
-acknowledges, resolves, tags or notes a complaint under the signed-in account (or,
-without one, *Your name* in the sidebar: ``ui.who``); each action is saved at once and
-shown in the complaint's history.
+page, in views (all open, unassigned, mine, overdue), and for one brand by complaint
+theme. One form for the page assigns, acknowledges, resolves, tags or notes a complaint
+under the signed-in account (or, without one, *Your name* in the sidebar: ``ui.who``);
+another assigns every complaint listed under the filters at once. Each action is saved
+at once and shown in the complaint's history.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import data, theme_data, ui
 from goodwill.errors import StoreError
 from scoring.categories import readable
 
@@ -20,6 +21,8 @@ __all__ = ["complaints"]
 _QUEUE_PAGE = "complaints_page"
 _QUEUE_FILTERS = "complaints_filters"
 _QUEUE_RESULT = "complaints_result"  # (ok, message) of the last action, shown once
+_BULK_RESULT = "complaints_bulk_result"
+_LISTED = "complaints_listed"  # the filters of the list shown: (brand, view, whose, order, theme)
 _VIEW_LABELS = {
     "all": "All open",
     "unassigned": "Unassigned",
@@ -111,6 +114,75 @@ def _act_on_complaint() -> None:
     state[_QUEUE_RESULT] = (True, f"Done: {_ACTION_PHRASES.get(action, action)}.")
 
 
+def _assign_listed() -> None:
+    """The bulk form's submit: assign every complaint listed under the filters at once."""
+    state = st.session_state
+    assignee = str(state.get("complaints_bulk_to") or "").strip()
+    name = ui.who()
+    filters = state.get(_LISTED)
+    if not name:
+        state[_BULK_RESULT] = (False, "Not done: enter your name in the sidebar (*Your name*).")
+        return
+    if not assignee or filters is None:
+        state[_BULK_RESULT] = (False, "Not done: name who the complaints go to.")
+        return
+    try:
+        changed = data.assign_listed(filters, assignee, name)
+    except ValueError as error:
+        state[_BULK_RESULT] = (False, f"Not done: {error}")
+        return
+    except StoreError as error:
+        state[_BULK_RESULT] = (
+            False,
+            f"Not done: the database refused or did not answer ({ui.redact(str(error))}).",
+        )
+        return
+    state["complaints_bulk_to"] = ""
+    state[_BULK_RESULT] = (
+        True,
+        f"Done: {changed:,} complaint{'s' if changed != 1 else ''} assigned to {ui.md(assignee)}.",
+    )
+
+
+def _bulk_form() -> None:
+    """Assign all the complaints the filters list (the first 500 in the list's order)."""
+    with st.expander("Assign all listed complaints"):
+        with st.form("complaints_bulk_form"):
+            st.text_input("Assign to", max_chars=100, key="complaints_bulk_to")
+            st.form_submit_button(
+                "Assign all listed", key="complaints_bulk_apply", on_click=_assign_listed
+            )
+        st.caption(
+            f"Every open complaint under the filters above (the first "
+            f"{data.BULK_ASSIGN_CAP:,} in the list's order), recorded under your name; "
+            "those resolved or already assigned to that person meanwhile are left as they are."
+        )
+    ui.show_outcome(_BULK_RESULT)
+
+
+def _theme_picker(brand: str | None) -> str | None:
+    """The brand's complaint themes as a filter (none without a brand, or before any theme)."""
+    names = theme_data.theme_names(brand) if brand is not None else {}
+    if not names:
+        st.session_state.pop("complaints_theme", None)
+        return None
+    options: list[str | None] = [None, *names]
+    if st.session_state.get("complaints_theme") not in options:  # another brand's theme
+        st.session_state.pop("complaints_theme", None)
+    theme = st.selectbox(
+        "Theme",
+        options,
+        key="complaints_theme",
+        format_func=lambda theme_id: (
+            "All themes"
+            if theme_id is None
+            else f"{names.get(str(theme_id), theme_id)} ({theme_id})"
+        ),
+        help="The complaint themes the scorer found for this brand (see Themes).",
+    )
+    return None if theme is None else str(theme)
+
+
 def _action_form(items: list[data.ComplaintItem]) -> None:
     """One compact form for the page: which complaint, which action, its value."""
     labels = {
@@ -173,26 +245,30 @@ def complaints() -> None:
             help="Valued first sorts the open complaints of the last 30 days by the "
             "customer value the CRM gives their author.",
         )
+    theme = _theme_picker(brand)
     name = ui.who()
     if view == "mine" and not name:
         st.warning("Enter your name in the sidebar (*Your name*) to see your complaints.")
         return
     filters = (brand, view, name if view == "mine" else None)
-    if st.session_state.get(_QUEUE_FILTERS) != (*filters, order):
-        st.session_state[_QUEUE_FILTERS] = (*filters, order)
+    if st.session_state.get(_QUEUE_FILTERS) != (*filters, order, theme):
+        st.session_state[_QUEUE_FILTERS] = (*filters, order, theme)
         st.session_state[_QUEUE_PAGE] = 0
+    st.session_state[_LISTED] = (*filters, order, theme)
     page_number = int(st.session_state.get(_QUEUE_PAGE, 0))
-    page = data.complaints_page(*filters, page_number, order=order)
+    page = data.complaints_page(*filters, page_number, order=order, theme_id=theme)
     if not page.items and page_number > 0:
         page_number = st.session_state[_QUEUE_PAGE] = 0
-        page = data.complaints_page(*filters, 0, order=order)
+        page = data.complaints_page(*filters, 0, order=order, theme_id=theme)
     if not page.items:
         st.info("No open complaints.", icon=":material/task_alt:")
-        result = st.session_state.pop(_QUEUE_RESULT, None)
-        if result is not None and result[0]:
-            st.success(result[1], icon=":material/check:")
+        for key in (_QUEUE_RESULT, _BULK_RESULT):
+            result = st.session_state.pop(key, None)
+            if result is not None and result[0]:
+                st.success(result[1], icon=":material/check:")
         return
     _action_form(page.items)
+    _bulk_form()
     shown_from = page_number * data.COMPLAINTS_PAGE_SIZE + 1
     st.caption(
         f"Complaints {shown_from:,}–{shown_from + len(page.items) - 1:,}, "

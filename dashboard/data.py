@@ -32,6 +32,7 @@ from store import Complaints, Database, insights
 
 __all__ = [
     "BRAND_COLUMNS",
+    "BULK_ASSIGN_CAP",
     "COMPLAINTS_PAGE_SIZE",
     "COMPLAINT_ACTIONS",
     "COMPLAINT_VIEWS",
@@ -47,6 +48,7 @@ __all__ = [
     "HandlingStep",
     "Post",
     "SourceState",
+    "assign_listed",
     "backend",
     "brand_rollups",
     "brands",
@@ -567,6 +569,7 @@ def complaints_page(
     page: int,
     page_size: int = COMPLAINTS_PAGE_SIZE,
     order: str = "newest",
+    theme_id: str | None = None,
 ) -> ComplaintPage:
     """Page ``page`` (0 = first) of the open complaints in ``view`` (see ``store.complaints.queue``)."""
     docs = run(
@@ -578,6 +581,7 @@ def complaints_page(
             skip=page * page_size,
             limit=page_size + 1,
             order=order,
+            theme_id=theme_id,
         )
     )
     return ComplaintPage(
@@ -595,11 +599,38 @@ def handle_complaint(mention_id: str, action: str, by: str, value: str | None = 
     feed_page.clear()
 
 
+BULK_ASSIGN_CAP = Complaints.BULK_ASSIGN_CAP
+
+
+def assign_listed(
+    filters: tuple[str | None, str, str | None, str, str | None], assignee: str, by: str
+) -> int:
+    """Assign the first ``BULK_ASSIGN_CAP`` complaints the queue lists under ``filters``
+    (brand, view, whose, order, theme) to ``assignee``, as ``by``; returns how many changed.
+
+    Raises ``ValueError`` with a message for the person when the store refuses it.
+    """
+    brand, view, whose, order, theme_id = filters
+    store = backend().store
+    docs = run(
+        store.complaints.queue(
+            brand, view, whose, datetime.now(UTC), limit=BULK_ASSIGN_CAP, order=order,
+            theme_id=theme_id,
+        )
+    )  # fmt: skip
+    changed = run(store.complaints.assign_many([doc["_id"] for doc in docs], assignee, by))
+    complaints_page.clear()
+    feed_page.clear()
+    return changed
+
+
 # -- overview: competitors, changes, terms -------------------------------------------------
 
 BRAND_COLUMNS = ["brand", "day", "source", *insights.ROLLUP_COUNTS]
-# How many recent mentions the top terms are counted over (a sample, read in day-sized slices).
-TERM_SAMPLE = 2000
+# How many recent negative mentions of each window the top terms are counted over (a
+# sample, read in day-sized slices; the two windows' reads, about 3x the sample at 30%
+# negative, are what the Overview's terms cost).
+TERM_SAMPLE = 1000
 
 
 @st.cache_data(ttl=300, show_spinner=False)
@@ -694,22 +725,32 @@ def negative_posts(brand: str, day: date, days: int = 1, limit: int = 5) -> list
 
 @st.cache_data(ttl=120, show_spinner=False)
 def top_terms(
-    brand: str, first: date, last: date, exclude: tuple[str, ...], top: int = 20
-) -> tuple[list[tuple[str, int]], int]:
-    """The ``top`` words of ``brand``'s latest mentions in the window, and the sample size.
+    brand: str, first: date, last: date, exclude: tuple[str, ...], days: int | None, top: int = 15
+) -> tuple[list[tuple[str, int, int, float]], int, int]:
+    """Words that rose most in ``brand``'s negative mentions of the window against the
+    ``days`` before it (``insights.rising_terms``), and the two samples' sizes.
 
-    Counted over at most ``TERM_SAMPLE`` mentions, brand names in ``exclude`` left out.
+    Each sample is the latest ``TERM_SAMPLE`` negative mentions of its window. Without a
+    previous window (``days`` None: all time), the window's most used words (``before``
+    0, lift 0) and a previous sample of 0.
     """
-    texts = run(
-        insights.recent_texts(
-            backend().store,
-            brand,
-            _start_of(first),
-            _start_of(last + timedelta(days=1)),
-            limit=TERM_SAMPLE,
-        )
-    )
-    return insights.count_terms(texts, exclude=(brand, *exclude), top=top), len(texts)
+    store, names = backend().store, (brand, *exclude)
+
+    def texts(start: date, end: date) -> Coroutine[Any, Any, list[str]]:
+        return insights.recent_texts(
+            store, brand, _start_of(start), _start_of(end + timedelta(days=1)),
+            limit=TERM_SAMPLE, label="negative",
+        )  # fmt: skip
+
+    async def both(earlier: date) -> tuple[list[str], list[str]]:  # the windows side by side
+        return await asyncio.gather(texts(first, last), texts(earlier, first - timedelta(days=1)))
+
+    if days is None:
+        now = run(texts(first, last))
+        counted = insights.count_terms(now, exclude=names, top=top)
+        return [(word, count, 0, 0.0) for word, count in counted], len(now), 0
+    now, before = run(both(first - timedelta(days=days)))
+    return insights.rising_terms(now, before, exclude=names, top=top), len(now), len(before)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,10 @@
 
 Volumes, sentiment mix, net sentiment over time and by source, share of voice against
 the watch list's competitors, what changed since the previous equal window (and the
-posts behind the worst day), and the window's top terms. Everything but the posts and
-the terms comes from ``rollups``; those two read a capped slice of ``mentions``.
+posts behind the worst day), the words that rose in negative mentions, and complaints by
+category. Everything but the posts, the terms and the categories comes from
+``rollups``; the posts and terms read a capped slice of ``mentions``, the categories the
+window's complaints along an index.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import data, theme_data, ui
+from scoring.categories import readable
 from store.rollups import RATING_COUNTS
 
 __all__ = ["overview"]
@@ -340,20 +343,118 @@ def _share_chart(current: pd.DataFrame, per: str, names: list[str]) -> Any:
     )
 
 
-def _terms_chart(terms: list[tuple[str, int]]) -> Any:
-    frame = pd.DataFrame(terms, columns=["term", "mentions"])
+def _terms_table(terms: list[tuple[str, int, int, float]], compared: bool) -> pd.DataFrame:
+    """One row per term: mentions using it now and before, and how much its share rose."""
+    frame = pd.DataFrame(terms, columns=["Term", "Now", "Before", "Rise"])
+    return frame if compared else frame.drop(columns=["Before", "Rise"])
+
+
+def _top_terms(brand: str, names: list[str], first: date, last: date, days: int | None) -> None:
+    """The words that rose most in negative mentions, this window against the one before."""
+    st.subheader("Top terms")
+    terms, now, before = data.top_terms(brand, first, last, tuple(names), days)
+    if not terms:
+        st.caption(
+            "No word rose in negative mentions of this window against the previous one."
+            if days is not None
+            else "No words stand out in the negative mentions of this window yet."
+        )
+        return
+    st.dataframe(
+        _terms_table(terms, days is not None),
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "Now": st.column_config.NumberColumn(help="Negative mentions of the window using it."),
+            "Before": st.column_config.NumberColumn(
+                help="Negative mentions of the previous window using it."
+            ),
+            "Rise": st.column_config.NumberColumn(
+                format="%.1f×", help="Its share of negative mentions now over its share before."
+            ),
+        },
+    )
+    if days is None:
+        st.caption(
+            f"Words most used by the latest {now:,} negative mentions of all time "
+            "(common words and brand names left out)."
+        )
+        return
+    st.caption(
+        f"Words that rose most in negative mentions: the latest {now:,} negative mentions of "
+        f"this window against the latest {before:,} of the previous {days} "
+        f"day{'s' if days > 1 else ''}. Rise = share of mentions using the word now over its "
+        "share before, each count plus 2 so rare words do not leap; at least 3 mentions now. "
+        "Common words and brand names left out."
+    )
+
+
+def _categories_over_time(frame: pd.DataFrame, per: str) -> pd.DataFrame:
+    periods = frame.assign(period=_period_start(frame, per), label=frame["category"].map(readable))
+    return periods.groupby(["period", "label"], as_index=False)["complaints"].sum()
+
+
+def _categories_chart(long: pd.DataFrame, per: str) -> Any:
+    unit = "utcyearmonth" if per == "month" else "utcyearmonthdate"
     return (
-        alt.Chart(frame)
-        .mark_bar(color="#4c78a8")
+        alt.Chart(long)
+        .mark_bar()
         .encode(
-            x=alt.X("mentions:Q", title="mentions using it"),
-            y=alt.Y("term:N", sort="-x", title=None, axis=alt.Axis(labelOverlap=False)),
+            x=alt.X(f"{unit}(period):T", title=None),
+            y=alt.Y("sum(complaints):Q", title=f"complaints per {per}"),
+            color=alt.Color("label:N", title="Category", legend=alt.Legend(orient="top")),
             tooltip=[
-                alt.Tooltip("term:N", title="Term"),
-                alt.Tooltip("mentions:Q", title="Mentions"),
+                alt.Tooltip(f"{unit}(period):T", title=per.capitalize()),
+                alt.Tooltip("label:N", title="Category"),
+                alt.Tooltip("sum(complaints):Q", title="Complaints"),
             ],
         )
-        .properties(height=max(120, 24 * len(terms)))
+        .properties(height=260)
+    )
+
+
+def _categories(brand: str, first: date, last: date, previous_first: date | None, per: str) -> None:
+    """Complaints per category in the window against the previous one, and over time."""
+    st.subheader("Complaints by category")
+    frame = theme_data.categories(brand, previous_first or first, last)
+    current = frame[frame["day"] >= first]
+    if current.empty:
+        st.caption("No complaints in this window.")
+        return
+    now = current.groupby("category")["complaints"].sum()
+    before = (
+        None
+        if previous_first is None
+        else frame[frame["day"] < first].groupby("category")["complaints"].sum()
+    )
+    names = sorted(set(now.index) | set(() if before is None else before.index))
+    rows = [
+        {
+            "Category": readable(name),
+            "Complaints": int(now.get(name, 0)),
+            **(
+                {}
+                if before is None
+                else {
+                    "Before": int(before.get(name, 0)),
+                    "Change": _change(int(now.get(name, 0)), int(before.get(name, 0))),
+                }
+            ),
+        }
+        for name in names
+    ]
+    table = pd.DataFrame(rows).sort_values(["Complaints", "Category"], ascending=[False, True])
+    table_column, chart_column = st.columns([2, 3])
+    with table_column:
+        st.dataframe(table, hide_index=True, width="stretch")
+    with chart_column:
+        st.altair_chart(
+            _categories_chart(_categories_over_time(current, per), per), width="stretch"
+        )
+    compared = "" if previous_first is None else ", against the window as long before it"
+    st.caption(
+        f"Complaints of {ui.md(brand)} in the window by the detector's category (a person's "
+        f"correction counts over the model's verdict){compared}; per {per} on the right."
     )
 
 
@@ -589,16 +690,8 @@ def overview() -> None:
     with changed:
         _what_changed(brand, frame, previous, days)
     with terms_column:
-        st.subheader("Top terms")
-        terms, sample = data.top_terms(brand, first, last, tuple(names))
-        if terms:
-            st.altair_chart(_terms_chart(terms), width="stretch")
-            st.caption(
-                f"Words used by the latest {sample:,} mentions of the window "
-                "(common words and brand names left out)."
-            )
-        else:
-            st.caption("No words stand out in this window yet.")
+        _top_terms(brand, names, first, last, days)
+    _categories(brand, first, last, previous_first, per)
 
     st.subheader(f"Net sentiment per {per}")
     st.altair_chart(_net_chart(_net_over_time(frame, per), per), width="stretch")

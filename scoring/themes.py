@@ -46,10 +46,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
-from scipy.optimize import linear_sum_assignment
-from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
+# scikit-learn and scipy are imported where they are used: a scorer that starts (and
+# every process that imports the worker) does not pay their 1-2 s import until it clusters.
 
 __all__ = [
     "DIMENSIONS",
@@ -148,6 +147,8 @@ def _k_for(n: int) -> int:
 
 def _kmeans(matrix: np.ndarray, k: int, seed: int) -> np.ndarray:
     """Cluster labels of unit rows by k-means (mini-batch above ``_FULL_KMEANS_UP_TO`` rows)."""
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
     if len(matrix) <= _FULL_KMEANS_UP_TO:
         model: KMeans | MiniBatchKMeans = KMeans(k, n_init=3, random_state=seed)
     else:
@@ -313,6 +314,9 @@ def key_phrases(
     """
     if not groups:
         return []
+    from scipy import sparse
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
     excluded = {word for entry in exclude for word in re.findall(r"\w+", entry.casefold())}
     stop = list(ENGLISH_STOP_WORDS | _NOISE_WORDS | excluded)
     documents = [_clean(text) for group in groups for text in group]
@@ -378,6 +382,8 @@ def match_themes(
     """
     if len(new) == 0 or len(old) == 0:
         return {}
+    from scipy.optimize import linear_sum_assignment
+
     similar = _unit(new) @ _unit(old).T
     rows, cols = linear_sum_assignment(-similar)
     return {int(r): int(c) for r, c in zip(rows, cols, strict=True) if similar[r, c] >= threshold}

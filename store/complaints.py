@@ -8,6 +8,7 @@ actions (assign, acknowledge, resolve, tag, note) each leave a history entry.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,15 @@ from store.rollups import INFLIGHT_LEASE, UNSCORED, Rollups, counted_of, key_of,
 __all__ = ["CORRECTION_KINDS", "INDEXES", "Complaints"]
 
 INDEXES: dict[str, list[IndexModel]] = {
+    "mentions": [
+        # A brand's complaints in a window (the Overview's categories): the embedded server
+        # walks this range for ``{brand: "<str>", counted.complaint: True, created_at: range}``
+        # instead of every mention of the brand (30 ms against 490 ms at 100,000 mentions).
+        IndexModel(
+            [("brand", ASCENDING), ("counted.complaint", ASCENDING), ("created_at", DESCENDING)],
+            name="brand_complaint_time",
+        ),
+    ],
     "corrections": [
         IndexModel([("mention_id", ASCENDING), ("at", DESCENDING)], name="mention_time"),
         IndexModel([("at", DESCENDING)], name="at"),
@@ -59,6 +69,7 @@ class Complaints:
     ORDERS = ("newest", "value")
     VALUE_ORDER_DAYS = 30
     VALUE_ORDER_CAP = 1000
+    BULK_ASSIGN_CAP = 500
     ACTIONS = ("assign", "acknowledge", "resolve", "tag", "note")
     STATES = ("open", "acknowledged", "resolved")
     OVERDUE_AFTER = timedelta(hours=24)
@@ -223,9 +234,13 @@ class Complaints:
         skip: int = 0,
         limit: int = 25,
         order: str = "newest",
+        theme_id: str | None = None,
     ) -> list[Document]:
         """One page of open complaints (not resolved), raw payloads left out, each with
         ``customer`` (its author's profile: name, CRM value and tier) when known.
+
+        ``theme_id`` keeps the complaints of one complaint theme of ``brand`` (a theme id
+        is a brand's own: it needs ``brand``).
 
         ``view`` is one of ``Complaints.VIEWS``: ``all`` open ones, ``unassigned``, ``mine``
         (assigned to ``by``), or ``overdue`` (created more than 24 h before ``now``).
@@ -234,7 +249,8 @@ class Complaints:
         highest customer value first and, at equal value, the longest waiting first.
 
         Raises:
-            InvalidRequest: an unknown view or order, or ``mine`` without a name.
+            InvalidRequest: an unknown view or order, ``mine`` without a name, or a theme
+                without a brand.
         """
         if view not in self.VIEWS:
             raise InvalidRequest(f"View must be one of {', '.join(self.VIEWS)}; got {view!r}.")
@@ -249,24 +265,35 @@ class Complaints:
         }
         if brand is not None:
             query["brand"] = {"$eq": str(brand)}
+        if theme_id is not None and brand is None:
+            raise InvalidRequest("A theme is a brand's own: choose the brand to filter by theme.")
+        assignees: tuple[str | None, ...] | None = None
         if view == "unassigned":
-            query["handling.assignee"] = {"$in": [None, ""]}
+            assignees = (None, "")
         elif view == "mine":
             who = by.strip() if isinstance(by, str) else ""
             if not who:
                 raise InvalidRequest("The view 'mine' needs your name.")
-            query["handling.assignee"] = {"$eq": who}
+            assignees = (who,)
+        if view == "unassigned":
+            query["handling.assignee"] = {"$in": [None, ""]}
+        elif assignees is not None:
+            query["handling.assignee"] = {"$eq": assignees[0]}
         until = None
         if view == "overdue":
             until = (now or utcnow()) - self.OVERDUE_AFTER
-        if order == "newest":
-            return await self._with_customers(
-                await newest_first(self._db.mentions, query, None, until, skip, limit)
+
+        async def newest(since: datetime | None, skip: int, limit: int) -> list[Document]:
+            if theme_id is None:
+                return await newest_first(self._db.mentions, query, since, until, skip, limit)
+            return await self._theme_newest(
+                str(brand), str(theme_id), assignees, since, until, skip, limit
             )
+
+        if order == "newest":
+            return await self._with_customers(await newest(None, skip, limit))
         since = (now or utcnow()) - timedelta(days=self.VALUE_ORDER_DAYS)
-        recent = await self._with_customers(
-            await newest_first(self._db.mentions, query, since, until, 0, self.VALUE_ORDER_CAP)
-        )
+        recent = await self._with_customers(await newest(since, 0, self.VALUE_ORDER_CAP))
         recent.sort(
             key=lambda doc: (
                 -float((doc.get("customer") or {}).get("value") or 0),
@@ -274,6 +301,55 @@ class Complaints:
             )
         )
         return recent[max(skip, 0) : max(skip, 0) + max(limit, 0)]
+
+    async def _theme_newest(
+        self,
+        brand: str,
+        theme_id: str,
+        assignees: tuple[str | None, ...] | None,
+        since: datetime | None,
+        until: datetime | None,
+        skip: int,
+        limit: int,
+    ) -> list[Document]:
+        """``newest_first`` of one theme's open complaints (assigned to one of ``assignees``
+        when given), read along the ``brand_theme_time`` index.
+
+        The theme's mentions are read as exactly ``{brand: "<str>", theme_id: "<str>",
+        created_at: range}``, the one form the embedded server serves from that index
+        (any further condition makes it read every mention), a few fields each; the
+        conditions are checked here, and only the page's mentions are read whole.
+        """
+        query: Document = {"brand": brand, "theme_id": theme_id}
+        window: Document = {}
+        if since is not None:
+            window["$gte"] = since
+        if until is not None:
+            window["$lt"] = until
+        if window:
+            query["created_at"] = window
+        fields = {"created_at": 1, "counted.complaint": 1, "handling": 1}
+        listed = []
+        async for doc in self._db.mentions.find(query, fields):
+            handling = doc.get("handling") or {}
+            if (doc.get("counted") or {}).get("complaint") is not True:
+                continue
+            if handling.get("state") == "resolved":
+                continue
+            if assignees is not None and handling.get("assignee") not in assignees:
+                continue
+            listed.append((doc["created_at"], doc["_id"]))
+        listed.sort(reverse=True)
+        ids = [mention_id for _, mention_id in listed[max(skip, 0) : max(skip, 0) + max(limit, 0)]]
+        if not ids:
+            return []
+        docs = {
+            doc["_id"]: doc
+            async for doc in self._db.mentions.find(
+                {"_id": {"$in": ids}}, {"raw": 0, "claim": 0, "embedding": 0}
+            )
+        }
+        return [docs[mention_id] for mention_id in ids if mention_id in docs]
 
     async def _with_customers(self, docs: list[Document]) -> list[Document]:
         """``docs`` each with ``customer``: their author's profile name, value and tier (one query)."""
@@ -360,6 +436,47 @@ class Complaints:
             raise NotFound(f"No complaint has the id {oid}; it may have been erased.")
         handling: Document = updated.get("handling") or {}
         return handling
+
+    async def assign_many(
+        self, mention_ids: Iterable[str | ObjectId], assignee: str, by: str
+    ) -> int:
+        """Assign several complaints to ``assignee`` at once, as ``by``'s action; returns how many.
+
+        One conditional update: of the ids, only complaints still open (counted a
+        complaint, not resolved) and not already assigned to ``assignee`` change, so a
+        complaint resolved or reassigned meanwhile is left as it is. Each gets
+        ``handling.assignee`` and the history entry ``handle`` writes
+        (``{action: "assign", by, at, value}``). At most ``BULK_ASSIGN_CAP`` ids.
+
+        Raises:
+            InvalidRequest: a malformed id, too many ids, or a missing or too long name.
+        """
+        oids = sorted({object_id(mention_id) for mention_id in mention_ids})
+        if len(oids) > self.BULK_ASSIGN_CAP:
+            raise InvalidRequest(
+                f"At most {self.BULK_ASSIGN_CAP} complaints are assigned at once; got {len(oids)}."
+            )
+        who = by.strip() if isinstance(by, str) else ""
+        target = assignee.strip() if isinstance(assignee, str) else ""
+        if not who:
+            raise InvalidRequest("A complaint action needs the name of who takes it.")
+        if not target:
+            raise InvalidRequest("The action 'assign' needs a value.")
+        if max(len(who), len(target)) > _MAX_NAME:
+            raise InvalidRequest(f"A name is at most {_MAX_NAME} characters.")
+        if not oids:
+            return 0
+        entry: Document = {"action": "assign", "by": who, "at": utcnow(), "value": target}
+        result = await self._db.mentions.update_many(
+            {
+                "_id": {"$in": oids},
+                "counted.complaint": {"$eq": True},
+                "handling.state": {"$ne": "resolved"},
+                "handling.assignee": {"$ne": target},
+            },
+            {"$set": {"handling.assignee": target}, "$push": {"handling.history": entry}},
+        )
+        return int(result.modified_count)
 
 
 def _correction_values(

@@ -24,17 +24,19 @@ from pymongo import DESCENDING
 
 from store import Database
 from store._common import Document, translated
-from store.rollups import RATING_COUNTS
+from store.rollups import RATING_COUNTS, day_of
 
 __all__ = [
     "ROLLUP_COUNTS",
     "STOP_WORDS",
     "brand_names",
     "brand_rollups",
+    "complaint_categories",
     "count_terms",
     "negative_posts",
     "recent_alerts",
     "recent_texts",
+    "rising_terms",
     "term_tokens",
 ]
 
@@ -125,6 +127,35 @@ async def brand_rollups(
     return sorted(docs, key=lambda doc: (doc["brand"], doc["day"], doc["source"]))
 
 
+@translated
+async def complaint_categories(
+    store: Database, brand: str, since: datetime, until: datetime
+) -> list[Document]:
+    """``brand``'s complaints in ``[since, until)`` per UTC day and category, by day then category.
+
+    Each ``{day, category, complaints}``; a complaint counts as its counted verdict says
+    (a person's correction included), under the model's category, ``other`` where it
+    gave none. The roll-ups do not keep categories, so this reads the window's
+    complaints (two fields each) along the ``brand_complaint_time`` index: the exact
+    form ``{brand: "<str>", counted.complaint: True, created_at: range}`` is what the
+    embedded server serves from it.
+    """
+    query: Document = {
+        "brand": str(brand),
+        "counted.complaint": True,
+        "created_at": {"$gte": since, "$lt": until},
+    }
+    fields = {"_id": 0, "created_at": 1, "complaint.category": 1}
+    counts: Counter[tuple[datetime, str]] = Counter()
+    async for doc in store.collection("mentions").find(query, fields):
+        category = (doc.get("complaint") or {}).get("category") or "other"
+        counts[(day_of(doc["created_at"]), str(category))] += 1
+    return [
+        {"day": day, "category": category, "complaints": n}
+        for (day, category), n in sorted(counts.items())
+    ]
+
+
 def _engagement(doc: Document) -> int:
     values = (doc.get("engagement") or {}).values()
     return sum(int(value) for value in values if isinstance(value, int | float))
@@ -172,26 +203,42 @@ async def negative_posts(
 
 @translated
 async def recent_texts(
-    store: Database, brand: str, since: datetime, until: datetime, *, limit: int = 2000
+    store: Database,
+    brand: str,
+    since: datetime,
+    until: datetime,
+    *,
+    limit: int = 2000,
+    label: str | None = None,
 ) -> list[str]:
     """The texts of ``brand``'s latest mentions in ``[since, until)``, at most ``limit``.
 
-    The window is read newest day first, a day at a time, until ``limit`` texts are
-    in hand: each read is a narrow range of the ``brand_time`` index, so the cost
-    stays that of the sample however long the window is.
+    ``label`` keeps only the mentions counted with that sentiment (``counted.label``:
+    the model's, or a person's correction). The window is read newest day first, a day
+    at a time, until ``limit`` texts are in hand: each read is a narrow range of the
+    ``brand_time`` index, so the cost stays that of the sample however long the window
+    is. The label is checked here rather than in the query: any condition beside the
+    brand and the range makes the embedded server read every mention of the brand.
     """
     texts: list[str] = []
     collection = store.collection("mentions")
     upper, reach = until, timedelta(days=1)
+    fields = {"_id": 0, "text": 1, "title": 1, "counted.label": 1}
     while upper > since and len(texts) < limit:
         lower = max(since, upper - reach)
         # Exactly {brand: "<str>", created_at: range}: the form the embedded server
         # serves from the brand_time index (a str is always a literal, never an operator).
         query: Document = {"brand": str(brand), "created_at": {"$gte": lower, "$lt": upper}}
-        fields = {"_id": 0, "text": 1, "title": 1}
-        async for doc in collection.find(query, fields).limit(limit - len(texts)):
+        cursor = collection.find(query, fields)
+        if label is None:
+            cursor = cursor.limit(limit - len(texts))
+        async for doc in cursor:
+            if label is not None and (doc.get("counted") or {}).get("label") != label:
+                continue
             parts = (str(doc.get("title") or ""), str(doc.get("text") or ""))
             texts.append(" ".join(part for part in parts if part))
+            if len(texts) >= limit:
+                break
         upper = lower
         reach = min(reach * 2, timedelta(days=32))  # quiet brands: fewer, wider reads
     return texts
@@ -225,6 +272,24 @@ def term_tokens(text: str) -> list[str]:
     return [token.replace("’", "'").strip("'-") for token in _TOKEN.findall(cleaned)]
 
 
+def _excluded(exclude: Iterable[str]) -> set[str]:
+    excluded = set(STOP_WORDS)
+    for name in exclude:
+        excluded.update(term_tokens(name))
+        excluded.add(name.casefold())
+    return excluded
+
+
+def _document_counts(texts: Iterable[str], excluded: set[str]) -> Counter[str]:
+    """How many of ``texts`` use each word (once per text) of 3+ letters not in ``excluded``."""
+    counts: Counter[str] = Counter()
+    for text in texts:
+        counts.update(
+            {token for token in term_tokens(text) if len(token) >= 3 and token not in excluded}
+        )
+    return counts
+
+
 def count_terms(
     texts: Iterable[str], *, exclude: Iterable[str] = (), top: int = 20
 ) -> list[tuple[str, int]]:
@@ -234,16 +299,42 @@ def count_terms(
     brands' names, which every mention contains) are left out; each text counts a
     word once, so one long rant does not make a trend.
     """
-    excluded = set(STOP_WORDS)
-    for name in exclude:
-        excluded.update(term_tokens(name))
-        excluded.add(name.casefold())
-    counts: Counter[str] = Counter()
-    for text in texts:
-        counts.update(
-            {token for token in term_tokens(text) if len(token) >= 3 and token not in excluded}
-        )
+    counts = _document_counts(texts, _excluded(exclude))
     return sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))[: max(top, 0)]
+
+
+def rising_terms(
+    now: Sequence[str],
+    before: Sequence[str],
+    *,
+    exclude: Iterable[str] = (),
+    top: int = 15,
+    min_count: int = 3,
+    smoothing: float = 2.0,
+) -> list[tuple[str, int, int, float]]:
+    """The words whose use rose most from ``before`` to ``now``: ``(word, now, before, lift)``.
+
+    Counted as ``count_terms`` counts (once per text, stop-words and ``exclude`` left
+    out). A word's share of texts in each sample is smoothed by adding ``smoothing`` to
+    its count and to the sample's size, so a word absent before does not rise
+    infinitely; ``lift`` is its share now over its share before. Kept: words in at
+    least ``min_count`` texts now whose lift is above 1; highest lift first, then most
+    used now.
+    """
+    excluded = _excluded(exclude)
+    counts_now = _document_counts(now, excluded)
+    counts_before = _document_counts(before, excluded)
+    size_now, size_before = len(now) + smoothing, len(before) + smoothing
+    rows = []
+    for word, count in counts_now.items():
+        if count < min_count:
+            continue
+        earlier = counts_before.get(word, 0)
+        lift = ((count + smoothing) / size_now) / ((earlier + smoothing) / size_before)
+        if lift > 1:
+            rows.append((word, count, earlier, lift))
+    rows.sort(key=lambda row: (-row[3], -row[1], row[0]))
+    return rows[: max(top, 0)]
 
 
 @translated

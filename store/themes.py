@@ -15,12 +15,13 @@ so two scorers never both run it; a holder that dies leaves a lease that runs ou
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, UpdateOne
+from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -36,6 +37,14 @@ _POST_FIELDS = {"text": 1, "url": 1, "source": 1, "created_at": 1, "brand": 1}
 INDEXES: dict[str, list[IndexModel]] = {
     "themes": [
         IndexModel([("brand", ASCENDING), ("status", ASCENDING)], name="brand_status"),
+    ],
+    # A theme's mentions in a window: the dashboard's theme view and the queue's theme
+    # filter (a theme id is its brand's own, so the brand leads).
+    "mentions": [
+        IndexModel(
+            [("brand", ASCENDING), ("theme_id", ASCENDING), ("created_at", DESCENDING)],
+            name="brand_theme_time",
+        ),
     ],
 }
 
@@ -366,6 +375,108 @@ class Themes:
             {**_POST_FIELDS, "complaint": 1, "sentiment": 1, "engagement": 1},
         ).limit(limit)
         return [doc async for doc in cursor]
+
+    # -- the same, read one theme at a time along ``brand_theme_time`` (the dashboard) -------
+
+    async def mentions_of(
+        self,
+        brand: str,
+        theme_ids: Iterable[str],
+        since: datetime | None,
+        until: datetime | None,
+        fields: Document,
+    ) -> dict[str, list[Document]]:
+        """Each theme's mentions created in ``[since, until)`` (open ends: no bound), ``fields`` of each.
+
+        One query per theme, all at once, each exactly ``{brand: "<str>", theme_id:
+        "<str>", created_at: range}``: the only form the embedded server serves from the
+        ``brand_theme_time`` index (with ``$in``, ``$exists`` or any further condition
+        it reads every mention). Conditions beyond these are for the caller to check.
+        """
+        window: Document = {}
+        if since is not None:
+            window["$gte"] = since
+        if until is not None:
+            window["$lt"] = until
+
+        async def one(theme_id: str) -> list[Document]:
+            query: Document = {"brand": str(brand), "theme_id": str(theme_id)}
+            if window:
+                query["created_at"] = window
+            return [doc async for doc in self._db.mentions.find(query, fields)]
+
+        ids = sorted({str(theme_id) for theme_id in theme_ids})
+        found = await asyncio.gather(*(one(theme_id) for theme_id in ids))
+        return dict(zip(ids, found, strict=True))
+
+    async def window_summary(
+        self, brand: str, since: datetime, until: datetime, *, posts: int = 3
+    ) -> list[Document]:
+        """What ``summary`` gives, read along the index (``mentions_of``), each row with
+        ``daily`` too: ``{UTC day: complaints}`` of the window (days with none left out)."""
+        themes = await self.active(brand)
+        if not themes:
+            return []
+        fields = {"created_at": 1, "counted": 1, "complaint.category": 1}
+        found = await self.mentions_of(
+            brand, [doc["theme_id"] for doc in themes], since - (until - since), until, fields
+        )
+        wanted = [m for doc in themes for m in (doc.get("representatives") or [])[:posts]]
+        texts = {
+            doc["_id"]: doc
+            async for doc in self._db.mentions.find({"_id": {"$in": wanted}}, _POST_FIELDS)
+        }
+        rows = []
+        for doc in themes:
+            theme_id = doc["theme_id"]
+            tally: Document = {"count": 0, "previous": 0, "complaints": 0}
+            categories: dict[str, int] = {}
+            sentiments: dict[str, int] = {}
+            daily: dict[datetime, int] = {}
+            for mention in found.get(theme_id, []):
+                if mention["created_at"] < since:
+                    tally["previous"] += 1
+                    continue
+                tally["count"] += 1
+                counted = mention.get("counted") or {}
+                if counted.get("label"):
+                    sentiments[counted["label"]] = sentiments.get(counted["label"], 0) + 1
+                if counted.get("complaint"):
+                    tally["complaints"] += 1
+                    category = (mention.get("complaint") or {}).get("category") or "other"
+                    categories[category] = categories.get(category, 0) + 1
+                    day = mention["created_at"].replace(hour=0, minute=0, second=0, microsecond=0)
+                    daily[day] = daily.get(day, 0) + 1
+            rows.append(
+                {
+                    "theme_id": theme_id,
+                    "name": doc.get("name") or "",
+                    "phrases": list(doc.get("phrases") or []),
+                    **tally,
+                    "categories": categories,
+                    "sentiments": sentiments,
+                    "daily": daily,
+                    "posts": [
+                        texts[m] for m in (doc.get("representatives") or [])[:posts] if m in texts
+                    ],
+                    "size": int(doc.get("size") or 0),
+                    "clustered_at": doc.get("clustered_at"),
+                    "created_at": doc.get("created_at"),
+                }
+            )
+        rows.sort(key=lambda r: (-r["count"], -r["size"], r["theme_id"]))
+        return rows
+
+    async def latest_complaints(
+        self, brand: str, theme_id: str, since: datetime, until: datetime, limit: int = 50
+    ) -> list[Document]:
+        """A theme's complaints created in ``[since, until)``, newest first, at most ``limit``
+        (text, url, source, category; read along the index, as ``mentions_of``)."""
+        fields = {**_POST_FIELDS, "counted.complaint": 1, "complaint.category": 1}
+        found = await self.mentions_of(brand, [theme_id], since, until, fields)
+        docs = [doc for doc in found[str(theme_id)] if (doc.get("counted") or {}).get("complaint")]
+        docs.sort(key=lambda doc: (doc["created_at"], doc["_id"]), reverse=True)
+        return docs[: max(limit, 0)]
 
     # -- the re-clustering lease --------------------------------------------------------------
 

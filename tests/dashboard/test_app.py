@@ -81,7 +81,7 @@ async def test_the_overview_shows_the_seeded_counts(store: Database, dashboard: 
         "Complaints": "0",
     }
     assert any("1 more await scoring" in caption.value for caption in app.caption)
-    table = app.dataframe[0].value
+    [table] = [df.value for df in app.dataframe if "Source" in df.value.columns]
     by_source = {row["Source"]: row for row in table.to_dict("records")}
     assert {name: row["Mentions"] for name, row in by_source.items()} == {"reddit": 3, "replay": 3}
     assert (by_source["reddit"]["Negative"], by_source["reddit"]["Positive"]) == (2, 1)

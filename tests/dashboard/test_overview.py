@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from customers.profiles import ProfileStore
-from dashboard import data
+from dashboard import data, theme_data
 from goodwill.models import Mention
 from store import Database
 from tests.dashboard.conftest import Open, _go, _no_failure
@@ -31,8 +31,15 @@ async def _score(store: Database, items: list[tuple[Mention, str, bool]]) -> Non
     )
 
 
-def _table(app: AppTest, index: int) -> dict[str, dict[str, object]]:
-    return {row["Brand"]: row for row in app.dataframe[index].value.to_dict("records")}
+def _frame(app: AppTest, column: str) -> list[dict[str, object]]:
+    """The rows of the page's table that has ``column``."""
+    [frame] = [df.value for df in app.dataframe if column in df.value.columns]
+    return list(frame.to_dict("records"))
+
+
+def _table(app: AppTest, index: int = 1) -> dict[str, dict[str, object]]:
+    """The competitors table, by brand (``index``: kept for the callers, unused)."""
+    return {str(row["Brand"]): row for row in _frame(app, "Brand")}
 
 
 async def test_competitors_are_shown_side_by_side_with_their_share_of_voice(
@@ -122,22 +129,62 @@ async def test_what_changed_compares_with_the_previous_window_and_shows_the_wors
     assert any("engagement 940" in c.value for c in app.caption)
 
 
-async def test_top_terms_leave_out_stop_words_and_brand_names(
+async def test_top_terms_are_the_words_that_rose_in_negative_mentions(
     store: Database, dashboard: Open
 ) -> None:
-    """The terms chart counts words of the window's mentions, not 'the' nor the brand."""
+    """This window's negative mentions against the previous 30 days': risen words, counts, caption."""
     await _score(
         store,
         [(mention(f"The Acme luggage desk was closed {i}"), "negative", False) for i in range(4)]
-        + [(mention("Acme luggage again"), "neutral", False)],
+        + [(mention(f"Acme luggage delayed again {i}", age=timedelta(days=40)), "negative", False)
+           for i in range(2)]
+        + [(mention(f"Acme refund refused {i}", age=timedelta(days=45)), "negative", False)
+           for i in range(5)]
+        + [(mention("Acme luggage desk was lovely"), "positive", False)],
+    )  # fmt: skip
+    app = dashboard().run()
+    _no_failure(app)
+    assert any(
+        "latest 4 negative mentions of this window against the latest 7 of the previous 30 days"
+        in c.value
+        for c in app.caption
+    )
+    rows = {str(row["Term"]): row for row in _frame(app, "Rise")}
+    assert (rows["desk"]["Now"], rows["desk"]["Before"]) == (4, 0)
+    assert (rows["luggage"]["Now"], rows["luggage"]["Before"]) == (4, 2)
+    assert float(rows["desk"]["Rise"]) > float(rows["luggage"]["Rise"]) > 1  # type: ignore[arg-type]
+    assert {"refund", "the", "acme", "was"}.isdisjoint(rows)
+    terms, now, before = data.top_terms("Acme", *_last_30_days(), ("Acme", "Globex"), 30)
+    assert (now, before) == (4, 7) and terms[0][0] in {"desk", "closed"}
+
+
+async def test_complaints_by_category_compare_with_the_previous_window(
+    store: Database, dashboard: Open
+) -> None:
+    """Counts per category now and in the 30 days before, a change, and a chart per day."""
+    await _score(
+        store,
+        [(mention(f"bag {i}", age=timedelta(days=i)), "negative", True) for i in range(3)]
+        + [(mention("bag old", age=timedelta(days=35)), "negative", True)]
+        + [(mention("not a complaint"), "negative", False)],
+    )
+    refund = {**_COMPLAINT, "category": "refund"}
+    await store.collection("mentions").update_one(
+        {"text": "bag 2"}, {"$set": {"complaint": refund}}
     )
     app = dashboard().run()
     _no_failure(app)
-    assert any("latest 5 mentions of the window" in c.value for c in app.caption)
-    terms, sample = data.top_terms("Acme", *_last_30_days(), ("Acme", "Globex"))
-    assert sample == 5
-    assert terms[0] == ("luggage", 5)
-    assert {"the", "acme", "was"}.isdisjoint(term for term, _ in terms)
+    rows = {str(row["Category"]): row for row in _frame(app, "Category")}
+    assert set(rows) == {"baggage", "refund"}
+    assert (rows["baggage"]["Complaints"], rows["baggage"]["Before"]) == (2, 1)
+    assert (rows["refund"]["Complaints"], rows["refund"]["Before"], rows["refund"]["Change"]) == (
+        1,
+        0,
+        "new",
+    )
+    assert any(h.value == "Complaints by category" for h in app.subheader)
+    frame = theme_data.categories("Acme", *_last_30_days())
+    assert int(frame["complaints"].sum()) == 3 and len(set(frame["day"])) == 3
 
 
 def _last_30_days() -> tuple[date, date]:

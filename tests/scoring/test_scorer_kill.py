@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from goodwill.models import Sentiment
 from scoring.worker import ScoringWorker
 from store import Database
@@ -25,6 +27,8 @@ def _scorer(env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
+# Four scorer processes start (torch and the model each time) and score 2,000 texts.
+@pytest.mark.timeout(300)
 async def test_scorers_killed_mid_batch_leave_nothing_lost_doubled_or_miscounted(
     store: Database, goodwill_env: dict[str, str]
 ) -> None:

@@ -135,3 +135,67 @@ async def test_the_feed_offers_the_sources_mentions_carry_not_job_names(store: D
     assert await store.feed.sources("Acme") == ["bluesky"]
     assert await store.feed.sources(None) == ["bluesky"]
     assert await store.feed.sources("Globex") == []
+
+
+def test_rising_terms_rank_by_smoothed_lift_and_keep_only_risen_words() -> None:
+    """Share now over share before, each count plus 2; words under 3 texts now or not risen stay out."""
+    now = ["refund card"] * 4 + ["delay gate"] * 4 + ["rare word"] * 2
+    before = ["delay gate"] * 8 + ["refund"] * 1 + ["other thing"] * 1
+    rows = insights.rising_terms(now, before, exclude=["Acme"], top=10)
+    assert [row[:3] for row in rows] == [("card", 4, 0), ("refund", 4, 1)]
+    card, refund = rows[0][3], rows[1][3]
+    assert card == ((4 + 2) / (10 + 2)) / ((0 + 2) / (10 + 2))  # 3.0
+    assert refund == ((4 + 2) / (10 + 2)) / ((1 + 2) / (10 + 2))  # 2.0
+    assert "delay" not in {row[0] for row in rows}  # used less than before
+    assert "rare" not in {row[0] for row in rows}  # 2 texts: under the minimum
+
+
+async def test_recent_texts_keep_only_the_label_asked_for(store: Database) -> None:
+    """With a label, only the window's mentions counted with it; the limit counts those kept."""
+    await seed(
+        store,
+        [(mention(f"bad {i}", age=timedelta(hours=i + 1)), "negative") for i in range(3)]
+        + [(mention(f"fine {i}", age=timedelta(minutes=10 + i)), "neutral") for i in range(5)],
+    )
+    now = datetime.now(UTC)
+    texts = await insights.recent_texts(
+        store, "Acme", now - timedelta(days=3), now, limit=2, label="negative"
+    )
+    assert texts == ["bad 0", "bad 1"]
+    assert len(await insights.recent_texts(store, "Acme", now - timedelta(days=3), now)) == 8
+
+
+async def test_complaint_categories_count_per_day_along_their_index(store: Database) -> None:
+    """A brand's complaints per UTC day and category (none: other); the index serves the read."""
+    now = datetime.now(UTC)
+    await seed(
+        store,
+        [(mention(f"c{i}", age=timedelta(days=i // 2)), "negative") for i in range(4)]
+        + [(mention("no"), "negative"), (mention("other brand", brand="Globex"), "negative")],
+    )
+    mentions = store.collection("mentions")
+    await mentions.update_many(
+        {"text": {"$in": ["c0", "c1", "c2", "other brand"]}},
+        {"$set": {"complaint": {"is_complaint": True, "category": "delivery"}, "counted.complaint": True}},
+    )  # fmt: skip
+    await mentions.update_one(
+        {"text": "c3"}, {"$set": {"complaint": {"is_complaint": True}, "counted.complaint": True}}
+    )
+    until = datetime.now(UTC) + timedelta(minutes=1)
+    rows = await insights.complaint_categories(store, "Acme", now - timedelta(days=5), until)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    counted = {(row["day"], row["category"]): row["complaints"] for row in rows}
+    assert sum(counted.values()) == 4
+    assert counted.get((today - timedelta(days=1), "other")) == 1
+    assert (
+        counted.get((today - timedelta(days=1), "delivery"), 0)
+        + counted.get((today, "delivery"), 0)
+        == 3
+    )  # c0, c1 (today, or yesterday just after midnight) and c2 (yesterday)
+    query = {
+        "brand": "Acme",
+        "counted.complaint": True,
+        "created_at": {"$gte": now - timedelta(days=5), "$lt": until},
+    }
+    plan = str(await mentions.find(query).explain())
+    assert "brand_complaint_time" in plan

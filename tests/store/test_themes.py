@@ -120,3 +120,48 @@ async def test_daily_complaints_count_each_themes_complaints_per_utc_day(store: 
     assert list(counts) == ["T1"] and sum(counts["T1"].values()) == 2
     [day] = counts["T1"]
     assert (day.hour, day.minute) == (0, 0)
+
+
+async def test_window_summary_agrees_with_summary_and_reads_along_the_index(
+    store: Database,
+) -> None:
+    """The dashboard's per-theme reads give the summary's figures, daily complaints and newest
+    complaints first; each read is the one form the embedded server serves from the index."""
+    await store.mentions.upsert(
+        [mention(f"refund {i}", age=timedelta(days=1, hours=i)) for i in range(4)]
+        + [mention("refund old", age=timedelta(days=9)), mention("gate", age=timedelta(days=2))]
+    )
+    claim = await store.queue.claim("t", limit=10, lease=timedelta(minutes=5))
+    texts = {doc["_id"]: doc["text"] for doc in claim.mentions}
+    await store.queue.save(
+        claim,
+        {key: sentiment("neutral" if text == "refund 3" else "negative") for key, text in texts.items()},
+        {
+            key: {"is_complaint": text in ("refund 0", "refund 1", "gate"), "category": "delivery"}
+            for key, text in texts.items()
+        },
+    )  # fmt: skip
+    ids = {text: key for key, text in texts.items()}
+    await store.themes.save_clustering(
+        "Acme",
+        [
+            ThemeWrite(None, "refund", ["refund"], _centroid(0), 0.7,
+                       members=[ids[t] for t in texts.values() if t.startswith("refund")],
+                       representatives=[ids["refund 2"]]),
+            ThemeWrite(None, "gate", ["gate"], _centroid(1), 0.7, members=[ids["gate"]]),
+        ],
+    )  # fmt: skip
+    now = utcnow()
+    since = now - timedelta(days=7)
+    expected = await store.themes.summary("Acme", since, now)
+    got = await store.themes.window_summary("Acme", since, now)
+    assert [{k: v for k, v in row.items() if k != "daily"} for row in got] == expected
+    refund = got[0]
+    assert (refund["count"], refund["previous"], refund["complaints"]) == (4, 1, 2)
+    assert sum(refund["daily"].values()) == 2
+    assert all(day.hour == 0 and day.minute == 0 for day in refund["daily"])
+    latest = await store.themes.latest_complaints("Acme", "T1", since, now)
+    assert [doc["text"] for doc in latest] == ["refund 0", "refund 1"]
+    query = {"brand": "Acme", "theme_id": "T1", "created_at": {"$gte": since, "$lt": now}}
+    plan = str(await store.collection("mentions").find(query).explain())
+    assert "brand_theme_time" in plan
