@@ -3,7 +3,8 @@
 A mention goes ``pending`` (collected) -> ``claimed`` (by one worker, until its lease
 expires) -> ``scored``, or ``skipped`` (not scored on purpose, e.g. another language).
 A crashed worker's claim expires and is taken again; a worker whose lease ran out
-writes nothing.
+writes nothing. An edit (``Mentions.replace_text``) puts a mention back to ``pending``
+from any state, dropping its claim; its ``counted`` verdict stays until it is scored again.
 """
 
 from __future__ import annotations
@@ -193,20 +194,14 @@ class ScoringQueue:
             return 0
         keys = {key_of(by_id[mention_id]) for mention_id in scores}
         await self._rollups.begin(claim.token, keys, now + lease)
-        await self._db.mentions.bulk_write(ops, ordered=False)
+        result = await self._db.mentions.bulk_write(ops, ordered=False)
         written = [
             doc["_id"]
             async for doc in self._db.mentions.find(
                 {"_id": {"$in": list(scores)}, "scored_by": claim.token}, {"_id": 1}
             )
         ]
-        increments: dict[Key, dict[str, int]] = {key: {} for key in keys}
-        for mention_id in written:
-            doc = by_id[mention_id]
-            counts = increments[key_of(doc)]
-            for name, change in moved(doc.get("counted"), counted[mention_id]).items():
-                counts[name] = counts.get(name, 0) + change
-        await self._rollups.commit(claim.token, increments)
+        await self._commit(claim.token, by_id, counted, keys, written, result.matched_count)
         return len(written)
 
     async def skip(self, claim: Claim, reasons: dict[Any, Document]) -> int:
@@ -255,7 +250,7 @@ class ScoringQueue:
             return 0
         keys = {key_of(by_id[mention_id]) for mention_id in counted}
         await self._rollups.begin(claim.token, keys, now + INFLIGHT_LEASE)
-        await self._db.mentions.bulk_write(ops, ordered=False)
+        result = await self._db.mentions.bulk_write(ops, ordered=False)
         written = [
             doc["_id"]
             async for doc in self._db.mentions.find(
@@ -263,14 +258,38 @@ class ScoringQueue:
                 {"_id": 1},
             )
         ]
+        await self._commit(claim.token, by_id, counted, keys, written, result.matched_count)
+        return len(written)
+
+    async def _commit(
+        self,
+        token: str,
+        by_id: dict[Any, Document],
+        counted: dict[Any, Document],
+        keys: set[Key],
+        written: list[Any],
+        matched: int,
+    ) -> None:
+        """Move the roll-ups of what a batch wrote (``written``) from their old to their new verdict.
+
+        A mention this batch wrote can be taken from it before it is read back: edited
+        (``Mentions.replace_text`` puts it back in the queue) and scored again by another
+        batch, which then says ``scored_by`` it. Its move from the old verdict to this
+        batch's would be lost, so when the write matched more mentions than were read back,
+        the documents those mentions count in are not committed: their in-flight entries
+        expire and ``Rollups.repair`` recounts them from what the mentions say.
+        """
         increments: dict[Key, dict[str, int]] = {key: {} for key in keys}
         for mention_id in written:
             doc = by_id[mention_id]
             counts = increments[key_of(doc)]
             for name, change in moved(doc.get("counted"), counted[mention_id]).items():
                 counts[name] = counts.get(name, 0) + change
-        await self._rollups.commit(claim.token, increments)
-        return len(written)
+        if matched > len(written):
+            lost = set(counted) - set(written)
+            for key in {key_of(by_id[mention_id]) for mention_id in lost}:
+                increments.pop(key, None)
+        await self._rollups.commit(token, increments)
 
     async def requeue(self, model_version: str, *, since: datetime | None = None) -> int:
         """Put back in the queue every scored mention not scored by ``model_version``.

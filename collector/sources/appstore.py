@@ -31,6 +31,16 @@ runner records the window as not read.
 Apple publishes no rate limit (a few requests a second are tolerated; it answers 403
 or 429 beyond); 429 waits for ``Retry-After``.
 
+Edits: a reviewer who edits a review keeps its ``id``; Apple gives it a new ``updated``
+time (so it is listed again, as the newest) and the new ``content``, ``title`` and
+``im:rating``. The feed does not say which reviews are edits, so every review of a page is
+also reported as edited (``Page.edited``): the store writes only those whose text or
+rating differs from what it holds (``Mentions.replace_text``: one indexed read per page,
+and a write per real edit), which take their new text, title and stars, keep their first
+version's time (and so their roll-up day), and are scored again, their counts moving from
+the old label and stars to the new. A review of an erased person stays as erasure left
+it. Deleted reviews are not reported (they just stop appearing) and stay stored.
+
 Mapping: ``rating`` is ``im:rating`` (whole stars 1-5: shown on the review, trended in the
 roll-ups and compared with the model's verdict, never used in its place; see
 ``store/rollups.py``); ``engagement`` is ``{"votes": im:voteCount,
@@ -152,6 +162,8 @@ class AppStoreSource:
             new_cursor,
             more=bool(pending),
             unparsed=unparsed,
+            # Any review may be an edit of one collected before (see the module docstring).
+            edited=list(mentions),
             truncated=cut[0] if cut else None,
             truncated_window=cut[1] if cut else None,
         )

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from aiohttp import web
 
 from collector.base import CollectContext, Target
+from collector.runner import Job, Runner
 from collector.sources.appstore import AppStoreSource
 from goodwill.errors import BadPayload, RateLimited, SourceUnavailable
+from store import Database
 from tests.collector.sources._server_mray import Api, context, json_response, run, serve
+from tests.factories import rollup_truth, sentiment, stored_rollups
 
 BRAND = "Acme"
 APP = "284882215"
@@ -361,6 +364,76 @@ async def test_every_app_and_country_is_read_once_per_run(
     result = await run(src, ctx, target())
     assert len(result.pages) == 4 and [p.more for p in result.pages] == [True, True, True, False]
     assert len(result.mentions) == 50 + 1 + 2 + 0
+
+
+@pytest.fixture
+async def db(mongodb_uri: str, database_name: str) -> AsyncIterator[Database]:
+    """The store on a fresh database (``store`` here is the feed's reviews)."""
+    opened = await Database.open(mongodb_uri, database_name)
+    yield opened
+    await opened._client.drop_database(database_name)
+    await opened.close()
+
+
+async def score_waiting(db: Database, label: str) -> list[str]:
+    """Score every waiting review as ``label``; returns their ids."""
+    claim = await db.queue.claim("scorer", limit=500, lease=timedelta(minutes=5))
+    await db.queue.save(claim, {doc["_id"]: sentiment(label) for doc in claim.mentions})
+    return sorted(doc["external_id"] for doc in claim.mentions)
+
+
+async def test_every_review_is_also_reported_as_a_possible_edit(
+    store: Store, api: Api, ctx: CollectContext
+) -> None:
+    """The feed does not mark edits: each review of a page is offered to the store as one."""
+    page = await source(api).fetch(ctx, target(), None)
+    assert len(page.mentions) == 50 and page.edited == page.mentions
+
+
+async def test_an_edited_review_replaces_its_first_version_and_its_counts_follow(
+    store: Store, api: Api, ctx: CollectContext, db: Database
+) -> None:
+    """Same id, newer time, new words, title and stars: stored as the edit, scored again, counted right."""
+    first = review(1, H0, content=label("Love it, best skate app"), title=label("Great"))
+    first["im:rating"] = label("5")
+    store.reviews = {(APP, "us"): [first, *(review(n, H0 - timedelta(hours=n)) for n in (2, 3))]}
+    runner = Runner(db, [Job(BRAND, source(api), 60)], ctx.session)
+    assert (await runner.run_job(f"appstore:{BRAND}")).inserted == 3
+    assert len(await score_waiting(db, "positive")) == 3
+    assert await stored_rollups(db) == await rollup_truth(db)
+
+    edited = review(
+        1,
+        H0 + timedelta(hours=2),
+        content=label("Crashes on launch since 7.13, refund me"),
+        title=label("Broken"),
+    )
+    edited["im:rating"] = label("1")
+    store.reviews[(APP, "us")][0] = edited
+    result = await runner.run_job(f"appstore:{BRAND}")
+    assert (result.inserted, result.updated) == (0, 1)
+    doc = await db.collection("mentions").find_one({"external_id": "11000000001"})
+    assert doc is not None
+    assert doc["text"] == "Crashes on launch since 7.13, refund me" and doc["title"] == "Broken"
+    assert doc["rating"] == 1.0 and doc["score_state"] == "pending"
+    assert doc["raw"] == edited
+    # The review keeps the time of its first version: it stays in that day's counts.
+    assert doc["created_at"] == H0.astimezone(UTC)
+    assert await db.mentions.count() == 3
+
+    assert await score_waiting(db, "negative") == ["11000000001"]  # scored again, alone
+    truth = await rollup_truth(db)
+    assert await stored_rollups(db) == truth
+    [counts] = truth.values()
+    assert (counts["positive"], counts["negative"], counts["rated"]) == (2, 1, 3)
+    assert counts["stars"] == 1 + (2 % 5 + 1) + (3 % 5 + 1)
+
+    # The next run finds nothing new, and the edit is not applied twice.
+    again = await runner.run_job(f"appstore:{BRAND}")
+    assert (again.inserted, again.updated) == (0, 0)
+    after = await db.collection("mentions").find_one({"external_id": "11000000001"})
+    assert after is not None
+    assert (after["edited_at"], after["score_state"]) == (doc["edited_at"], "scored")
 
 
 async def test_an_empty_feed_is_an_empty_page(store: Store, api: Api, ctx: CollectContext) -> None:
