@@ -37,6 +37,7 @@ from pymongo.database import Database as SyncDatabase
 from bench._db import embedded_server
 from goodwill.corpus import AIRLINES, load_airline_tweets
 from store import Database, insights
+from store.rollups import bucket, counted_of
 
 _DATABASE = "bench_dashboard"
 _SOURCES = ("reddit", "bluesky", "hackernews", "mastodon", "youtube")
@@ -122,10 +123,10 @@ def _documents(first: int, count: int, now: datetime, days: int) -> Iterator[dic
                 doc["handling"] = {"state": "resolved", "assignee": "bench", "tags": []}
         elif label != "negative" or rng.random() < 0.5:
             doc["complaint"] = {"is_complaint": False, "kind": "other", "reasons": []}
-        doc["counted"] = {
-            "label": label,
-            "complaint": bool((doc.get("complaint") or {}).get("is_complaint")),
-        }
+        verdict = doc.get("complaint") or {}
+        doc["counted"] = counted_of(
+            label, bool(verdict.get("is_complaint")), category=verdict.get("category")
+        )
         if number % 1000 == 0:  # a few still wait for the scorer
             doc["score_state"] = "pending"
             del doc["sentiment"], doc["scored_at"], doc["counted"]
@@ -142,10 +143,8 @@ def _load_chunk(task: tuple[int, int, datetime, int]) -> tuple[int, Counter[tupl
     for doc in _documents(first, count, now, days):
         if doc["score_state"] == "scored":
             key = (doc["brand"], _midnight(doc["created_at"]), doc["source"])
-            counts[(key, "total")] += 1
-            counts[(key, doc["sentiment"]["label"])] += 1
-            if (doc.get("complaint") or {}).get("is_complaint"):
-                counts[(key, "complaints")] += 1
+            for name, count in bucket(doc["counted"]).items():  # what the scorer adds
+                counts[(key, name)] += count
         batch.append(doc)
         if len(batch) == _BATCH:
             collection.insert_many(batch, ordered=False)
@@ -371,6 +370,19 @@ async def _questions(uri: str, now: datetime) -> list[tuple[str, str, str, Timed
     async def categories() -> object:
         return await insights.complaint_categories(store, brand, previous, until)
 
+    async def categories_raw() -> object:
+        # The naive way: the window's complaints read from the mentions, two fields each.
+        query = {
+            "brand": brand,
+            "counted.complaint": True,
+            "created_at": {"$gte": previous, "$lt": until},
+        }
+        counts: Counter[tuple[datetime, str]] = Counter()
+        async for doc in mentions.find(query, {"_id": 0, "created_at": 1, "complaint.category": 1}):
+            category = (doc.get("complaint") or {}).get("category") or "other"
+            counts[(_midnight(doc["created_at"]), str(category))] += 1
+        return counts
+
     week = until - timedelta(days=7)
 
     async def themes() -> object:
@@ -396,7 +408,7 @@ async def _questions(uri: str, now: datetime) -> list[tuple[str, str, str, Timed
         return None
 
     async def overview_page_raw() -> object:
-        for question in (brands_raw, overview_raw, unscored, posts, terms):
+        for question in (brands_raw, overview_raw, unscored, posts, terms, categories_raw):
             await question()
         return None
 
@@ -453,7 +465,8 @@ async def _questions(uri: str, now: datetime) -> list[tuple[str, str, str, Timed
         ("overview", "brand list", "raw distinct", brands_raw),
         ("overview", "worst day's top posts", "mentions, 1 day", posts),
         ("overview", "top terms: 1,000 latest negative, window vs previous", "mentions, sliced by day", terms),
-        ("overview", f"complaints by category, {_WINDOW_DAYS} d + previous", "mentions, brand_complaint_time", categories),
+        ("overview", f"complaints by category, {_WINDOW_DAYS} d + previous", "roll-ups", categories),
+        ("overview", f"complaints by category, {_WINDOW_DAYS} d + previous", "raw mentions", categories_raw),
         ("overview", "whole page (cache miss)", "roll-ups", overview_page),
         ("overview", "whole page (cache miss)", "raw mentions", overview_page_raw),
         ("mentions", "first page, no filter", "mentions", feed),

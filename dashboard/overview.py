@@ -3,9 +3,8 @@
 Volumes, sentiment mix, net sentiment over time and by source, share of voice against
 the watch list's competitors, what changed since the previous equal window (and the
 posts behind the worst day), the words that rose in negative mentions, and complaints by
-category. Everything but the posts, the terms and the categories comes from
-``rollups``; the posts and terms read a capped slice of ``mentions``, the categories the
-window's complaints along an index.
+category. Everything but the posts and the terms comes from ``rollups`` (the complaint
+categories too); the posts and terms read a capped slice of ``mentions``.
 """
 
 from __future__ import annotations

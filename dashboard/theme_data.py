@@ -2,8 +2,8 @@
 
 Like ``dashboard.data`` (whose loop and store they use), each returns plain values, never
 driver documents, and is cached for a short while. Themes come from ``store.themes``
-(found by the scorer: ``scoring/theme_jobs.py``); categories from the window's
-complaints, read along an index (``store.insights.complaint_categories``).
+(found by the scorer: ``scoring/theme_jobs.py``); categories from the daily roll-ups
+(``store.insights.complaint_categories``).
 """
 
 from __future__ import annotations

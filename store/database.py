@@ -131,6 +131,7 @@ class Database:
             await opened.ensure_indexes(dead_letter_retention)
             corrected = await opened.mentions.fill_counted()
             corrected += await opened.mentions.fill_stars()
+            corrected += await opened.mentions.fill_categories()
             await opened.rollups.recount(corrected)
         except BaseException:
             await opened.close()

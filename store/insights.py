@@ -1,7 +1,7 @@
 """The dashboard's read-only questions beyond the feed and the queue, each a function of a ``Database``.
 
 Every question is answered from the small ``rollups`` collection where it can be
-(volumes, sentiment, complaints, share of voice), and otherwise from a narrow,
+(volumes, sentiment, complaints and their categories, share of voice), and otherwise from a narrow,
 capped read of ``mentions`` served by the ``brand_time`` index: one brand, one
 window, a few thousand documents at most. No value from a person ever becomes a
 query operator: brands go in with ``$eq``/``$in`` of strings, windows as datetimes.
@@ -24,7 +24,7 @@ from pymongo import DESCENDING
 
 from store import Database
 from store._common import Document, translated
-from store.rollups import RATING_COUNTS, day_of
+from store.rollups import CATEGORY_FIELDS, RATING_COUNTS, category_counts, day_of
 
 __all__ = [
     "ROLLUP_COUNTS",
@@ -131,28 +131,24 @@ async def brand_rollups(
 async def complaint_categories(
     store: Database, brand: str, since: datetime, until: datetime
 ) -> list[Document]:
-    """``brand``'s complaints in ``[since, until)`` per UTC day and category, by day then category.
+    """``brand``'s complaints per UTC day and category, days in ``[since, until)``, by day then category.
 
-    Each ``{day, category, complaints}``; a complaint counts as its counted verdict says
-    (a person's correction included), under the model's category, ``other`` where it
-    gave none. The roll-ups do not keep categories, so this reads the window's
-    complaints (two fields each) along the ``brand_complaint_time`` index: the exact
-    form ``{brand: "<str>", counted.complaint: True, created_at: range}`` is what the
-    embedded server serves from it.
+    Each ``{day, category, complaints}`` (categories with none left out); a complaint
+    counts as its counted verdict says (a person's correction included), under the
+    model's category, ``other`` where it gave none. Read from the daily roll-ups
+    (``complaints_<category>``, summed over sources): one index range of small documents
+    however many mentions the window holds.
     """
-    query: Document = {
-        "brand": str(brand),
-        "counted.complaint": True,
-        "created_at": {"$gte": since, "$lt": until},
-    }
-    fields = {"_id": 0, "created_at": 1, "complaint.category": 1}
+    query: Document = {"brand": {"$eq": str(brand)}, "day": {"$gte": day_of(since), "$lt": until}}
+    fields = {"_id": 0, "day": 1, **dict.fromkeys(CATEGORY_FIELDS.values(), 1)}
     counts: Counter[tuple[datetime, str]] = Counter()
-    async for doc in store.collection("mentions").find(query, fields):
-        category = (doc.get("complaint") or {}).get("category") or "other"
-        counts[(day_of(doc["created_at"]), str(category))] += 1
+    async for doc in store.collection("rollups").find(query, fields):
+        for category, n in category_counts(doc).items():
+            counts[(doc["day"], category)] += n
     return [
         {"day": day, "category": category, "complaints": n}
         for (day, category), n in sorted(counts.items())
+        if n > 0
     ]
 
 

@@ -24,7 +24,7 @@ from goodwill.identity import author_handle_key, erasure_hash, identity_key
 from goodwill.models import Mention, utcnow
 from store._common import Document, object_id, translating_errors
 from store.queue import CLAIMED, PENDING, SCORED, SKIPPED
-from store.rollups import UNSCORED, counted_of, stars_of
+from store.rollups import UNSCORED, category_name, counted_of, stars_of
 
 __all__ = ["INDEXES", "MAX_MENTION_BYTES", "MAX_TEXT_CHARS", "Mentions", "UpsertResult"]
 
@@ -105,6 +105,7 @@ def _fit(doc: Document, refreshed: Document) -> None:
 # Set once every mention scored by an older Goodwill has its ``counted`` verdict.
 _COUNTED_MARKER = "mentions-counted-v1"
 _STARS_MARKER = "mentions-counted-stars-v1"
+_CATEGORIES_MARKER = "mentions-counted-categories-v1"
 
 
 def _too_large(error: BulkWriteError) -> bool:
@@ -358,6 +359,7 @@ class Mentions:
             "score_state": 1,
             "sentiment.label": 1,
             "complaint.is_complaint": 1,
+            "complaint.category": 1,
             "correction": 1,
             "skipped.language": 1,
             "rating": 1,
@@ -383,6 +385,7 @@ class Mentions:
                         bool((doc.get("complaint") or {}).get("is_complaint")),
                         doc.get("correction"),
                         rating=doc.get("rating"),
+                        category=(doc.get("complaint") or {}).get("category"),
                     )
                 if doc.get("correction"):
                     corrected.append(doc)
@@ -425,6 +428,47 @@ class Mentions:
             filled.extend(docs)
         await self._db.maintenance.update_one(
             {"_id": _STARS_MARKER}, {"$set": {"at": utcnow()}}, upsert=True
+        )
+        return filled
+
+    async def fill_categories(self, *, batch: int = 1000) -> list[Document]:
+        """Give complaints counted by an older Goodwill their ``counted.category``, once.
+
+        Runs at open after ``fill_stars``; returns the mentions filled (their roll-ups need
+        a recount to gain the category counts). The category is the model's, as
+        ``counted_of`` gives it (``other`` where it gave none, or one not counted apart).
+        """
+        if await self._db.maintenance.find_one({"_id": _CATEGORIES_MARKER}) is not None:
+            return []
+        filled: list[Document] = []
+        query: Document = {
+            "counted.complaint": True,
+            "counted.category": {"$exists": False},
+        }
+        fields = {"brand": 1, "source": 1, "created_at": 1, "complaint.category": 1}
+        while True:
+            docs = [doc async for doc in self._db.mentions.find(query, fields).limit(batch)]
+            if not docs:
+                break
+            # Only while still a complaint without a category: a scorer or correction that
+            # rewrote ``counted`` meanwhile wrote the category itself (or none is due).
+            ops = []
+            for doc in docs:
+                category = category_name((doc.get("complaint") or {}).get("category"))
+                ops.append(
+                    UpdateOne(
+                        {
+                            "_id": doc["_id"],
+                            "counted.complaint": True,
+                            "counted.category": {"$exists": False},
+                        },
+                        {"$set": {"counted.category": category}},
+                    )
+                )
+            await self._db.mentions.bulk_write(ops, ordered=False)
+            filled.extend(docs)
+        await self._db.maintenance.update_one(
+            {"_id": _CATEGORIES_MARKER}, {"$set": {"at": utcnow()}}, upsert=True
         )
         return filled
 

@@ -166,6 +166,7 @@ class ScoringQueue:
                 bool(verdict.get("is_complaint")),
                 corrections.get(mention_id),
                 rating=doc.get("rating"),
+                category=verdict.get("category"),
             )
             fields: Document = {
                 "score_state": SCORED,

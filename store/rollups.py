@@ -36,6 +36,14 @@ positive); a rated mention with a counted sentiment counts in ``rated_scored``, 
 they are opposite (negative stars and a positive verdict, or the other way round). The
 sentiment counts themselves stay the counted verdict's. A document written before these
 fields existed lacks them: read them as 0.
+
+Complaints also count per category: a mention whose counted verdict is a complaint carries
+its ``category`` in ``counted`` (the model's category: a correction says whether a post is
+a complaint, never what about), and counts once in ``complaints_<field>`` of that category
+(``CATEGORY_FIELDS``). Only the categories the detector gives have a field; any other
+name, or none, counts as ``other``, so no field is ever named from a mention's text. The
+category counts of a document add up to ``complaints``; one written before them lacks
+them (a database opened by this version recounts its complaints' days once).
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ from goodwill.models import utcnow
 from store._common import Document, translating_errors
 
 __all__ = [
+    "CATEGORY_FIELDS",
     "COUNTS",
     "INDEXES",
     "INFLIGHT_LEASE",
@@ -63,6 +72,9 @@ __all__ = [
     "RebuildStats",
     "Rollups",
     "bucket",
+    "category_counts",
+    "category_field",
+    "category_name",
     "counted_of",
     "day_of",
     "key_of",
@@ -89,6 +101,31 @@ COUNTS = ("total", "positive", "neutral", "negative", "complaints", "unscored", 
 _LABELS = ("positive", "neutral", "negative")
 #: The counted label of a mention the model did not score (another language).
 UNSCORED = "unscored"
+#: The field each complaint category counts in (see the module's docstring), by the name the
+#: detector gives: the nine of ``scoring/categories.py`` (the model's), then those of the
+#: word rule of the first generation (``scoring/complaints.py``), which a model trained
+#: without a kind head still gives. A test keeps them in step with those two lists.
+CATEGORY_FIELDS: Mapping[str, str] = {
+    "safety": "complaints_safety",
+    "account_or_login": "complaints_account_or_login",
+    "billing_refund_pricing": "complaints_billing_refund_pricing",
+    "delivery": "complaints_delivery",
+    "outage_or_bug": "complaints_outage_or_bug",
+    "order_or_booking": "complaints_order_or_booking",
+    "product_quality": "complaints_product_quality",
+    "customer_service": "complaints_customer_service",
+    "other": "complaints_other",
+    "cancellation": "complaints_rule_cancellation",
+    "delay": "complaints_rule_delay",
+    "lost or damaged baggage": "complaints_rule_lost_or_damaged_baggage",
+    "billing/refund": "complaints_rule_billing_refund",
+    "booking/website": "complaints_rule_booking_website",
+    "defect/outage": "complaints_rule_defect_outage",
+    "staff": "complaints_rule_staff",
+    "customer service": "complaints_rule_customer_service",
+    "onboard experience": "complaints_rule_onboard_experience",
+}
+_CATEGORY_OF_FIELD = {field: name for name, field in CATEGORY_FIELDS.items()}
 # Fields of a roll-up document that are not counts.
 _NOT_COUNTS = frozenset({"_id", "brand", "day", "source", "inflight", "v"})
 # How long a batch may take between ``begin`` and ``commit`` before its entry counts as dead.
@@ -117,6 +154,26 @@ def stars_label(stars: int) -> str:
     return "negative" if stars <= 2 else "neutral" if stars == 3 else "positive"
 
 
+def category_name(category: object) -> str:
+    """The category a complaint counts under: ``category`` where it has a field, else ``other``."""
+    return category if isinstance(category, str) and category in CATEGORY_FIELDS else "other"
+
+
+def category_field(category: object) -> str:
+    """The roll-up field a complaint of ``category`` counts in (``other``'s for a name not listed)."""
+    return CATEGORY_FIELDS[category_name(category)]
+
+
+def category_counts(doc: Mapping[str, Any]) -> dict[str, int]:
+    """A roll-up document's complaints per category (by name), categories with none left out."""
+    counts: dict[str, int] = {}
+    for field, name in _CATEGORY_OF_FIELD.items():
+        value = doc.get(field)
+        if isinstance(value, int) and not isinstance(value, bool) and value:
+            counts[name] = value
+    return counts
+
+
 def counted_of(
     label: str | None,
     complaint: bool,
@@ -124,13 +181,15 @@ def counted_of(
     language: str | None = None,
     *,
     rating: object = None,
+    category: object = None,
 ) -> Document:
     """What a mention counts as: a person's correction where it judged, else the model's.
 
     ``label`` is the model's sentiment label, or ``UNSCORED`` with the ``language`` of a
     mention the model did not score. A correction's ``sentiment`` / ``complaint`` replace
     the model's where not ``None``. A mention's star ``rating`` is kept beside the verdict
-    (``stars``), never in place of it.
+    (``stars``), never in place of it. A mention counted a complaint carries the model's
+    ``category`` (``other`` where it gave none, or one not in ``CATEGORY_FIELDS``).
     """
     fix = correction or {}
     corrected = fix.get("sentiment")
@@ -141,6 +200,8 @@ def counted_of(
     }
     if counted["label"] == UNSCORED:
         counted["language"] = language or "und"
+    if counted["complaint"]:
+        counted["category"] = category_name(category)
     stars = stars_of(rating)
     if stars is not None:
         counted["stars"] = stars
@@ -157,6 +218,8 @@ def bucket(counted: Mapping[str, Any] | None) -> dict[str, int]:
         counts = {UNSCORED: 1, f"{UNSCORED}_{counted.get('language') or 'und'}": 1}
     else:
         counts = {"total": 1, label: 1, "complaints": int(bool(counted.get("complaint")))}
+        if counts["complaints"]:
+            counts[category_field(counted.get("category"))] = 1
     stars = stars_of(counted.get("stars"))
     if stars is not None:
         counts.update(rated=1, stars=stars)
@@ -393,11 +456,10 @@ class Rollups:
                         "label": "$counted.label",
                         "language": "$counted.language",
                         "stars": "$counted.stars",
+                        "complaint": "$counted.complaint",
+                        "category": "$counted.category",
                     },
                     "n": {"$sum": 1},
-                    "complaints": {
-                        "$sum": {"$cond": [{"$eq": ["$counted.complaint", True]}, 1, 0]}
-                    },
                 }
             },
         ]
@@ -405,17 +467,19 @@ class Rollups:
         async for row in await self._mentions.aggregate(pipeline):
             group = row["_id"]
             counts = counted.setdefault((group["brand"], group["source"]), {})
+            # Each group is what ``bucket`` adds for one of its mentions, ``n`` times over:
+            # a recount is exactly the sum the batches and corrections moved.
             one = bucket(
                 {
                     "label": group["label"],
                     "language": group.get("language"),
                     "stars": group.get("stars"),
+                    "complaint": group.get("complaint") is True,
+                    "category": group.get("category"),
                 }
             )
             for name, count in one.items():
                 counts[name] = counts.get(name, 0) + count * int(row["n"])
-            if group["label"] in _LABELS:
-                counts["complaints"] = counts.get("complaints", 0) + int(row["complaints"])
         return counted
 
     async def _bulk(self, ops: list[UpdateOne]) -> None:

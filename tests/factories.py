@@ -10,6 +10,7 @@ from typing import Any
 
 from goodwill.models import Author, Mention, Sentiment, SentimentLabel
 from store import Database
+from store.rollups import CATEGORY_FIELDS
 
 _ids = itertools.count(1)
 
@@ -173,6 +174,7 @@ _ROLLUP_COUNTS = (
     "rated_scored",
     "stars_agree",
     "stars_clash",
+    *CATEGORY_FIELDS.values(),
 )
 RollupCounts = dict[tuple[str, datetime, str], dict[str, int]]
 
@@ -184,6 +186,8 @@ async def rollup_truth(store: Database) -> RollupCounts:
     skipped as another language counts in ``unscored`` only. A rated mention (1-5 stars)
     counts in ``rated`` and its stars in ``stars``; with a verdict also in ``rated_scored``,
     ``stars_agree`` (1-2 stars negative, 3 neutral, 4-5 positive) or ``stars_clash``.
+    A complaint counts in ``complaints`` and in its category's field: the model's category
+    whatever the correction (a category the roll-ups do not list, or none, as ``other``).
     """
     counts: dict[tuple[str, datetime, str], Counter[str]] = {}
     async for doc in store.collection("mentions").find(
@@ -212,6 +216,11 @@ async def rollup_truth(store: Database) -> RollupCounts:
         if flag is None:
             flag = (doc.get("complaint") or {}).get("is_complaint")
         tally["complaints"] += int(bool(flag))
+        if flag:
+            category = (doc.get("complaint") or {}).get("category")
+            if not (isinstance(category, str) and category in CATEGORY_FIELDS):
+                category = "other"
+            tally[CATEGORY_FIELDS[category]] += 1
     return {key: {name: tally[name] for name in _ROLLUP_COUNTS} for key, tally in counts.items()}
 
 

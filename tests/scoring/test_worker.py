@@ -123,7 +123,7 @@ async def test_rescoring_moves_each_mention_to_its_new_label_in_the_rollups(
 async def test_complaints_are_flagged_with_reasons_and_counted_per_day(
     store: Database, sentiment_model: SentimentModel
 ) -> None:
-    """A complaint gets its verdict, category and reasons; a question does not; roll-ups count it."""
+    """A complaint gets its verdict, category and reasons; a question not; roll-ups count it by category."""
     await store.mentions.upsert(_mentions(TEXTS))
     await ScoringWorker(store, sentiment_model).drain()
     docs = {doc["text"]: doc async for doc in store.collection("mentions").find({})}
@@ -135,7 +135,8 @@ async def test_complaints_are_flagged_with_reasons_and_counted_per_day(
     [rollup] = await store.rollups.window(
         "United Airlines", datetime(2026, 11, 20, tzinfo=UTC), datetime(2027, 1, 1, tzinfo=UTC)
     )
-    assert rollup["complaints"] == 1
+    assert rollup["complaints"] == 1 and rollup["complaints_delivery"] == 1
+    assert docs[TEXTS[1]]["counted"]["category"] == "delivery"
 
 
 async def test_mentions_in_other_languages_are_marked_not_guessed(
