@@ -157,29 +157,7 @@ def _spike(payload: Mapping[str, Any]) -> list[Block]:
             )
         ),
     ]
-    posts = payload.get("top_posts") or []
-    if posts:
-        blocks.append(DividerBlock())
-        blocks.append(SectionBlock(text=MarkdownTextObject(text="*The posts behind it*")))
-    for post in posts[:5]:
-        line = _quote(post.get("text", ""), 400)
-        links = " · ".join(
-            link
-            for link in (
-                _link(post.get("url"), "post"),
-                _link(post.get("dashboard_url"), "Goodwill"),
-            )
-            if link
-        )
-        meta = f"\nnegative {post.get('score', 0):.2f}, engagement {post.get('engagement', 0)}"
-        blocks.append(
-            SectionBlock(
-                text=MarkdownTextObject(
-                    text=truncate(line + meta + (f" · {links}" if links else ""), 3000)
-                )
-            )
-        )
-    return blocks
+    return blocks + _top_posts(payload, "*The posts behind it*", scored=True)
 
 
 def _tier(payload: Mapping[str, Any]) -> list[Block]:
@@ -274,11 +252,23 @@ def _theme(payload: Mapping[str, Any]) -> list[Block]:
             )
         ),
     ]
+    return blocks + _top_posts(payload, "*Its top posts*", scored=False)
+
+
+def _top_posts(payload: Mapping[str, Any], heading: str, *, scored: bool) -> list[Block]:
+    """A spike's or theme's top posts (up to 5) under ``heading``, each with its links
+    (and, ``scored``, its negativity and engagement); none: no blocks."""
     posts = payload.get("top_posts") or []
-    if posts:
-        blocks.append(DividerBlock())
-        blocks.append(SectionBlock(text=MarkdownTextObject(text="*Its top posts*")))
+    if not posts:
+        return []
+    blocks: list[Block] = [
+        DividerBlock(),
+        SectionBlock(text=MarkdownTextObject(text=heading)),
+    ]
     for post in posts[:5]:
+        line = _quote(post.get("text", ""), 400)
+        if scored:
+            line += f"\nnegative {post.get('score', 0):.2f}, engagement {post.get('engagement', 0)}"
         links = " · ".join(
             link
             for link in (
@@ -287,7 +277,7 @@ def _theme(payload: Mapping[str, Any]) -> list[Block]:
             )
             if link
         )
-        line = _quote(post.get("text", ""), 400) + (f" · {links}" if links else "")
+        line += f" · {links}" if links else ""
         blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(line, 3000))))
     return blocks
 

@@ -362,8 +362,8 @@ async def _questions(uri: str, now: datetime) -> list[tuple[str, str, str, Timed
 
     async def terms() -> object:
         now_texts, before_texts = await asyncio.gather(
-            insights.recent_texts(store, brand, since, until, limit=1000, label="negative"),
-            insights.recent_texts(store, brand, previous, since, limit=1000, label="negative"),
+            insights.recent_texts(store, brand, since, until, limit=500, label="negative"),
+            insights.recent_texts(store, brand, previous, since, limit=500, label="negative"),
         )
         return insights.rising_terms(now_texts, before_texts, exclude=names)
 
@@ -464,7 +464,7 @@ async def _questions(uri: str, now: datetime) -> list[tuple[str, str, str, Timed
         ("overview", "brand list", "roll-ups + cursors", brands),
         ("overview", "brand list", "raw distinct", brands_raw),
         ("overview", "worst day's top posts", "mentions, 1 day", posts),
-        ("overview", "top terms: 1,000 latest negative, window vs previous", "mentions, sliced by day", terms),
+        ("overview", "top terms: 500 latest negative, window vs previous", "mentions, sliced by day", terms),
         ("overview", f"complaints by category, {_WINDOW_DAYS} d + previous", "roll-ups", categories),
         ("overview", f"complaints by category, {_WINDOW_DAYS} d + previous", "raw mentions", categories_raw),
         ("overview", "whole page (cache miss)", "roll-ups", overview_page),

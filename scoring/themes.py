@@ -86,7 +86,10 @@ _HANDLE = re.compile(r"@\w+")
 _HASH = re.compile(r"#")
 _NOISE_WORDS = frozenset(
     {"rt", "amp", "http", "https", "com", "www", "im", "ive", "don", "didn", "doesn", "isn", "wasn",
-     "won", "ve", "ll", "just", "got", "get", "like", "really", "xxxx", "xx"}
+     "won", "ve", "ll", "just", "got", "get", "like", "really", "xxxx", "xx",
+     # Said in any post, about anything (seen naming the demo's themes "did", "yes"):
+     "did", "does", "doing", "yes", "ok", "okay", "oh", "lol", "know", "think", "going", "want",
+     "let", "say", "says", "way", "thing", "things"}
 )  # fmt: skip
 
 
