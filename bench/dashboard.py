@@ -143,8 +143,8 @@ def _load_chunk(task: tuple[int, int, datetime, int]) -> tuple[int, Counter[tupl
     for doc in _documents(first, count, now, days):
         if doc["score_state"] == "scored":
             key = (doc["brand"], _midnight(doc["created_at"]), doc["source"])
-            for name, count in bucket(doc["counted"]).items():  # what the scorer adds
-                counts[(key, name)] += count
+            for name, add in bucket(doc["counted"]).items():  # what the scorer adds
+                counts[(key, name)] += add
         batch.append(doc)
         if len(batch) == _BATCH:
             collection.insert_many(batch, ordered=False)

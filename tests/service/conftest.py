@@ -105,6 +105,10 @@ class UpProcess:
         return self.process.wait(timeout=timeout)
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def start_up(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], UpProcess]]:
     """A function that starts `goodwill up` with an environment; all it started is killed after."""
@@ -119,6 +123,9 @@ def start_up(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], UpProcess]]:
             stdin=subprocess.DEVNULL,
             stdout=handle,
             stderr=subprocess.STDOUT,
+            # Ctrl-C as from a terminal: a suite started in the background (`make test &`)
+            # passes on SIGINT ignored, and Python then never sees the test's SIGINT.
+            preexec_fn=_default_sigint,
         )
         up = UpProcess(process, log, handle)
         started.append((up, Path(env["GOODWILL_DATA_DIR"])))
