@@ -234,88 +234,9 @@ class Themes:
         ``clustered_at``, ``created_at``.
         """
         until = until or utcnow()
-        previous_start = since - (until - since)
-        themes = await self.active(brand)
-        if not themes:
-            return []
-        counts = {doc["theme_id"]: doc for doc in themes}
-        pipeline: list[Document] = [
-            {
-                "$match": {
-                    "brand": {"$eq": brand},
-                    "created_at": {"$gte": previous_start, "$lt": until},
-                    "theme_id": {"$in": list(counts)},
-                }
-            },
-            {
-                "$project": {
-                    "theme_id": 1,
-                    "current": {"$gte": ["$created_at", since]},
-                    "complaint": {"$ifNull": ["$counted.complaint", False]},
-                    "category": "$complaint.category",
-                    "label": "$counted.label",
-                }
-            },
-            {
-                "$group": {
-                    "_id": {
-                        "theme": "$theme_id",
-                        "current": "$current",
-                        "complaint": "$complaint",
-                        "category": "$category",
-                        "label": "$label",
-                    },
-                    "n": {"$sum": 1},
-                }
-            },
-        ]
-        tallies: dict[str, Document] = {
-            theme_id: {
-                "count": 0,
-                "previous": 0,
-                "complaints": 0,
-                "categories": {},
-                "sentiments": {},
-            }
-            for theme_id in counts
-        }
-        async for row in await self._db.mentions.aggregate(pipeline):
-            key, n = row["_id"], int(row["n"])
-            tally = tallies[key["theme"]]
-            if not key.get("current"):
-                tally["previous"] += n
-                continue
-            tally["count"] += n
-            label = key.get("label")
-            if label:
-                tally["sentiments"][label] = tally["sentiments"].get(label, 0) + n
-            if key.get("complaint"):
-                tally["complaints"] += n
-                category = key.get("category") or "other"
-                tally["categories"][category] = tally["categories"].get(category, 0) + n
-        wanted = [m for doc in themes for m in (doc.get("representatives") or [])[:posts]]
-        texts = {
-            doc["_id"]: doc
-            async for doc in self._db.mentions.find({"_id": {"$in": wanted}}, _POST_FIELDS)
-        }
-        rows = []
-        for doc in themes:
-            theme_id = doc["theme_id"]
-            rows.append(
-                {
-                    "theme_id": theme_id,
-                    "name": doc.get("name") or "",
-                    "phrases": list(doc.get("phrases") or []),
-                    **tallies[theme_id],
-                    "posts": [
-                        texts[m] for m in (doc.get("representatives") or [])[:posts] if m in texts
-                    ],
-                    "size": int(doc.get("size") or 0),
-                    "clustered_at": doc.get("clustered_at"),
-                    "created_at": doc.get("created_at"),
-                }
-            )
-        rows.sort(key=lambda r: (-r["count"], -r["size"], r["theme_id"]))
+        rows = await self.window_summary(brand, since, until, posts=posts)
+        for row in rows:
+            del row["daily"]
         return rows
 
     async def daily_complaints(
