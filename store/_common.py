@@ -14,7 +14,7 @@ from pymongo.errors import PyMongoError
 
 from goodwill.errors import InvalidRequest, StoreError
 
-__all__ = ["Document", "object_id", "redact", "translated", "translating_errors"]
+__all__ = ["Document", "object_id", "redact", "time_range", "translated", "translating_errors"]
 
 Document = dict[str, Any]
 _P = ParamSpec("_P")
@@ -52,6 +52,16 @@ def translated(
             ) from error
 
     return wrapper
+
+
+def time_range(since: object | None, until: object | None) -> Document:
+    """A ``created_at`` condition for ``[since, until)``: ``{}`` when both are open."""
+    window: Document = {}
+    if since is not None:
+        window["$gte"] = since
+    if until is not None:
+        window["$lt"] = until
+    return window
 
 
 def object_id(value: object, what: str = "mention") -> ObjectId:

@@ -18,7 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from goodwill.errors import InvalidRequest, NotFound, StoreError
 from goodwill.models import SentimentLabel, utcnow
-from store._common import Document, object_id, translating_errors
+from store._common import Document, object_id, time_range, translating_errors
 from store.feed import newest_first
 from store.rollups import INFLIGHT_LEASE, UNSCORED, Rollups, counted_of, key_of, moved
 
@@ -318,11 +318,7 @@ class Complaints:
         conditions are checked here, and only the page's mentions are read whole.
         """
         query: Document = {"brand": brand, "theme_id": theme_id}
-        window: Document = {}
-        if since is not None:
-            window["$gte"] = since
-        if until is not None:
-            window["$lt"] = until
+        window = time_range(since, until)
         if window:
             query["created_at"] = window
         fields = {"created_at": 1, "counted.complaint": 1, "handling": 1}

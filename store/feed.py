@@ -15,7 +15,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from goodwill.models import utcnow
-from store._common import Document, translating_errors
+from store._common import Document, time_range, translating_errors
 from store.queue import CLAIMED, PENDING, SKIPPED
 
 __all__ = ["Feed", "newest_first"]
@@ -125,11 +125,7 @@ class Feed:
             query["score_state"] = {"$in": [PENDING, CLAIMED]}
         elif sentiment is not None:
             query["counted.label"] = {"$eq": str(sentiment)}
-        window: Document = {}
-        if since is not None:
-            window["$gte"] = since
-        if until is not None:
-            window["$lt"] = until
+        window = time_range(since, until)
         if window:
             query["created_at"] = window
         if contains:

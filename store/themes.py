@@ -26,7 +26,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from goodwill.models import utcnow
-from store._common import Document, translating_errors
+from store._common import Document, time_range, translating_errors
 
 __all__ = ["ACTIVE", "INDEXES", "RETIRED", "ThemeWrite", "Themes"]
 
@@ -314,11 +314,7 @@ class Themes:
         ``brand_theme_time`` index (with ``$in``, ``$exists`` or any further condition
         it reads every mention). Conditions beyond these are for the caller to check.
         """
-        window: Document = {}
-        if since is not None:
-            window["$gte"] = since
-        if until is not None:
-            window["$lt"] = until
+        window = time_range(since, until)
 
         async def one(theme_id: str) -> list[Document]:
             query: Document = {"brand": str(brand), "theme_id": str(theme_id)}
